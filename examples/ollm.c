@@ -1,0 +1,408 @@
+/* ollm: the command-line tool of ollm.h.
+   Build:  cc -O2 -o ollm examples/ollm.c -lm -lpthread -ldl
+
+   ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]
+                [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto] [--threads N] [--ctx N]
+   ollm chat DIR [--system TEXT] [-n N] [--temp T] ...
+   ollm logits DIR --ids LIST --out FILE [--backend ...]     logits after every position, as safetensors F32 [n, vocab]
+   ollm tokenize DIR --file F [--add-special] [--parse-special] | ollm tokenize DIR --chat [--system TEXT] --user TEXT
+   ollm decode DIR --ids LIST [--skip-special]
+   ollm info DIR [--backend ...]
+   ollm kernels --arch sm_XY [--cache DIR]
+
+   Tokens go to stdout; progress, logs and statistics to stderr. Exit status 1 on failure, with one line naming what
+   was wrong. File arguments accept - for standard input. */
+#define OLLM_IMPLEMENTATION
+#include "../ollm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct opts {
+    const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend;
+    int n, top_k, threads, ctx, print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
+    float temp, top_p, min_p, repeat_penalty;
+    unsigned long long seed;
+} opts;
+
+static int die(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "ollm: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+static void log_cb(void *user, ollm_log_level level, const char *msg) {
+    int verbose = *(int *)user;
+    if (level == OLLM_LOG_ERROR) return;   /* errors are printed once, by the caller */
+    if (level <= OLLM_LOG_WARN || (verbose && level <= OLLM_LOG_INFO) || verbose > 1)
+        fprintf(stderr, "ollm: %s\n", msg);
+}
+
+static const char usage[] =
+    "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+    "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
+    "                [--threads N] [--ctx N] [-v]\n"
+    "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
+    "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
+    "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
+    "       ollm tokenize DIR --chat [--system TEXT] --user TEXT\n"
+    "       ollm decode DIR --ids LIST [--skip-special]\n"
+    "       ollm info DIR [--backend ...]\n"
+    "       ollm kernels --arch sm_XY [--cache DIR]\n"
+    "\n"
+    "run      generates a continuation of PROMPT (tokenized with the model's tokenizer; the chat format is not applied\n"
+    "         unless --chat-format is implied by `chat`) or of the ids given with --ids. Sampling: --temp 0 (default)\n"
+    "         is greedy. --print-ids prints only the generated ids on stdout. --raw: PROMPT without the BOS token.\n"
+    "chat     an interactive conversation in the model's chat format; an empty line or end of input quits.\n"
+    "logits   writes the logits after every position of --ids to FILE (safetensors, one F32 tensor `logits`).\n"
+    "tokenize prints the ids of the bytes of file F (- = stdin) on one line, or of a rendered chat prompt.\n"
+    "decode   writes the bytes the ids decode to, exactly.\n"
+    "info     prints the model description and the backend.\n"
+    "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
+
+static int parse_args(int argc, char **argv, opts *o) {
+    int i;
+    memset(o, 0, sizeof *o);
+    o->top_p = 1.0f; o->repeat_penalty = 1.0f; o->n = -1;
+    if (argc < 2) return 0;
+    o->cmd = argv[1];
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define VAL(name) (strcmp(a, name) == 0 && v && (i++, 1))
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 0;
+        else if (VAL("--ids")) o->ids = v;
+        else if (VAL("--out")) o->out = v;
+        else if (VAL("--file")) o->file = v;
+        else if (VAL("--system")) o->system = v;
+        else if (VAL("--user")) o->user = v;
+        else if (VAL("--arch")) o->arch = v;
+        else if (VAL("--cache")) o->cache = v;
+        else if (VAL("--backend")) o->backend = v;
+        else if (VAL("-n")) o->n = atoi(v);
+        else if (VAL("--temp")) o->temp = (float)atof(v);
+        else if (VAL("--top-k")) o->top_k = atoi(v);
+        else if (VAL("--top-p")) o->top_p = (float)atof(v);
+        else if (VAL("--min-p")) o->min_p = (float)atof(v);
+        else if (VAL("--repeat-penalty")) o->repeat_penalty = (float)atof(v);
+        else if (VAL("--seed")) o->seed = strtoull(v, NULL, 10);
+        else if (VAL("--threads")) o->threads = atoi(v);
+        else if (VAL("--ctx")) o->ctx = atoi(v);
+        else if (strcmp(a, "--print-ids") == 0) o->print_ids = 1;
+        else if (strcmp(a, "--ignore-eos") == 0) o->ignore_eos = 1;
+        else if (strcmp(a, "--add-special") == 0) o->add_special = 1;
+        else if (strcmp(a, "--parse-special") == 0) o->parse_special = 1;
+        else if (strcmp(a, "--skip-special") == 0) o->skip_special = 1;
+        else if (strcmp(a, "--chat") == 0) o->chat = 1;
+        else if (strcmp(a, "--raw") == 0) o->raw = 1;
+        else if (strcmp(a, "-v") == 0) o->verbose++;
+        else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) { fprintf(stderr, "ollm: unknown or incomplete option %s\n", a); return -1; }
+        else if (!o->dir && strcmp(o->cmd, "kernels") != 0) o->dir = a;
+        else if (!o->prompt) o->prompt = a;
+        else { fprintf(stderr, "ollm: unexpected argument %s\n", a); return -1; }
+#undef VAL
+    }
+    return 1;
+}
+
+/* "1,2,3" -> ids; returns the count or -1 on a malformed list */
+static long parse_ids(const char *s, int32_t **out) {
+    long n = 0, cap = 16; int32_t *ids = (int32_t *)malloc((size_t)cap * sizeof *ids);
+    const char *p = s;
+    if (!ids) return -1;
+    while (*p) {
+        char *end; long v;
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 0x7fffffffL) { free(ids); return -1; }
+        if (n == cap) { int32_t *t = (int32_t *)realloc(ids, (size_t)(cap *= 2) * sizeof *ids); if (!t) { free(ids); return -1; } ids = t; }
+        ids[n++] = (int32_t)v;
+        p = end;
+        if (*p && *p != ',' && *p != ' ') { free(ids); return -1; }
+    }
+    *out = ids;
+    return n;
+}
+
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf = NULL; size_t n = 0, cap = 0, r;
+    if (!f) return NULL;
+    for (;;) {
+        if (cap - n < 65536) { char *t = (char *)realloc(buf, cap = cap * 2 + 65536); if (!t) { free(buf); buf = NULL; break; } buf = t; }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    if (buf && ferror(f)) { free(buf); buf = NULL; }
+    if (f != stdin) fclose(f);
+    if (buf) buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+static int model_open(const opts *o, ollm_model **m, int *verbose) {
+    ollm_model_config cfg = ollm_model_config_default();
+    cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads;
+    if (o->backend) {
+        if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
+        else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;
+        else if (strcmp(o->backend, "auto") == 0) cfg.backend = OLLM_BACKEND_AUTO;
+        else return die("unknown backend '%s' (cpu, cuda or auto)%s", o->backend, "");
+    }
+    if (ollm_model_open(o->dir, &cfg, m) != OLLM_OK) {
+        int rc = die("%s%s", ollm_model_last_error(*m), "");
+        ollm_model_close(*m); *m = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- progress and token output ---- */
+typedef struct progress { double t0; int tty; } progress;
+static double now_s(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec; }
+static int on_progress(void *user, uint64_t done, uint64_t total) {
+    progress *p = (progress *)user; double dt = now_s() - p->t0, rate = dt > 0 ? (double)done / dt : 0;
+    if (p->tty && total > 1) {
+        int w = 30, k = (int)((double)w * (double)done / (double)total), i;
+        fprintf(stderr, "\rprefill [");
+        for (i = 0; i < w; i++) fputc(i < k ? '#' : '.', stderr);
+        fprintf(stderr, "] %llu/%llu tokens, %.1f tok/s, ETA %.0f s ", (unsigned long long)done, (unsigned long long)total,
+                rate, rate > 0 ? (double)(total - done) / rate : 0.0);
+        if (done == total) fprintf(stderr, "\r%*s\r", 90, "");
+        fflush(stderr);
+    }
+    return 0;
+}
+typedef struct emit { int print_ids, count; } emit;
+static int on_token(void *user, int32_t token, const char *piece, size_t len) {
+    emit *e = (emit *)user;
+    if (e->print_ids) { if (token >= 0) printf("%s%d", e->count++ ? " " : "", token); }
+    else fwrite(piece, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+static ollm_generate_config gen_config(const opts *o, emit *e) {
+    ollm_generate_config g = ollm_generate_config_default();
+    g.max_tokens = o->n < 0 ? 128 : o->n;
+    g.temperature = o->temp; g.top_k = o->top_k; g.top_p = o->top_p; g.min_p = o->min_p;
+    g.repetition_penalty = o->repeat_penalty; g.seed = o->seed; g.ignore_eos = o->ignore_eos;
+    g.on_token = on_token; g.user = e;
+    return g;
+}
+
+static int tokenize_text(ollm_tokenizer *t, const char *text, size_t len, unsigned flags, int32_t **ids, size_t *n) {
+    size_t need = 0;
+    *ids = NULL; *n = 0;
+    if (ollm_tokenize(t, text, len, flags, NULL, 0, &need) != OLLM_OK) return die("%s%s", ollm_tokenizer_last_error(t), "");
+    *ids = (int32_t *)malloc((need ? need : 1) * sizeof **ids);
+    if (!*ids) return die("out of memory%s%s", "", "");
+    if (ollm_tokenize(t, text, len, flags, *ids, need, n) != OLLM_OK) return die("%s%s", ollm_tokenizer_last_error(t), "");
+    return 0;
+}
+
+static int cmd_run(const opts *o, int *verbose) {
+    ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int32_t *ids = NULL;
+    size_t n_ids = 0, n_gen = 0; long nl; progress pr; emit e; ollm_generate_config g; ollm_result r; double t0, t1, t2;
+    if (!!o->ids == !!o->prompt) return die("run: give a PROMPT or --ids LIST%s%s", "", "");
+    if (o->ids) {
+        if ((nl = parse_ids(o->ids, &ids)) < 0) return die("run: malformed --ids '%s'%s", o->ids, "");
+        n_ids = (size_t)nl;
+        if (n_ids == 0) { free(ids); return die("run: --ids is empty%s%s", "", ""); }
+    }
+    if (model_open(o, &m, verbose)) { free(ids); return 1; }
+    if (o->prompt) {
+        ollm_tokenizer *t = ollm_model_tokenizer(m);
+        if (!t) { ollm_model_close(m); return die("run: %s has no tokenizer.json; use --ids%s", o->dir, ""); }
+        if (tokenize_text(t, o->prompt, strlen(o->prompt), o->raw ? 0 : OLLM_TOKENIZE_ADD_SPECIAL, &ids, &n_ids)) {
+            ollm_model_close(m); free(ids); return 1;
+        }
+        if (n_ids == 0) { ollm_model_close(m); free(ids); return die("run: the prompt has no tokens%s%s", "", ""); }
+    }
+    pr.t0 = now_s(); pr.tty = isatty(2);
+    sc.max_context = o->ctx; sc.progress = on_progress; sc.progress_user = &pr;
+    if ((r = ollm_session_open(m, &sc, &s)) != OLLM_OK) {
+        int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_model_close(m); free(ids); return rc;
+    }
+    memset(&e, 0, sizeof e); e.print_ids = o->print_ids;
+    if (!o->print_ids && o->prompt) { fputs(o->prompt, stdout); fflush(stdout); }
+    t0 = now_s();
+    r = ollm_session_prefill(s, ids, n_ids, NULL);
+    t1 = now_s();
+    if (r == OLLM_OK) {
+        g = gen_config(o, &e);
+        r = ollm_session_generate(s, &g, NULL, 0, &n_gen);
+    }
+    t2 = now_s();
+    printf("\n");
+    if (r != OLLM_OK) { int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_session_close(s); ollm_model_close(m); free(ids); return rc; }
+    fprintf(stderr, "ollm: prompt %zu tokens in %.2f s (%.1f tok/s), generated %zu tokens in %.2f s (%.2f tok/s), %s backend\n",
+            n_ids, t1 - t0, (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
+            (double)n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9), ollm_model_get_info(m)->backend);
+    ollm_session_close(s); ollm_model_close(m); free(ids);
+    return 0;
+}
+
+static int write_logits(const char *path, const float *logits, long n, int vocab) {
+    char hdr[256]; size_t hl; unsigned long long bytes = (unsigned long long)n * (unsigned long long)vocab * 4, len8;
+    unsigned char lenb[8]; int i; FILE *f;
+    snprintf(hdr, sizeof hdr, "{\"logits\":{\"dtype\":\"F32\",\"shape\":[%ld,%d],\"data_offsets\":[0,%llu]}}", n, vocab, bytes);
+    hl = strlen(hdr);
+    while (hl % 8) hdr[hl++] = ' ';
+    hdr[hl] = 0;
+    len8 = hl;
+    for (i = 0; i < 8; i++) lenb[i] = (unsigned char)(len8 >> (8 * i));
+    f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
+    if (!f) return 1;
+    if (fwrite(lenb, 1, 8, f) != 8 || fwrite(hdr, 1, hl, f) != hl || fwrite(logits, 4, (size_t)n * (size_t)vocab, f) != (size_t)n * (size_t)vocab) {
+        if (f != stdout) fclose(f);
+        return 1;
+    }
+    return f != stdout ? fclose(f) != 0 : fflush(f) != 0;
+}
+
+static int cmd_logits(const opts *o, int *verbose) {
+    ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int32_t *ids; long n;
+    float *logits; int vocab, rc = 0;
+    if (!o->ids || !o->out) return die("logits: --ids LIST and --out FILE are required%s%s", "", "");
+    if ((n = parse_ids(o->ids, &ids)) <= 0) return die("logits: malformed or empty --ids '%s'%s", o->ids, "");
+    if (model_open(o, &m, verbose)) { free(ids); return 1; }
+    vocab = ollm_model_get_info(m)->vocab;
+    sc.max_context = o->ctx ? o->ctx : (int32_t)n;
+    logits = (float *)malloc((size_t)n * (size_t)vocab * sizeof(float));
+    if (!logits) { ollm_model_close(m); free(ids); return die("logits: out of memory%s%s", "", ""); }
+    if (ollm_session_open(m, &sc, &s) != OLLM_OK) rc = die("%s%s", ollm_model_last_error(m), "");
+    else {
+        if (ollm_session_prefill(s, ids, (size_t)n, logits) != OLLM_OK) rc = die("%s%s", ollm_model_last_error(m), "");
+        else if (write_logits(o->out, logits, n, vocab)) rc = die("logits: cannot write %s%s", o->out, "");
+        ollm_session_close(s);
+    }
+    free(logits); free(ids); ollm_model_close(m);
+    return rc;
+}
+
+static int render_chat(ollm_tokenizer *t, const char *system, const char *user, char **out, size_t *len) {
+    ollm_chat_message msgs[2]; size_t n = 0, need = 0; ollm_chat_options co;
+    memset(&co, 0, sizeof co);
+    if (system) { msgs[n].role = "system"; msgs[n].content = system; n++; }
+    msgs[n].role = "user"; msgs[n].content = user; n++;
+    if (ollm_chat_render(t, msgs, n, &co, NULL, 0, &need) != OLLM_OK) return die("%s%s", ollm_tokenizer_last_error(t), "");
+    *out = (char *)malloc(need + 1);
+    if (!*out) return die("out of memory%s%s", "", "");
+    if (ollm_chat_render(t, msgs, n, &co, *out, need + 1, len) != OLLM_OK) return die("%s%s", ollm_tokenizer_last_error(t), "");
+    return 0;
+}
+
+static int cmd_tokenize(const opts *o) {
+    ollm_tokenizer *t; char *text = NULL; size_t len = 0, n = 0, i; int32_t *ids = NULL; int rc = 0; unsigned flags;
+    if (ollm_tokenizer_open(o->dir, &t) != OLLM_OK) { rc = die("%s%s", ollm_tokenizer_last_error(t), ""); ollm_tokenizer_close(t); return rc; }
+    if (o->chat) {
+        if (!o->user) rc = die("tokenize --chat: --user TEXT is required%s%s", "", "");
+        else rc = render_chat(t, o->system, o->user, &text, &len);
+        flags = OLLM_TOKENIZE_PARSE_SPECIAL;   /* the rendered template's control tokens */
+    } else {
+        if (!o->file) rc = die("tokenize: --file F is required (- for stdin)%s%s", "", "");
+        else if (!(text = read_all(o->file, &len))) rc = die("tokenize: cannot read %s%s", o->file, "");
+        flags = (o->add_special ? OLLM_TOKENIZE_ADD_SPECIAL : 0) | (o->parse_special ? OLLM_TOKENIZE_PARSE_SPECIAL : 0);
+    }
+    if (!rc) rc = tokenize_text(t, text, len, flags, &ids, &n);
+    if (!rc) { for (i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]); printf("\n"); }
+    free(ids); free(text); ollm_tokenizer_close(t);
+    return rc;
+}
+
+static int cmd_decode(const opts *o) {
+    ollm_tokenizer *t; int32_t *ids; long n; size_t need = 0; char *out; int rc = 0;
+    if (!o->ids) return die("decode: --ids LIST is required%s%s", "", "");
+    if ((n = parse_ids(o->ids, &ids)) < 0) return die("decode: malformed --ids '%s'%s", o->ids, "");
+    if (ollm_tokenizer_open(o->dir, &t) != OLLM_OK) { rc = die("%s%s", ollm_tokenizer_last_error(t), ""); ollm_tokenizer_close(t); free(ids); return rc; }
+    unsigned flags = o->skip_special ? OLLM_DETOKENIZE_SKIP_SPECIAL : 0;
+    if (ollm_detokenize(t, ids, (size_t)n, flags, NULL, 0, &need) != OLLM_OK) rc = die("%s%s", ollm_tokenizer_last_error(t), "");
+    else if (!(out = (char *)malloc(need + 1))) rc = die("out of memory%s%s", "", "");
+    else {
+        if (ollm_detokenize(t, ids, (size_t)n, flags, out, need, &need) != OLLM_OK) rc = die("%s%s", ollm_tokenizer_last_error(t), "");
+        else fwrite(out, 1, need, stdout);
+        free(out);
+    }
+    free(ids); ollm_tokenizer_close(t);
+    return rc;
+}
+
+static int cmd_info(const opts *o, int *verbose) {
+    ollm_model *m; const ollm_model_info *i; int k;
+    if (model_open(o, &m, verbose)) return 1;
+    i = ollm_model_get_info(m);
+    printf("directory      %s\narchitecture   %s\nbackend        %s\nlayers         %d\nhidden         %d\n"
+           "heads          %d (kv %d, head_dim %d)\nffn            %d\nvocab          %d\nmax context    %d\n"
+           "parameters     %llu\nweight bytes   %llu\nbos            %d\neos           ",
+           o->dir, i->arch, i->backend, i->n_layers, i->hidden, i->n_heads, i->n_kv_heads, i->head_dim, i->ffn, i->vocab,
+           i->max_context, (unsigned long long)i->n_params, (unsigned long long)i->weight_bytes, i->bos_id);
+    for (k = 0; k < i->n_eos; k++) printf(" %d", i->eos_ids[k]);
+    printf("\ntokenizer      %s\n", ollm_model_tokenizer(m) ? "yes" : "none");
+    ollm_model_close(m);
+    return 0;
+}
+
+static int cmd_chat(const opts *o, int *verbose) {
+    ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); ollm_tokenizer *t;
+    char line[8192]; int first = 1, rc = 0; emit e; ollm_generate_config g; int tty = isatty(0);
+    if (model_open(o, &m, verbose)) return 1;
+    if (!(t = ollm_model_tokenizer(m))) { ollm_model_close(m); return die("chat: %s has no tokenizer.json%s", o->dir, ""); }
+    sc.max_context = o->ctx;
+    if (ollm_session_open(m, &sc, &s) != OLLM_OK) { rc = die("%s%s", ollm_model_last_error(m), ""); ollm_model_close(m); return rc; }
+    memset(&e, 0, sizeof e);
+    g = gen_config(o, &e);
+    if (o->n < 0) g.max_tokens = 512;
+    for (;;) {
+        char *prompt = NULL; size_t len, n_ids; int32_t *ids = NULL; ollm_result r;
+        if (tty) { fprintf(stderr, "> "); fflush(stderr); }
+        if (!fgets(line, sizeof line, stdin)) break;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) break;
+        if (first) rc = render_chat(t, o->system, line, &prompt, &len);
+        else {
+            /* a later turn: render [user] alone and drop the template's preamble by rendering the conversation so far
+               would re-send it; the simple and exact way is to render this turn as a continuation */
+            rc = render_chat(t, NULL, line, &prompt, &len);
+        }
+        if (rc) break;
+        if ((rc = tokenize_text(t, prompt, len, OLLM_TOKENIZE_PARSE_SPECIAL, &ids, &n_ids))) { free(prompt); break; }
+        r = ollm_session_prefill(s, ids, n_ids, NULL);
+        if (r == OLLM_OK) r = ollm_session_generate(s, &g, NULL, 0, NULL);
+        printf("\n"); fflush(stdout);
+        free(prompt); free(ids);
+        if (r != OLLM_OK) { rc = die("%s%s", ollm_model_last_error(m), ""); break; }
+        first = 0;
+    }
+    ollm_session_close(s); ollm_model_close(m);
+    return rc;
+}
+
+static int cmd_kernels(const opts *o) {
+    int n = 0; char err[4096];
+    if (!o->arch) return die("kernels: --arch sm_XY is required%s%s", "", "");
+    if (ollm_cuda_compile_kernels(o->arch, o->cache, NULL, &n, err, sizeof err) != OLLM_OK) return die("kernels: %s%s", err, "");
+    printf("%d kernels compiled for %s\n", n, o->arch);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    opts o; int ok = parse_args(argc, argv, &o), verbose;
+    if (ok <= 0) { fputs(usage, ok < 0 ? stderr : stdout); return ok < 0 ? 1 : (argc < 2); }
+    verbose = o.verbose;
+    if (strcmp(o.cmd, "kernels") == 0) return cmd_kernels(&o);
+    if (!o.dir) return die("%s: a model directory is required%s", o.cmd, "");
+    if (strcmp(o.cmd, "run") == 0) return cmd_run(&o, &verbose);
+    if (strcmp(o.cmd, "logits") == 0) return cmd_logits(&o, &verbose);
+    if (strcmp(o.cmd, "tokenize") == 0) return cmd_tokenize(&o);
+    if (strcmp(o.cmd, "decode") == 0) return cmd_decode(&o);
+    if (strcmp(o.cmd, "info") == 0) return cmd_info(&o, &verbose);
+    if (strcmp(o.cmd, "chat") == 0) return cmd_chat(&o, &verbose);
+    fprintf(stderr, "ollm: unknown command '%s'\n%s", o.cmd, usage);
+    return 1;
+}

@@ -1,0 +1,115 @@
+/* The model fixtures against transformers: logits after every prompt position and a 20-token greedy continuation,
+   for every directory under tests/fixtures that holds a reference.safetensors (written by tools/make_fixtures.py
+   and tools/train_tiny.py from transformers in float32).
+   usage: test_fixtures [--backend cpu|cuda] [--tol T] [DIR...]   (default: cpu, 1e-3 x max |logit|) */
+#define OLLM_IMPLEMENTATION
+#include "../ollm.h"
+#include "check.h"
+
+typedef struct ref { int32_t *ids, *greedy; float *logits; int64_t n, vocab, n_greedy; } ref;
+
+static void *read_tensor(ollm__st *st, const char *name, int dtype, int64_t *shape0, int64_t *shape1) {
+    const ollm__tensor *t = ollm__st_find(st, name); void *p;
+    if (!t || t->dtype != dtype) return NULL;
+    p = malloc((size_t)t->nbytes + 1);
+    if (!p || ollm__pread_all(st->files[t->file].fd, p, t->nbytes, t->offset) != OLLM_OK) { free(p); return NULL; }
+    *shape0 = t->shape[0];
+    if (shape1) *shape1 = t->ndim > 1 ? t->shape[1] : 1;
+    return p;
+}
+
+static int load_ref(const char *path, ref *r) {
+    ollm__st st; ollm__log lg; int64_t n2, v2;
+    memset(&lg, 0, sizeof lg); memset(r, 0, sizeof *r);
+    memset(&st, 0, sizeof st);
+    if (ollm__st_add_file(&st, path, path, &lg) != OLLM_OK || ollm__st_index(&st, &lg) != OLLM_OK) {
+        printf("cannot read %s: %s\n", path, lg.err); ollm__st_free(&st); return 0;
+    }
+    r->ids = (int32_t *)read_tensor(&st, "ids", OLLM__I32, &r->n, NULL);
+    r->logits = (float *)read_tensor(&st, "logits", OLLM__F32, &n2, &r->vocab);
+    r->greedy = (int32_t *)read_tensor(&st, "greedy", OLLM__I32, &r->n_greedy, &v2);
+    ollm__st_free(&st);
+    return r->ids && r->logits && r->greedy && n2 == r->n;
+}
+
+static void run_dir(const char *dir, ollm_backend backend, double tol) {
+    char path[4096], what[4400]; ref r; ollm_model *m; ollm_session *s; ollm_model_config mc = ollm_model_config_default();
+    ollm_session_config sc = ollm_session_config_default(); ollm_generate_config g = ollm_generate_config_default();
+    float *logits; int32_t *out; size_t n_out = 0; int64_t i; double maxd = 0, maxl = 0;
+    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
+    if (!load_ref(path, &r)) { CHECK(0, path); return; }
+    mc.backend = backend;
+    if (ollm_model_open(dir, &mc, &m) != OLLM_OK) {
+        snprintf(what, sizeof what, "%s opens: %s", dir, ollm_model_last_error(m));
+        CHECK(0, what); ollm_model_close(m); return;
+    }
+    CHECK(ollm_model_get_info(m)->vocab == r.vocab, "fixture vocab matches the model");
+    sc.max_context = (int32_t)(r.n + r.n_greedy + 1);
+    sc.prefill_chunk = 48;                     /* several chunks: exercises the chunked prefill */
+    logits = (float *)malloc((size_t)(r.n * r.vocab) * sizeof *logits);
+    out = (int32_t *)calloc((size_t)r.n_greedy, sizeof *out);
+    CHECK(ollm_session_open(m, &sc, &s) == OLLM_OK, "session opens");
+    CHECK(ollm_session_prefill(s, r.ids, (size_t)r.n, logits) == OLLM_OK, "prefill");
+    for (i = 0; i < r.n * r.vocab; i++) {
+        double d = fabs((double)logits[i] - r.logits[i]);
+        if (!(d <= maxd)) maxd = d;            /* NaN propagates into maxd */
+        if (fabs(r.logits[i]) > maxl) maxl = fabs(r.logits[i]);
+    }
+    snprintf(what, sizeof what, "%s: max |dlogit| %.3g <= %.0e x max |logit| %.3g (%s)", dir, maxd, tol, maxl,
+             ollm_model_get_info(m)->backend);
+    CHECK(maxd <= tol * maxl, what);
+    printf("  %s\n", what);
+    g.max_tokens = (int32_t)r.n_greedy; g.ignore_eos = 1;
+    CHECK(ollm_session_generate(s, &g, out, (size_t)r.n_greedy, &n_out) == OLLM_OK, "greedy generation runs");
+    snprintf(what, sizeof what, "%s: %lld greedy tokens identical to transformers", dir, (long long)r.n_greedy);
+    CHECK(n_out == (size_t)r.n_greedy && memcmp(out, r.greedy, (size_t)r.n_greedy * sizeof *out) == 0, what);
+    if (memcmp(out, r.greedy, (size_t)r.n_greedy * sizeof *out) != 0) {
+        printf("    got     "); for (i = 0; i < r.n_greedy; i++) printf(" %d", out[i]);
+        printf("\n    expected"); for (i = 0; i < r.n_greedy; i++) printf(" %d", r.greedy[i]); printf("\n");
+    }
+    /* one token at a time (the decode path) must give the same last logits as the chunked prefill */
+    {
+        ollm_session *s1; const float *l1; double d1 = 0;
+        sc.prefill_chunk = 1;
+        CHECK(ollm_session_open(m, &sc, &s1) == OLLM_OK, "second session opens");
+        for (i = 0; i < r.n; i++) ollm_session_prefill(s1, &r.ids[i], 1, NULL);
+        l1 = ollm_session_logits(s1);
+        CHECK(l1 != NULL, "logits after token-by-token feeding");
+        for (i = 0; l1 && i < r.vocab; i++) {
+            double d = fabs((double)l1[i] - r.logits[(r.n - 1) * r.vocab + i]);
+            if (!(d <= d1)) d1 = d;
+        }
+        snprintf(what, sizeof what, "%s: token-by-token last logits within tolerance (%.3g)", dir, d1);
+        CHECK(d1 <= tol * maxl, what);
+        ollm_session_close(s1);
+    }
+    ollm_session_close(s); ollm_model_close(m);
+    free(logits); free(out); free(r.ids); free(r.logits); free(r.greedy);
+}
+
+int main(int argc, char **argv) {
+    ollm_backend backend = OLLM_BACKEND_CPU; double tol = 1e-3; int i, ndirs = 0;
+    const char *dirs[64];
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
+            i++; backend = strcmp(argv[i], "cuda") == 0 ? OLLM_BACKEND_CUDA : OLLM_BACKEND_CPU;
+            if (backend == OLLM_BACKEND_CUDA) tol = 2e-2;
+        } else if (strcmp(argv[i], "--tol") == 0 && i + 1 < argc) tol = atof(argv[++i]);
+        else if (ndirs < 64) dirs[ndirs++] = argv[i];
+    }
+    if (ndirs == 0) {
+        static char found[64][512]; DIR *d = opendir("tests/fixtures"); struct dirent *e;
+        while (d && (e = readdir(d)) != NULL && ndirs < 64) {
+            char p[1024]; struct stat st;
+            snprintf(p, sizeof p, "tests/fixtures/%s/reference.safetensors", e->d_name);
+            if (e->d_name[0] != '.' && stat(p, &st) == 0) {
+                snprintf(found[ndirs], sizeof found[ndirs], "tests/fixtures/%s", e->d_name);
+                dirs[ndirs] = found[ndirs]; ndirs++;
+            }
+        }
+        if (d) closedir(d);
+    }
+    CHECK(ndirs > 0, "fixtures found (run from the repository root)");
+    for (i = 0; i < ndirs; i++) run_dir(dirs[i], backend, tol);
+    return check_report();
+}
