@@ -43,6 +43,12 @@
 #ifndef OLLM_H
 #define OLLM_H
 
+/* The implementation needs POSIX and GNU declarations (pread, O_DIRECT, clock_gettime) even under -std=c99: include
+   ollm.h before any system header in the file that defines OLLM_IMPLEMENTATION, or define _GNU_SOURCE yourself. */
+#if defined(OLLM_IMPLEMENTATION) && !defined(_GNU_SOURCE) && !defined(__APPLE__)
+#  define _GNU_SOURCE
+#endif
+
 /* ==== @api ==== declarations only ==================================================================== */
 
 #include <stddef.h>
@@ -170,9 +176,6 @@ OLLM_API ollm_result ollm_session_generate(ollm_session *s, const ollm_generate_
 #ifndef OLLM__IMPLEMENTED
 #define OLLM__IMPLEMENTED
 
-#if !defined(_GNU_SOURCE) && !defined(__APPLE__)
-#  define _GNU_SOURCE   /* O_DIRECT, pread/pwrite prototypes under strict -std= */
-#endif
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -618,7 +621,7 @@ static int ollm__json_value(ollm__json *j, uint32_t *out, int depth) {
         *out = id; return 1;
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        double d;
+        double d = 0;
         if (!(id = ollm__json_node(j, OLLM__J_NUM))) return ollm__json_err(j, "out of memory");
         if (!ollm__json_number(j, &d)) return 0;
         j->v[id].num = d;
@@ -1676,13 +1679,13 @@ OLLM_API ollm_result ollm_session_prefill(ollm_session *s, const int32_t *ids, s
     if (!s) return OLLM_ERR_INVALID_ARG;
     m = s->m;
     if (!ids && n) return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "prefill: ids is NULL");
+    if ((uint64_t)s->n_past + (s->pending >= 0) + n > (uint64_t)s->n_ctx)
+        return ollm__fail(&m->log, OLLM_ERR_CONTEXT_FULL, "prefill: %llu + %llu tokens exceed the session's context of %d",
+                          (unsigned long long)(s->n_past + (s->pending >= 0)), (unsigned long long)n, s->n_ctx);
     for (i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->d.vocab)
             return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "prefill: token %d at index %llu is outside the vocabulary "
                               "(0..%d)", ids[i], (unsigned long long)i, m->d.vocab - 1);
-    if ((uint64_t)s->n_past + (s->pending >= 0) + n > (uint64_t)s->n_ctx)
-        return ollm__fail(&m->log, OLLM_ERR_CONTEXT_FULL, "prefill: %llu + %llu tokens exceed the session's context of %d",
-                          (unsigned long long)(s->n_past + (s->pending >= 0)), (unsigned long long)n, s->n_ctx);
     OLLM__TRY(ollm__flush_pending(s));
     return ollm__feed(s, ids, n, logits, 1);
 }

@@ -286,11 +286,9 @@ static int cmd_logits(const opts *o, int *verbose) {
     return rc;
 }
 
-static int render_chat(ollm_tokenizer *t, const char *system, const char *user, char **out, size_t *len) {
-    ollm_chat_message msgs[2]; size_t n = 0, need = 0; ollm_chat_options co;
+static int render_chat(ollm_tokenizer *t, const ollm_chat_message *msgs, size_t n, char **out, size_t *len) {
+    size_t need = 0; ollm_chat_options co;
     memset(&co, 0, sizeof co);
-    if (system) { msgs[n].role = "system"; msgs[n].content = system; n++; }
-    msgs[n].role = "user"; msgs[n].content = user; n++;
     if (ollm_chat_render(t, msgs, n, &co, NULL, 0, &need) != OLLM_OK) return die("%s%s", ollm_tokenizer_last_error(t), "");
     *out = (char *)malloc(need + 1);
     if (!*out) return die("out of memory%s%s", "", "");
@@ -302,8 +300,11 @@ static int cmd_tokenize(const opts *o) {
     ollm_tokenizer *t; char *text = NULL; size_t len = 0, n = 0, i; int32_t *ids = NULL; int rc = 0; unsigned flags;
     if (ollm_tokenizer_open(o->dir, &t) != OLLM_OK) { rc = die("%s%s", ollm_tokenizer_last_error(t), ""); ollm_tokenizer_close(t); return rc; }
     if (o->chat) {
+        ollm_chat_message msgs[2]; size_t n_msgs = 0;
+        if (o->system) { msgs[n_msgs].role = "system"; msgs[n_msgs].content = o->system; n_msgs++; }
+        msgs[n_msgs].role = "user"; msgs[n_msgs].content = o->user; n_msgs++;
         if (!o->user) rc = die("tokenize --chat: --user TEXT is required%s%s", "", "");
-        else rc = render_chat(t, o->system, o->user, &text, &len);
+        else rc = render_chat(t, msgs, n_msgs, &text, &len);
         flags = OLLM_TOKENIZE_PARSE_SPECIAL;   /* the rendered template's control tokens */
     } else {
         if (!o->file) rc = die("tokenize: --file F is required (- for stdin)%s%s", "", "");
@@ -348,37 +349,60 @@ static int cmd_info(const opts *o, int *verbose) {
     return 0;
 }
 
+/* Each turn renders the whole conversation with the model's chat format and feeds only what the session does not
+   hold yet: the longest common prefix of the new ids and the ids already in the context stays cached. */
+typedef struct collect { emit e; char *text; size_t len, cap; } collect;
+static int on_chat_token(void *user, int32_t token, const char *piece, size_t len) {
+    collect *c = (collect *)user;
+    if (c->len + len + 1 > c->cap) {
+        char *t = (char *)realloc(c->text, c->cap = (c->len + len + 1) * 2);
+        if (!t) return 1;
+        c->text = t;
+    }
+    memcpy(c->text + c->len, piece, len); c->len += len; c->text[c->len] = 0;
+    return on_token(&c->e, token, piece, len);
+}
 static int cmd_chat(const opts *o, int *verbose) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); ollm_tokenizer *t;
-    char line[8192]; int first = 1, rc = 0; emit e; ollm_generate_config g; int tty = isatty(0);
+    ollm_chat_message msgs[256]; char *texts[256]; size_t n_msgs = 0, n_hist = 0, k; int32_t hist[1 << 16];
+    char line[8192]; int rc = 0, tty = isatty(0); ollm_generate_config g; collect c;
     if (model_open(o, &m, verbose)) return 1;
     if (!(t = ollm_model_tokenizer(m))) { ollm_model_close(m); return die("chat: %s has no tokenizer.json%s", o->dir, ""); }
     sc.max_context = o->ctx;
     if (ollm_session_open(m, &sc, &s) != OLLM_OK) { rc = die("%s%s", ollm_model_last_error(m), ""); ollm_model_close(m); return rc; }
-    memset(&e, 0, sizeof e);
-    g = gen_config(o, &e);
+    memset(&c, 0, sizeof c);
+    g = gen_config(o, &c.e);
+    g.on_token = on_chat_token; g.user = &c;
     if (o->n < 0) g.max_tokens = 512;
-    for (;;) {
-        char *prompt = NULL; size_t len, n_ids; int32_t *ids = NULL; ollm_result r;
+    if (o->system) { msgs[0].role = "system"; msgs[0].content = o->system; texts[0] = NULL; n_msgs = 1; }
+    if (tty) fprintf(stderr, "ollm chat: an empty line or end of input quits.\n");
+    while (n_msgs + 2 < 256) {
+        char *prompt = NULL; size_t len = 0, n_ids = 0, p = 0, n_gen = 0; int32_t *ids = NULL, gen[4096]; ollm_result r;
         if (tty) { fprintf(stderr, "> "); fflush(stderr); }
         if (!fgets(line, sizeof line, stdin)) break;
         line[strcspn(line, "\r\n")] = 0;
         if (!line[0]) break;
-        if (first) rc = render_chat(t, o->system, line, &prompt, &len);
-        else {
-            /* a later turn: render [user] alone and drop the template's preamble by rendering the conversation so far
-               would re-send it; the simple and exact way is to render this turn as a continuation */
-            rc = render_chat(t, NULL, line, &prompt, &len);
-        }
-        if (rc) break;
+        texts[n_msgs] = strdup(line);
+        msgs[n_msgs].role = "user"; msgs[n_msgs].content = texts[n_msgs]; n_msgs++;
+        if ((rc = render_chat(t, msgs, n_msgs, &prompt, &len))) break;
         if ((rc = tokenize_text(t, prompt, len, OLLM_TOKENIZE_PARSE_SPECIAL, &ids, &n_ids))) { free(prompt); break; }
-        r = ollm_session_prefill(s, ids, n_ids, NULL);
-        if (r == OLLM_OK) r = ollm_session_generate(s, &g, NULL, 0, NULL);
+        while (p < n_ids && p < n_hist && ids[p] == hist[p]) p++;
+        if (p == n_ids) p--;                       /* refeed one token so that there are logits to sample from */
+        r = ollm_session_rewind(s, p);
+        if (r == OLLM_OK) r = ollm_session_prefill(s, ids + p, n_ids - p, NULL);
+        c.len = 0;
+        if (r == OLLM_OK) r = ollm_session_generate(s, &g, gen, sizeof gen / sizeof *gen, &n_gen);
         printf("\n"); fflush(stdout);
+        if (r != OLLM_OK) { rc = die("%s%s", ollm_model_last_error(m), ""); free(prompt); free(ids); break; }
+        n_hist = n_ids < sizeof hist / sizeof *hist ? n_ids : 0;
+        memcpy(hist, ids, n_hist * sizeof *hist);
+        for (k = 0; k < n_gen && n_hist < sizeof hist / sizeof *hist; k++) hist[n_hist++] = gen[k];
+        texts[n_msgs] = strdup(c.text ? c.text : "");
+        msgs[n_msgs].role = "assistant"; msgs[n_msgs].content = texts[n_msgs]; n_msgs++;
         free(prompt); free(ids);
-        if (r != OLLM_OK) { rc = die("%s%s", ollm_model_last_error(m), ""); break; }
-        first = 0;
     }
+    for (k = o->system ? 1 : 0; k < n_msgs; k++) free(texts[k]);
+    free(c.text);
     ollm_session_close(s); ollm_model_close(m);
     return rc;
 }
@@ -393,7 +417,8 @@ static int cmd_kernels(const opts *o) {
 
 int main(int argc, char **argv) {
     opts o; int ok = parse_args(argc, argv, &o), verbose;
-    if (ok <= 0) { fputs(usage, ok < 0 ? stderr : stdout); return ok < 0 ? 1 : (argc < 2); }
+    if (ok > 0 && (strcmp(o.cmd, "--help") == 0 || strcmp(o.cmd, "-h") == 0 || strcmp(o.cmd, "help") == 0)) ok = 0, argc = 2;
+    if (ok <= 0) { fputs(usage, ok < 0 || argc < 2 ? stderr : stdout); return ok < 0 || argc < 2; }
     verbose = o.verbose;
     if (strcmp(o.cmd, "kernels") == 0) return cmd_kernels(&o);
     if (!o.dir) return die("%s: a model directory is required%s", o.cmd, "");

@@ -1,0 +1,417 @@
+/* Unit tests of the core: JSON, safetensors and config validation, bad model directories, every CPU op against a
+   naive double-precision loop, samplers and session behaviour. Run from the repository root. */
+#define OLLM_IMPLEMENTATION
+#include "../ollm.h"
+#include "check.h"
+
+static char tmp_root[256];
+
+/* ---- JSON ---- */
+static int json_ok(const char *text) {
+    ollm__json j; int ok = ollm__json_parse(&j, text, strlen(text)); ollm__json_free(&j); return ok;
+}
+static void test_json(void) {
+    ollm__json j; uint32_t v; char deep[600]; int i;
+    const char *doc = "{\"a\": 1e-05, \"b\": [1, -2.5, 500000.0, 1E3, 0], \"s\": \"x\\u00e9\\ud83d\\ude00\\n\", \"t\": true, "
+                      "\"n\": null, \"a\": 7}";
+    CHECK(ollm__json_parse(&j, doc, strlen(doc)), "json: a valid document parses");
+    v = ollm__json_get(&j, 1, "a");
+    CHECK(v && j.v[v].num == 7, "json: the last duplicate key wins");
+    v = ollm__json_get(&j, 1, "b");
+    CHECK(j.v[v].n == 5 && j.v[v + 1].num == 1 && j.v[v + 2].num == -2.5 && j.v[v + 3].num == 500000.0 &&
+          j.v[v + 4].num == 1000, "json: numbers");
+    CHECK(ollm__json_str(&j, ollm__json_get(&j, 1, "s")) &&
+          strcmp(ollm__json_str(&j, ollm__json_get(&j, 1, "s")), "x\xc3\xa9\xf0\x9f\x98\x80\n") == 0,
+          "json: escapes and surrogate pairs decode to UTF-8");
+    CHECK(ollm__json_get(&j, ollm__json_get(&j, 1, "missing"), "x") == 0, "json: lookups through a missing member are 0");
+    ollm__json_free(&j);
+    CHECK(ollm__json_parse(&j, "1e-05", 5) && j.v[1].num == 1e-05, "json: 1e-05 is exact");
+    ollm__json_free(&j);
+    CHECK(ollm__json_parse(&j, "0.02", 4) && j.v[1].num == 0.02, "json: 0.02 is exact");
+    ollm__json_free(&j);
+    CHECK(!json_ok("{\"a\": 1,}"), "json: trailing comma rejected");
+    CHECK(!json_ok("{\"a\": 01}"), "json: leading zero rejected");
+    CHECK(!json_ok("[1] x"), "json: trailing garbage rejected");
+    CHECK(!json_ok("\"\xff\""), "json: invalid UTF-8 rejected");
+    CHECK(!json_ok("\"\xc0\xaf\""), "json: overlong UTF-8 rejected");
+    CHECK(!json_ok("\"\xed\xa0\x80\""), "json: encoded surrogate rejected");
+    CHECK(!json_ok("\"\\ud800\""), "json: lone surrogate escape rejected");
+    CHECK(!json_ok("\"a\tb\""), "json: raw control character rejected");
+    CHECK(!json_ok("{\"a\" 1}"), "json: missing colon rejected");
+    CHECK(!json_ok(""), "json: empty input rejected");
+    CHECK(!json_ok("[1, 2"), "json: truncated input rejected");
+    CHECK(!json_ok("nul"), "json: truncated literal rejected");
+    for (i = 0; i < 300; i++) deep[i] = '[';
+    for (i = 0; i < 300; i++) deep[300 + i] = ']';
+    deep[599] = 0;   /* 300 opens, 299 closes: also unbalanced, but depth fails first */
+    CHECK(!json_ok(deep), "json: nesting deeper than the limit rejected");
+    CHECK(json_ok("[[[[[[[[[[1]]]]]]]]]]"), "json: moderate nesting accepted");
+}
+
+/* ---- safetensors ---- */
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb"); fwrite(data, 1, n, f); fclose(f);
+}
+/* a safetensors file with the given header text and `data_bytes` bytes of data */
+static void write_st(const char *path, const char *hdr, size_t data_bytes, long long claimed_len) {
+    size_t hl = strlen(hdr), i; unsigned char *buf = (unsigned char *)calloc(8 + hl + data_bytes + 1, 1);
+    unsigned long long L = claimed_len >= 0 ? (unsigned long long)claimed_len : hl;
+    for (i = 0; i < 8; i++) buf[i] = (unsigned char)(L >> (8 * i));
+    memcpy(buf + 8, hdr, hl);
+    for (i = 0; i < data_bytes; i++) buf[8 + hl + i] = (unsigned char)(i * 7);
+    write_file(path, buf, 8 + hl + data_bytes);
+    free(buf);
+}
+static ollm_result st_parse(const char *path, char *err, size_t cap) {
+    ollm__st st; ollm__log lg; ollm_result r;
+    memset(&st, 0, sizeof st); memset(&lg, 0, sizeof lg);
+    r = ollm__st_add_file(&st, path, "x.safetensors", &lg);
+    if (r == OLLM_OK) r = ollm__st_index(&st, &lg);
+    snprintf(err, cap, "%s", lg.err);
+    ollm__st_free(&st);
+    return r;
+}
+static void test_safetensors(void) {
+    char p[512], err[1024];
+    snprintf(p, sizeof p, "%s/t.safetensors", tmp_root);
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,12]},\"__metadata__\":{\"format\":\"pt\"}}", 12, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_OK, "safetensors: a valid file parses");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,12]}}", 6, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "past the end"), "safetensors: truncated data is OLLM_ERR_FORMAT");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,12]}}", 12, 1000000);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "header length"), "safetensors: header length past EOF");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,12]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "overlap"), "safetensors: overlapping tensors rejected");
+    write_st(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,8],\"data_offsets\":[0,64]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[40,44]}}", 64, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT, "safetensors: a tensor inside another rejected");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[0,10]}}", 12, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "needs"), "safetensors: byte length != dtype x shape");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,12]}}", 12, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT, "safetensors: overflowing shape rejected");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,-3],\"data_offsets\":[0,12]}}", 12, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT, "safetensors: negative dimension rejected");
+    write_st(p, "{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_UNSUPPORTED && strstr(err, "Q4"), "safetensors: unknown dtype named");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[4,0]}}", 4, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT, "safetensors: reversed offsets rejected");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2]", 4, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "JSON"), "safetensors: header that is not JSON");
+    write_st(p, "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2]}}", 4, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "data_offsets"), "safetensors: missing data_offsets");
+    write_file(p, "abc", 3);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_ERR_FORMAT, "safetensors: 3-byte file rejected");
+    write_st(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 4, -1);
+    CHECK(st_parse(p, err, sizeof err) == OLLM_OK, "safetensors: scalar tensor accepted");
+}
+
+/* ---- bad model directories: each a copy of a fixture with one thing wrong ---- */
+static int sh(const char *cmd) { return system(cmd); }
+static ollm_result open_dir(const char *dir, char *err, size_t cap) {
+    ollm_model *m; ollm_model_config c = ollm_model_config_default(); ollm_result r;
+    c.backend = OLLM_BACKEND_CPU;
+    r = ollm_model_open(dir, &c, &m);
+    snprintf(err, cap, "%s", ollm_model_last_error(m));
+    ollm_model_close(m);
+    return r;
+}
+static void fresh_copy(const char *src, const char *dst) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s", dst, src, dst);
+    if (sh(cmd) != 0) printf("cannot copy %s\n", src);
+}
+static void edit_config(const char *dir, const char *sed_expr) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "sed -i '%s' %s/config.json", sed_expr, dir);
+    if (sh(cmd) != 0) printf("sed failed\n");
+}
+static void test_bad_dirs(void) {
+    char d[512], d2[512], err[1024], cmd[2048]; const char *fx = "tests/fixtures/llama_gqa1";
+    const char *sharded = "tests/fixtures/llama_untied_gqa2_sharded";
+    snprintf(d, sizeof d, "%s/m", tmp_root);
+    CHECK(open_dir(fx, err, sizeof err) == OLLM_OK, "fixture opens");
+    CHECK(open_dir("/nonexistent/dir", err, sizeof err) == OLLM_ERR_IO && strstr(err, "/nonexistent/dir"), "missing directory named");
+    fresh_copy(fx, d);
+    snprintf(cmd, sizeof cmd, "truncate -s -1000 %s/model.safetensors", d); sh(cmd);
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "truncated"), "truncated checkpoint is OLLM_ERR_FORMAT");
+    fresh_copy(fx, d); edit_config(d, "s/\"model_type\": \"llama\"/\"model_type\": \"mamba\"/");
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_UNSUPPORTED && strstr(err, "mamba"), "unknown architecture named");
+    fresh_copy(fx, d); edit_config(d, "s/\"intermediate_size\": 192/\"intermediate_size\": 200/");
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "gate_proj") && strstr(err, "shape"),
+          "shape disagreeing with the config names the tensor");
+    fresh_copy(fx, d); edit_config(d, "s/\"num_hidden_layers\": 3/\"num_hidden_layers\": 4/");
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "missing tensor 'model.layers.3."), "missing tensor named");
+    fresh_copy(fx, d); edit_config(d, "s/\"hidden_size\": 64,/\"hidden_size\": 64,,/");
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "config.json"), "malformed config.json");
+    fresh_copy(fx, d); edit_config(d, "s/\"llama\"/\"ll\\xffama\"/");
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "UTF-8"), "non-UTF-8 config.json");
+    fresh_copy(fx, d); edit_config(d, "s/\"num_key_value_heads\": 4/\"num_key_value_heads\": 3/");
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_FORMAT, "heads not a multiple of kv heads");
+    fresh_copy(fx, d); snprintf(cmd, sizeof cmd, "rm %s/model.safetensors", d); sh(cmd);
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_IO && strstr(err, "model.safetensors"), "no weights file");
+    fresh_copy(fx, d); snprintf(cmd, sizeof cmd, "rm %s/config.json", d); sh(cmd);
+    CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_IO && strstr(err, "config.json"), "no config.json");
+    snprintf(d2, sizeof d2, "%s/s", tmp_root);
+    fresh_copy(sharded, d2); snprintf(cmd, sizeof cmd, "rm %s/model-00002-of-00004.safetensors", d2); sh(cmd);
+    CHECK(open_dir(d2, err, sizeof err) == OLLM_ERR_IO && strstr(err, "model-00002-of-00004"), "missing shard named");
+    fresh_copy(sharded, d2);
+    snprintf(cmd, sizeof cmd, "sed -i 's/model-00001-of-00004.safetensors/..\\/..\\/x/' %s/model.safetensors.index.json", d2); sh(cmd);
+    CHECK(open_dir(d2, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "bad file"), "path traversal in the index rejected");
+    fresh_copy(fx, d); snprintf(cmd, sizeof cmd, "chmod 000 %s/model.safetensors", d); sh(cmd);
+    if (geteuid() != 0) CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_IO, "unreadable shard");
+    snprintf(cmd, sizeof cmd, "chmod 644 %s/model.safetensors", d); sh(cmd);
+}
+
+/* ---- CPU ops against naive double-precision loops ---- */
+static uint64_t rng_state = 42;
+static float frand(void) { return (float)((double)(ollm__rng_next(&rng_state) >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+static ollm__w make_w(int dtype, int64_t rows, int64_t cols, float scale) {
+    ollm__w w; int64_t i, n = rows * cols;
+    w.dtype = (uint8_t)dtype; w.rows = rows; w.cols = cols;
+    w.data.bytes = (uint64_t)n * ollm__dtype_size[dtype];
+    w.data.ptr = malloc((size_t)w.data.bytes);
+    for (i = 0; i < n; i++) {
+        float v = frand() * scale;
+        if (dtype == OLLM__F32) ((float *)w.data.ptr)[i] = v;
+        else if (dtype == OLLM__BF16) ((uint16_t *)w.data.ptr)[i] = ollm__f32_to_bf16(v);
+        else {   /* f16 from a value exactly representable: bf16-rounded, small exponent */
+            float r = ollm__bf16_to_f32(ollm__f32_to_bf16(v)); uint32_t u; uint16_t h;
+            if (fabsf(r) < 6.2e-5f) r = 0;   /* below the f16 normal range */
+            memcpy(&u, &r, 4);
+            h = (uint16_t)(((u >> 16) & 0x8000) | (r == 0 ? 0 : ((((u >> 23) & 0xff) - 112) << 10) | ((u >> 13) & 0x3ff)));
+            ((uint16_t *)w.data.ptr)[i] = h;
+        }
+    }
+    return w;
+}
+static double wval(const ollm__w *w, int64_t i) {
+    const void *p = w->data.ptr;
+    return w->dtype == OLLM__F32 ? ((const float *)p)[i] : w->dtype == OLLM__BF16 ? ollm__bf16_to_f32(((const uint16_t *)p)[i])
+                                                                                  : ollm__f16_to_f32(((const uint16_t *)p)[i]);
+}
+static float *rand_vec(int64_t n, float scale) { float *v = (float *)malloc((size_t)n * 4); int64_t i; for (i = 0; i < n; i++) v[i] = frand() * scale; return v; }
+static ollm__buf hb(void *p, uint64_t bytes) { ollm__buf b; b.ptr = p; b.bytes = bytes; return b; }
+static double rel_err(const float *got, const double *ref, int64_t n) {
+    double num = 0, den = 0; int64_t i;
+    for (i = 0; i < n; i++) { double d = got[i] - ref[i]; num += d * d; den += ref[i] * ref[i]; }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void test_cpu_ops(ollm__backend *B) {
+    int dt, t; char what[256];
+    /* f16 conversion: exact values */
+    CHECK(ollm__f16_to_f32(0x3c00) == 1.0f && ollm__f16_to_f32(0xc000) == -2.0f && ollm__f16_to_f32(0x0001) == 5.9604644775390625e-8f &&
+          isinf(ollm__f16_to_f32(0x7c00)), "f16 conversion");
+    CHECK(ollm__bf16_to_f32(ollm__f32_to_bf16(1.00390625f)) == 1.0f, "bf16 rounding to nearest even");
+    for (dt = 0; dt < 3; dt++) {
+        static const int dts[] = { OLLM__BF16, OLLM__F16, OLLM__F32 };
+        static const int shapes[][3] = { { 1, 37, 29 }, { 5, 64, 130 }, { 33, 17, 200 } };   /* T, rows, cols */
+        int si;
+        for (si = 0; si < 3; si++) {
+            int T = shapes[si][0], N = shapes[si][1], K = shapes[si][2], acc;
+            ollm__w W = make_w(dts[dt], N, K, 0.5f); float *x = rand_vec((int64_t)T * K, 1.0f);
+            for (acc = 0; acc < 2; acc++) {
+                float *y = rand_vec((int64_t)T * N, 1.0f); double *ref = (double *)malloc((size_t)T * N * 8); int n, k;
+                for (t = 0; t < T; t++)
+                    for (n = 0; n < N; n++) {
+                        double s = acc ? y[(int64_t)t * N + n] : 0;
+                        for (k = 0; k < K; k++) s += wval(&W, (int64_t)n * K + k) * x[(int64_t)t * K + k];
+                        ref[(int64_t)t * N + n] = s;
+                    }
+                B->matmul(B, hb(y, 0), hb(x, 0), &W, T, acc);
+                snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d accumulate=%d", ollm__dtype_names[dts[dt]], T, N, K, acc);
+                CHECK(rel_err(y, ref, (int64_t)T * N) < 1e-5, what);
+                free(y); free(ref);
+            }
+            free(W.data.ptr); free(x);
+        }
+    }
+    {   /* rmsnorm, both weight conventions */
+        int T = 3, n = 77, uo, i; ollm__w w = make_w(OLLM__BF16, 1, n, 1.0f); float *x = rand_vec(T * n, 3.0f), *y = rand_vec(T * n, 1);
+        double ref[3 * 77];
+        for (uo = 0; uo < 2; uo++) {
+            for (t = 0; t < T; t++) {
+                double ss = 0; for (i = 0; i < n; i++) ss += (double)x[t * n + i] * x[t * n + i];
+                for (i = 0; i < n; i++) ref[t * n + i] = (uo + wval(&w, i)) * x[t * n + i] / sqrt(ss / n + 1e-5);
+            }
+            B->rmsnorm(B, hb(y, 0), hb(x, 0), &w, T, n, 1e-5f, uo);
+            CHECK(rel_err(y, ref, T * n) < 1e-6, uo ? "rmsnorm (1 + w)" : "rmsnorm");
+        }
+        free(w.data.ptr); free(x); free(y);
+    }
+    {   /* rope: rotate-half over the first rot dims, mscale */
+        int T = 4, nh = 3, hd = 16, rot = 12, pos0 = 1000, h, i; float inv[8]; double ref[4 * 3 * 16];
+        float *x = rand_vec(T * nh * hd, 1.0f);
+        for (i = 0; i < rot / 2; i++) inv[i] = (float)pow(10000.0, -2.0 * i / rot);
+        for (t = 0; t < T; t++) for (h = 0; h < nh; h++) for (i = 0; i < hd; i++) {
+            const float *xh = x + (t * nh + h) * hd; double v;
+            if (i < rot) {
+                int pi = i % (rot / 2); double ang = (double)(float)((float)(pos0 + t) * inv[pi]);
+                double other = i < rot / 2 ? -xh[i + rot / 2] : xh[i - rot / 2];
+                v = (xh[i] * cos(ang) + other * sin(ang)) * 1.25;
+            } else v = xh[i];
+            ref[(t * nh + h) * hd + i] = v;
+        }
+        B->rope(B, hb(x, 0), T, nh, hd, rot, pos0, hb(inv, 0), 1.25f);
+        CHECK(rel_err(x, ref, T * nh * hd) < 1e-5, "rope: partial rotary, mscale, large positions");
+        free(x);
+    }
+    {   /* attention: GQA, causal with a past, sliding window, sinks */
+        int cases[][5] = { { 1, 9, 0, 0, 0 }, { 7, 0, 0, 0, 1 }, { 5, 20, 4, 1, 0 }, { 6, 3, 2, 1, 1 } };   /* T, pos0, window, sinks, ... */
+        int ci;
+        for (ci = 0; ci < 4; ci++) {
+            int T = cases[ci][0], pos0 = cases[ci][1], win = cases[ci][2], nh = 4, nkv = 2, hd = 24, ctx = 64, h, i, j, d;
+            ollm__attn_args a; ollm__w sinks = make_w(OLLM__BF16, 1, nh, 2.0f);
+            float *q = rand_vec(T * nh * hd, 1), *k = rand_vec(T * nkv * hd, 1), *v = rand_vec(T * nkv * hd, 1);
+            float *kc = rand_vec(ctx * nkv * hd, 1), *vc = rand_vec(ctx * nkv * hd, 1), *o = rand_vec(T * nh * hd, 1);
+            double *ref = (double *)calloc((size_t)T * nh * hd, 8);
+            memset(&a, 0, sizeof a);
+            a.T = T; a.pos0 = pos0; a.n_heads = nh; a.n_kv_heads = nkv; a.head_dim = hd; a.window = win;
+            a.scale = 1.0f / sqrtf((float)hd); a.sinks = cases[ci][3] ? &sinks : NULL;
+            B->attention(B, hb(o, 0), hb(q, 0), hb(k, 0), hb(v, 0), hb(kc, 0), hb(vc, 0), &a);
+            for (t = 0; t < T; t++) for (h = 0; h < nh; h++) {
+                int pos = pos0 + t, kvh = h / (nh / nkv); double s[128], mx = -1e300, sum = 0;
+                for (j = 0; j <= pos; j++) {
+                    const float *kj = kc + (j * nkv + kvh) * hd;   /* the cache now holds the new k too */
+                    double dd = 0; for (d = 0; d < hd; d++) dd += (double)q[(t * nh + h) * hd + d] * kj[d];
+                    s[j] = dd / sqrt((double)hd);
+                    if (win && j <= pos - win) s[j] = -1e300;
+                    if (s[j] > mx) mx = s[j];
+                }
+                if (a.sinks && wval(&sinks, h) > mx) mx = wval(&sinks, h);
+                for (j = 0; j <= pos; j++) { s[j] = s[j] < -1e299 ? 0 : exp(s[j] - mx); sum += s[j]; }
+                if (a.sinks) sum += exp(wval(&sinks, h) - mx);
+                for (j = 0; j <= pos; j++) for (d = 0; d < hd; d++)
+                    ref[(t * nh + h) * hd + d] += s[j] / sum * vc[(j * nkv + kvh) * hd + d];
+            }
+            for (i = 0; i < T * nkv * hd; i++) if (kc[pos0 * nkv * hd + i] != k[i]) break;
+            CHECK(i == T * nkv * hd, "attention appends k to the cache at pos0");
+            snprintf(what, sizeof what, "attention T=%d pos0=%d window=%d sinks=%d", T, pos0, win, cases[ci][3]);
+            CHECK(rel_err(o, ref, T * nh * hd) < 1e-5, what);
+            free(q); free(k); free(v); free(kc); free(vc); free(o); free(ref); free(sinks.data.ptr);
+        }
+    }
+    {   /* silu_mul and embed */
+        int n = 101, i; float *g = rand_vec(n, 4), *u = rand_vec(n, 1); double ref[101];
+        ollm__w table = make_w(OLLM__BF16, 10, 33, 1.0f); int32_t ids[3] = { 9, 0, 4 }; float x[3 * 33]; double eref[3 * 33];
+        for (i = 0; i < n; i++) ref[i] = g[i] / (1 + exp(-(double)g[i])) * u[i];
+        B->silu_mul(B, hb(g, 0), hb(u, 0), n);
+        CHECK(rel_err(g, ref, n) < 1e-6, "silu_mul");
+        for (t = 0; t < 3; t++) for (i = 0; i < 33; i++) eref[t * 33 + i] = wval(&table, ids[t] * 33 + i);
+        B->embed(B, hb(x, 0), &table, ids, 3);
+        CHECK(rel_err(x, eref, 99) == 0, "embed");
+        free(g); free(u); free(table.data.ptr);
+    }
+}
+
+/* ---- RoPE tables ---- */
+static void test_rope_tables(void) {
+    ollm__rope rp; float inv[64]; int rot; float ms; double pi = 3.14159265358979323846;
+    memset(&rp, 0, sizeof rp);
+    rp.type = OLLM__ROPE_LLAMA3; rp.theta = 500000; rp.factor = 8; rp.low_freq_factor = 1; rp.high_freq_factor = 4;
+    rp.original_max_position_embeddings = 8192; rp.partial_rotary_factor = 1;
+    ollm__rope_freqs(&rp, 128, inv, &rot, &ms);
+    CHECK(rot == 128 && ms == 1.0f, "llama3: full rotation, no scaling of cos/sin");
+    CHECK(fabs(inv[0] - 1.0) < 1e-7, "llama3: highest frequency unchanged");
+    CHECK(fabs(inv[63] / (pow(500000.0, -126.0 / 128) / 8) - 1) < 1e-6, "llama3: lowest frequency divided by factor");
+    {   /* a medium frequency is the smooth mix */
+        int i; for (i = 0; i < 64; i++) {
+            double base = pow(500000.0, -2.0 * i / 128), wl = 2 * pi / base;
+            if (wl >= 8192 / 4.0 && wl <= 8192 / 1.0) {
+                double sm = (8192 / wl - 1) / 3, want = (1 - sm) * base / 8 + sm * base;
+                CHECK(fabs(inv[i] - want) < 1e-6 * want, "llama3: medium band smoothed");
+                break;
+            }
+        }
+    }
+    rp.type = OLLM__ROPE_YARN; rp.theta = 150000; rp.factor = 32; rp.beta_fast = 32; rp.beta_slow = 1;
+    rp.original_max_position_embeddings = 4096; rp.truncate = 0;
+    ollm__rope_freqs(&rp, 64, inv, &rot, &ms);
+    CHECK(fabs(ms - (0.1 * log(32.0) + 1)) < 1e-6, "yarn: attention factor 0.1 ln(factor) + 1");
+    CHECK(fabs(inv[0] - 1.0) < 1e-7 && fabs(inv[31] / (pow(150000.0, -62.0 / 64) / 32) - 1) < 1e-6, "yarn: extrapolated and interpolated ends");
+    memset(&rp, 0, sizeof rp); rp.theta = 10000000; rp.factor = 1; rp.partial_rotary_factor = 0.25;
+    ollm__rope_freqs(&rp, 256, inv, &rot, &ms);
+    CHECK(rot == 64 && fabs(inv[1] / pow(1e7, -2.0 / 64) - 1) < 1e-6, "partial rotary: 64 of 256 dims, frequencies over 64");
+}
+
+/* ---- sampling and sessions on a fixture ---- */
+static int stop_after_first(void *user, uint64_t done, uint64_t total) { (void)total; *(uint64_t *)user = done; return 1; }
+static int count_tokens(void *user, int32_t tok, const char *piece, size_t len) { (void)tok; (void)piece; (void)len; return ++*(int *)user >= 3; }
+static void test_session(void) {
+    ollm_model *m; ollm_session *s; ollm_model_config mc = ollm_model_config_default();
+    ollm_session_config sc = ollm_session_config_default(); ollm_generate_config g = ollm_generate_config_default();
+    int32_t ids[64], out1[16], out2[16], out3[16]; size_t n1, n2, n3; int i, calls = 0; float l1[320], l2[320];
+    uint64_t done = 0;
+    mc.backend = OLLM_BACKEND_CPU;
+    if (ollm_model_open("tests/fixtures/llama_gqa1", &mc, &m) != OLLM_OK) { CHECK(0, "fixture opens"); ollm_model_close(m); return; }
+    for (i = 0; i < 64; i++) ids[i] = (i * 37 + 11) % 320;
+    sc.max_context = 48; sc.prefill_chunk = 16;
+    CHECK(ollm_session_open(m, &sc, &s) == OLLM_OK, "session opens");
+    CHECK(ollm_session_generate(s, &g, out1, 16, &n1) == OLLM_ERR_INVALID_ARG, "generate before any prompt is an error");
+    CHECK(ollm_session_prefill(s, ids, 49, NULL) == OLLM_ERR_CONTEXT_FULL && ollm_session_length(s) == 0,
+          "a prompt longer than the context is refused, nothing fed");
+    ids[3] = 320;
+    CHECK(ollm_session_prefill(s, ids, 40, NULL) == OLLM_ERR_INVALID_ARG && strstr(ollm_model_last_error(m), "vocabulary"),
+          "an id outside the vocabulary is refused");
+    ids[3] = 5;
+    CHECK(ollm_session_prefill(s, ids, 40, NULL) == OLLM_OK && ollm_session_length(s) == 40, "prefill of 40 tokens");
+    memcpy(l1, ollm_session_logits(s), sizeof l1);
+    /* rewind and refeed gives the same logits */
+    CHECK(ollm_session_rewind(s, 25) == OLLM_OK && ollm_session_length(s) == 25 && ollm_session_logits(s) == NULL, "rewind");
+    CHECK(ollm_session_prefill(s, ids + 25, 15, NULL) == OLLM_OK, "refeed after rewind");
+    memcpy(l2, ollm_session_logits(s), sizeof l2);
+    CHECK(memcmp(l1, l2, sizeof l1) == 0, "rewind + refeed reproduces the logits exactly");
+    /* greedy generation stops at the context end */
+    g.max_tokens = 16; g.ignore_eos = 1;
+    CHECK(ollm_session_generate(s, &g, out1, 16, &n1) == OLLM_OK && n1 == 8, "generation stops when the context is full");
+    /* seeded sampling is reproducible; top_k = 1 is greedy */
+    ollm_session_rewind(s, 40); ollm_session_prefill(s, NULL, 0, NULL);
+    ollm_session_rewind(s, 39); ollm_session_prefill(s, ids + 39, 1, NULL);
+    g.max_tokens = 5; g.temperature = 0; n1 = 0;
+    ollm_session_generate(s, &g, out1, 16, &n1);
+    ollm_session_rewind(s, 39); ollm_session_prefill(s, ids + 39, 1, NULL);
+    g.temperature = 1.5f; g.top_k = 1;
+    ollm_session_generate(s, &g, out2, 16, &n2);
+    CHECK(n1 == 5 && n2 == 5 && memcmp(out1, out2, 5 * sizeof(int32_t)) == 0, "top_k = 1 equals greedy");
+    g.top_k = 0; g.top_p = 0.9f; g.min_p = 0.01f; g.repetition_penalty = 1.3f; g.seed = 1234;
+    ollm_session_rewind(s, 39); ollm_session_prefill(s, ids + 39, 1, NULL);
+    ollm_session_generate(s, &g, out2, 16, &n2);
+    ollm_session_rewind(s, 39); ollm_session_prefill(s, ids + 39, 1, NULL);
+    ollm_session_generate(s, &g, out3, 16, &n3);
+    CHECK(n2 == 5 && n3 == 5 && memcmp(out2, out3, 5 * sizeof(int32_t)) == 0, "a fixed seed reproduces the sample");
+    /* the token callback can stop generation; the session stays usable */
+    g = ollm_generate_config_default(); g.max_tokens = 8; g.ignore_eos = 1; g.on_token = count_tokens; g.user = &calls;
+    ollm_session_rewind(s, 39); ollm_session_prefill(s, ids + 39, 1, NULL);
+    CHECK(ollm_session_generate(s, &g, out1, 16, &n1) == OLLM_ERR_CANCELLED && n1 == 3 && calls == 3, "token callback stops generation");
+    CHECK(ollm_session_length(s) == 43, "the tokens generated before the stop stay in the context");
+    ollm_session_close(s);
+    /* the progress callback cancels prefill after a chunk; the session holds that chunk and resumes */
+    sc.progress = stop_after_first; sc.progress_user = &done;
+    CHECK(ollm_session_open(m, &sc, &s) == OLLM_OK, "session with progress opens");
+    CHECK(ollm_session_prefill(s, ids, 40, NULL) == OLLM_ERR_CANCELLED && done == 16 && ollm_session_length(s) == 16,
+          "progress callback cancels prefill after the first chunk");
+    s->cfg.progress = NULL;
+    CHECK(ollm_session_prefill(s, ids + 16, 24, NULL) == OLLM_OK, "the cancelled session resumes");
+    memcpy(l2, ollm_session_logits(s), sizeof l2);
+    CHECK(memcmp(l1, l2, sizeof l1) == 0, "resumed prefill gives the same logits as an uninterrupted one");
+    ollm_session_close(s);
+    ollm_model_close(m);
+}
+
+int main(void) {
+    ollm__backend *B; ollm__log lg; char cmd[512];
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/ollm_test_core_%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", tmp_root); sh(cmd);
+    memset(&lg, 0, sizeof lg);
+    test_json();
+    test_safetensors();
+    test_bad_dirs();
+    CHECK(ollm__cpu_create(2, &lg, &B) == OLLM_OK, "CPU backend");
+    test_cpu_ops(B);
+    B->destroy(B);
+    test_rope_tables();
+    test_session();
+    CHECK(strcmp(ollm_result_string(OLLM_ERR_FORMAT), "file is malformed") == 0 &&
+          strcmp(ollm_result_string((ollm_result)999), "unknown ollm_result") == 0, "result strings");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root); sh(cmd);
+    return check_report();
+}
