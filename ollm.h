@@ -1410,30 +1410,33 @@ static ollm_result ollm__bind(ollm_model *m, ollm__w *w, const char *name, int64
     return OLLM_OK;
 }
 
-static ollm_result ollm__llama_bind(ollm_model *m) {
+/* Every tensor a Llama checkpoint must hold, with the shape config.json implies ([rows] when cols is 0), and the slot
+   it loads into. Loading (ollm__bind) and the random-checkpoint writer (tools/) both walk this one list. */
+typedef ollm_result (*ollm__tensor_fn)(ollm_model *m, ollm__w *slot, const char *name, int64_t rows, int64_t cols);
+static ollm_result ollm__llama_tensors(ollm_model *m, ollm__tensor_fn fn) {
     const ollm__desc *c = &m->d; char name[256]; int l;
     int64_t H = c->hidden, qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
-    OLLM__TRY(ollm__bind(m, &m->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
-    OLLM__TRY(ollm__bind(m, &m->norm, "model.norm.weight", H, 0));
+    OLLM__TRY(fn(m, &m->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
+    OLLM__TRY(fn(m, &m->norm, "model.norm.weight", H, 0));
     if (c->tie_embeddings) m->lm_head = m->embed_tokens;   /* same buffer: released once */
-    else OLLM__TRY(ollm__bind(m, &m->lm_head, "lm_head.weight", c->vocab, H));
-    m->layers = (ollm__layer *)ollm__calloc((size_t)c->n_layers, sizeof *m->layers);
+    else OLLM__TRY(fn(m, &m->lm_head, "lm_head.weight", c->vocab, H));
+    if (!m->layers) m->layers = (ollm__layer *)ollm__calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     for (l = 0; l < c->n_layers; l++) {
         ollm__layer *L = &m->layers[l];
-#define OLLM__BIND(field, suffix, rows, cols) \
+#define OLLM__T(field, suffix, rows, cols) \
         snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
-        OLLM__TRY(ollm__bind(m, &L->field, name, rows, cols))
-        OLLM__BIND(input_layernorm, "input_layernorm.weight", H, 0);
-        OLLM__BIND(q_proj, "self_attn.q_proj.weight", qw, H);
-        OLLM__BIND(k_proj, "self_attn.k_proj.weight", kw, H);
-        OLLM__BIND(v_proj, "self_attn.v_proj.weight", kw, H);
-        OLLM__BIND(o_proj, "self_attn.o_proj.weight", H, qw);
-        OLLM__BIND(post_attention_layernorm, "post_attention_layernorm.weight", H, 0);
-        OLLM__BIND(gate_proj, "mlp.gate_proj.weight", c->ffn, H);
-        OLLM__BIND(up_proj, "mlp.up_proj.weight", c->ffn, H);
-        OLLM__BIND(down_proj, "mlp.down_proj.weight", H, c->ffn);
-#undef OLLM__BIND
+        OLLM__TRY(fn(m, &L->field, name, rows, cols))
+        OLLM__T(input_layernorm, "input_layernorm.weight", H, 0);
+        OLLM__T(q_proj, "self_attn.q_proj.weight", qw, H);
+        OLLM__T(k_proj, "self_attn.k_proj.weight", kw, H);
+        OLLM__T(v_proj, "self_attn.v_proj.weight", kw, H);
+        OLLM__T(o_proj, "self_attn.o_proj.weight", H, qw);
+        OLLM__T(post_attention_layernorm, "post_attention_layernorm.weight", H, 0);
+        OLLM__T(gate_proj, "mlp.gate_proj.weight", c->ffn, H);
+        OLLM__T(up_proj, "mlp.up_proj.weight", c->ffn, H);
+        OLLM__T(down_proj, "mlp.down_proj.weight", H, c->ffn);
+#undef OLLM__T
     }
     return OLLM_OK;
 }
@@ -1494,7 +1497,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     if ((r = ollm__tok_load(dir, &m->log, &m->tok)) != OLLM_OK) return r;
     if ((r = ollm__st_open_dir(&m->st, dir, &m->log)) != OLLM_OK) return r;
     if ((r = ollm__backend_create(m)) != OLLM_OK) return r;
-    if ((r = ollm__llama_bind(m)) != OLLM_OK) return r;
+    if ((r = ollm__llama_tensors(m, ollm__bind)) != OLLM_OK) return r;
     /* RoPE frequencies, computed once on the host (modeling_rope_utils.py) */
     inv = (float *)ollm__calloc((size_t)m->d.head_dim / 2 + 1, sizeof *inv);
     if (!inv) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
