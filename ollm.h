@@ -927,7 +927,6 @@ done:
 
 /* ==== @config ==== config.json -> model description; RoPE frequency tables ============================= */
 
-typedef enum ollm__arch { OLLM__ARCH_LLAMA } ollm__arch;
 enum { OLLM__ROPE_DEFAULT, OLLM__ROPE_LLAMA3, OLLM__ROPE_LINEAR, OLLM__ROPE_YARN };
 
 typedef struct ollm__rope {
@@ -941,13 +940,25 @@ typedef struct ollm__rope {
     double partial_rotary_factor;               /* fraction of head_dim rotated; 1 = all */
 } ollm__rope;
 
+#define OLLM__MAX_LAYERS 1024
+enum { OLLM__LAYER_FULL, OLLM__LAYER_SLIDING, OLLM__LAYER_LINEAR };   /* the attention of a layer */
+
+/* What config.json says, for every family; a family's own fields are 0 in the others. */
 typedef struct ollm__desc {
-    ollm__arch arch;
+    char model_type[32];
     int32_t hidden, n_layers, n_heads, n_kv_heads, head_dim, ffn, vocab, max_pos;
     double rms_eps;
     int tie_embeddings;
     int32_t bos_id, n_eos, eos[8];
     ollm__rope rope;
+    uint8_t layer_kind[OLLM__MAX_LAYERS];          /* OLLM__LAYER_*, from layer_types or the family's rule */
+    int32_t sliding_window;                        /* GPT-OSS */
+    int attention_bias;                            /* GPT-OSS */
+    double swiglu_limit;                           /* GPT-OSS */
+    int32_t n_experts, n_experts_per_tok, moe_ffn; /* MoE families; moe_ffn = width of one expert */
+    int32_t shared_ffn;                            /* Qwen3-Next shared expert */
+    int norm_topk_prob;                            /* Qwen3-Next */
+    int32_t lin_k_heads, lin_v_heads, lin_k_dim, lin_v_dim, conv_kernel;   /* Qwen3-Next Gated DeltaNet */
 } ollm__desc;
 
 #define OLLM__MAX_DIM (1 << 24)   /* any width or count in a config above this is rejected as malformed */
@@ -1021,22 +1032,13 @@ static ollm_result ollm__cfg_rope(const ollm__json *j, ollm__rope *rope, ollm__l
     return OLLM_OK;
 }
 
-static ollm_result ollm__desc_parse(ollm__desc *d, const char *text, size_t len, ollm__log *lg) {
-    ollm__json j; const char *mt; uint32_t eos, e; ollm_result r = OLLM_OK;
-    memset(d, 0, sizeof *d);
-    if (!ollm__json_parse(&j, text, len)) {
-        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: %s", j.err);
-        ollm__json_free(&j); return r;
-    }
-    if (!ollm__json_is(&j, 1, OLLM__J_OBJ)) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: not an object"); goto done; }
-    mt = ollm__json_str(&j, ollm__json_get(&j, 1, "model_type"));
-    if (!mt) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: no \"model_type\""); goto done; }
-    if (strcmp(mt, "llama") == 0) d->arch = OLLM__ARCH_LLAMA;
-    else { r = ollm__fail(lg, OLLM_ERR_UNSUPPORTED, "config.json: model_type \"%s\" is not supported (llama)", mt); goto done; }
+/* The fields every family shares (model_type is checked by the caller). */
+static ollm_result ollm__desc_common(const ollm__json *jp, ollm__desc *d, ollm__log *lg) {
+    ollm__json j = *jp; uint32_t eos, e; ollm_result r = OLLM_OK;
     d->n_kv_heads = -1; d->head_dim = -1; d->max_pos = 8192; d->rms_eps = 1e-6; d->bos_id = -1;
 #define OLLM__CHECK(expr) do { if ((r = (expr)) != OLLM_OK) goto done; } while (0)
     OLLM__CHECK(ollm__cfg_int(&j, 1, "hidden_size", 1, OLLM__MAX_DIM, &d->hidden, lg));
-    OLLM__CHECK(ollm__cfg_int(&j, 1, "num_hidden_layers", 1, 4096, &d->n_layers, lg));
+    OLLM__CHECK(ollm__cfg_int(&j, 1, "num_hidden_layers", 1, OLLM__MAX_LAYERS, &d->n_layers, lg));
     OLLM__CHECK(ollm__cfg_int(&j, 1, "num_attention_heads", 1, 4096, &d->n_heads, lg));
     OLLM__CHECK(ollm__cfg_int(&j, 1, "num_key_value_heads", 1, 4096, &d->n_kv_heads, lg));
     OLLM__CHECK(ollm__cfg_int(&j, 1, "head_dim", 2, 4096, &d->head_dim, lg));
@@ -1060,9 +1062,9 @@ static ollm_result ollm__desc_parse(ollm__desc *d, const char *text, size_t len,
         r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: \"eos_token_id\" must be an integer or a list"); goto done;
     }
 #undef OLLM__CHECK
-    if (!d->hidden || !d->n_layers || !d->n_heads || !d->vocab || !d->ffn) {
-        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: hidden_size, num_hidden_layers, num_attention_heads, "
-                       "intermediate_size and vocab_size are required");
+    if (!d->hidden || !d->n_layers || !d->n_heads || !d->vocab) {
+        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: hidden_size, num_hidden_layers, num_attention_heads "
+                       "and vocab_size are required");
         goto done;
     }
     if (d->n_kv_heads < 0) d->n_kv_heads = d->n_heads;
@@ -1079,7 +1081,6 @@ static ollm_result ollm__desc_parse(ollm__desc *d, const char *text, size_t len,
     if ((int64_t)d->n_heads * d->head_dim > OLLM__MAX_DIM) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: heads x head_dim too large"); goto done; }
     if (d->rms_eps <= 0) d->rms_eps = 1e-6;
 done:
-    ollm__json_free(&j);
     return r;
 }
 
@@ -1346,53 +1347,95 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
 /* ==== @cuda ==== Driver API and NVRTC loaded at run time; kernels from kernels.cu.inc ===================== */
 #include "wip/cuda.h"
 
-/* ==== @model ==== opening a directory: weights checked against the config and loaded ====================== */
+/* ==== @model ==== model and session state; tensors loaded and checked against the config ================= */
 
-typedef struct ollm__layer {
-    ollm__w input_layernorm, q_proj, k_proj, v_proj, o_proj;
-    ollm__w post_attention_layernorm, gate_proj, up_proj, down_proj;
-} ollm__layer;
+typedef struct ollm__family ollm__family;
 
 struct ollm_model {
     ollm__log log;               /* first member: the last error lives here */
     ollm_model_config cfg;
     ollm_model_info info;
     ollm__desc d;
+    const ollm__family *fam;
     ollm__st st;
     ollm__backend *B;
     ollm_tokenizer *tok;         /* NULL when the directory has no tokenizer.json */
-    ollm__w embed_tokens, norm, lm_head;   /* lm_head aliases embed_tokens when tied */
-    ollm__layer *layers;
+    void *fw;                    /* the family's weights (ollm__llama, ...) */
+    ollm__buf *owned; int n_owned, cap_owned;   /* every buffer the model allocated */
     ollm__buf inv_freq; int rot_dim; float mscale;
     uint64_t loaded_bytes;
 };
 
+struct ollm_session {
+    ollm_model *m;
+    ollm_session_config cfg;
+    int32_t n_ctx, chunk;
+    int64_t n_past;              /* tokens whose state (K and V, or recurrent state) is in the session */
+    int32_t *tokens;             /* the context's ids (repetition penalty, rewind) */
+    ollm__buf *k_cache, *v_cache;             /* per layer; empty for layers without KV */
+    ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk */
+    float *last_logits; int has_logits;
+    int32_t pending;             /* a generated token not yet fed, or -1 */
+    void *fs;                    /* the family's own session state, or NULL */
+};
+
+/* A model family: how to read its config, which tensors it needs, the session state it keeps and its forward pass.
+   Adding a family is adding one of these to ollm__families. */
+typedef ollm_result (*ollm__tensor_fn)(ollm_model *m, ollm__w *slot, const char *name, int64_t rows, int64_t cols);
+struct ollm__family {
+    const char *model_type;                                                           /* config.json model_type */
+    ollm_result (*config)(const ollm__json *j, ollm__desc *d, ollm__log *lg);         /* the family's fields */
+    size_t (*weights_size)(const ollm__desc *d);                                      /* bytes of its weight struct */
+    ollm_result (*tensors)(ollm_model *m, ollm__tensor_fn fn);                        /* bind every tensor */
+    ollm_result (*session_init)(ollm_session *s);                                     /* caches and activations */
+    void (*session_free)(ollm_session *s);                                            /* NULL: nothing of its own */
+    ollm_result (*forward)(ollm_session *s, const int32_t *ids, int T, float *logits_all);
+};
+
 OLLM_API ollm_model_config ollm_model_config_default(void) { ollm_model_config c; memset(&c, 0, sizeof c); return c; }
 
-static int ollm__w_is_float(uint8_t dt) { return dt == OLLM__BF16 || dt == OLLM__F16 || dt == OLLM__F32; }
+static void ollm__shape_str(char *out, size_t cap, int ndim, const int64_t *shape) {
+    int i; size_t n;
+    snprintf(out, cap, "[");
+    for (i = 0; i < ndim; i++) { n = strlen(out); snprintf(out + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]); }
+    n = strlen(out); snprintf(out + n, cap - n, "]");
+}
 
-/* Finds tensor `name`, checks its shape against the config ([rows, cols], or [rows] when cols == 0) and loads it. */
-static ollm_result ollm__bind(ollm_model *m, ollm__w *w, const char *name, int64_t rows, int64_t cols) {
-    const ollm__tensor *t = ollm__st_find(&m->st, name); ollm_result r;
-    int want_dims = cols ? 2 : 1;
+/* Remembers a buffer the model owns, so that closing releases each exactly once. */
+static ollm_result ollm__own(ollm_model *m, ollm__buf b) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        ollm__buf *o = (ollm__buf *)OLLM_REALLOC(m->owned, (size_t)cap * sizeof *o);
+        if (!o) { m->B->release(m->B, &b); return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory"); }
+        m->owned = o; m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = b;
+    return OLLM_OK;
+}
+
+/* Finds tensor `name`, checks its dtype (a bit mask of 1 << OLLM__*) and its shape against what config.json implies,
+   and loads it. rows/cols of the result: the first dimension and the product of the others. */
+static ollm_result ollm__bind_shaped(ollm_model *m, ollm__w *w, const char *name, unsigned dtypes, int ndim,
+                                     const int64_t *shape) {
+    const ollm__tensor *t = ollm__st_find(&m->st, name); ollm_result r; int i, same;
     memset(w, 0, sizeof *w);
     if (!t) return ollm__fail(&m->log, OLLM_ERR_FORMAT, "missing tensor '%s'", name);
-    if (!ollm__w_is_float(t->dtype))
-        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (BF16, F16 or F32 expected)",
+    if (!(dtypes & (1u << t->dtype)))
+        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, not one this model accepts",
                           m->st.file_names[t->file], name, ollm__dtype_names[t->dtype]);
-    if (t->ndim != want_dims || t->shape[0] != rows || (cols && t->shape[1] != cols)) {
-        char got[128] = "["; int i;
-        for (i = 0; i < t->ndim; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-        strcat(got, "]");
-        if (cols) return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: tensor '%s' has shape %s, config.json implies [%lld, %lld]",
-                                    m->st.file_names[t->file], name, got, (long long)rows, (long long)cols);
-        return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: tensor '%s' has shape %s, config.json implies [%lld]",
-                          m->st.file_names[t->file], name, got, (long long)rows);
+    same = t->ndim == ndim;
+    for (i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same) {
+        char got[160], want[160];
+        ollm__shape_str(got, sizeof got, t->ndim, t->shape); ollm__shape_str(want, sizeof want, ndim, shape);
+        return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: tensor '%s' has shape %s, config.json implies %s",
+                          m->st.file_names[t->file], name, got, want);
     }
-    w->dtype = t->dtype; w->rows = cols ? rows : 1; w->cols = cols ? cols : rows;
+    w->dtype = t->dtype; w->rows = ndim > 1 ? shape[0] : 1; w->cols = 1;
+    for (i = ndim > 1 ? 1 : 0; i < ndim; i++) w->cols *= shape[i];
     if ((r = m->B->alloc(m->B, t->nbytes, &w->data)) != OLLM_OK)
         return ollm__fail(&m->log, r, "no memory for tensor '%s' (%llu bytes)", name, (unsigned long long)t->nbytes);
+    OLLM__TRY(ollm__own(m, w->data));
     if (m->B->host) r = ollm__pread_all(m->st.files[t->file].fd, w->data.ptr, t->nbytes, t->offset);
     else {
         void *tmp = OLLM_MALLOC((size_t)t->nbytes ? (size_t)t->nbytes : 1);
@@ -1409,21 +1452,63 @@ static ollm_result ollm__bind(ollm_model *m, ollm__w *w, const char *name, int64
     m->loaded_bytes += t->nbytes;
     return OLLM_OK;
 }
+#define OLLM__FLOAT_DTYPES ((1u << OLLM__BF16) | (1u << OLLM__F16) | (1u << OLLM__F32))
+/* A floating-point matrix [rows, cols], or a vector [rows] when cols == 0: the common case. */
+static ollm_result ollm__bind(ollm_model *m, ollm__w *w, const char *name, int64_t rows, int64_t cols) {
+    int64_t shape[2]; shape[0] = rows; shape[1] = cols;
+    OLLM__TRY(ollm__bind_shaped(m, w, name, OLLM__FLOAT_DTYPES, cols ? 2 : 1, shape));
+    if (!cols) { w->rows = 1; w->cols = rows; }
+    return OLLM_OK;
+}
+
+/* Session buffers every family uses: the KV cache of layer l for `rows` positions, and the activations of one chunk
+   (x, xn: hidden; q, o: qw; k, v: kvw; g, u: ffw; logits: vocab). */
+static ollm_result ollm__session_kv(ollm_session *s, int l, int64_t rows) {
+    ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
+    ollm_result r = B->alloc(B, row * (uint64_t)rows, &s->k_cache[l]);
+    if (r == OLLM_OK) r = B->alloc(B, row * (uint64_t)rows, &s->v_cache[l]);
+    return r;
+}
+static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, int64_t ffw) {
+    ollm__backend *B = s->m->B; const ollm__desc *c = &s->m->d; uint64_t T = (uint64_t)s->chunk; ollm_result r = OLLM_OK;
+#define OLLM__ACT(buf, width) if (r == OLLM_OK) r = B->alloc(B, T * (uint64_t)(width) * 4, &s->buf)
+    OLLM__ACT(x, c->hidden); OLLM__ACT(xn, c->hidden); OLLM__ACT(q, qw); OLLM__ACT(o, qw);
+    OLLM__ACT(k, kvw); OLLM__ACT(v, kvw); OLLM__ACT(g, ffw); OLLM__ACT(u, ffw); OLLM__ACT(logits, c->vocab);
+#undef OLLM__ACT
+    return r;
+}
+
+/* ==== @graph-llama ==== the Llama-3 forward pass (transformers modeling_llama.py) ========================== */
+
+typedef struct ollm__llama_layer {
+    ollm__w input_layernorm, q_proj, k_proj, v_proj, o_proj;
+    ollm__w post_attention_layernorm, gate_proj, up_proj, down_proj;
+} ollm__llama_layer;
+typedef struct ollm__llama {
+    ollm__w embed_tokens, norm, lm_head;   /* lm_head is embed_tokens when tied */
+    ollm__llama_layer layers[1];           /* n_layers of them */
+} ollm__llama;
+
+static ollm_result ollm__llama_config(const ollm__json *j, ollm__desc *d, ollm__log *lg) {
+    OLLM__TRY(ollm__cfg_int(j, 1, "intermediate_size", 1, OLLM__MAX_DIM, &d->ffn, lg));
+    if (!d->ffn) return ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: intermediate_size is required");
+    return OLLM_OK;
+}
+static size_t ollm__llama_weights_size(const ollm__desc *d) {
+    return sizeof(ollm__llama) + (size_t)d->n_layers * sizeof(ollm__llama_layer);
+}
 
 /* Every tensor a Llama checkpoint must hold, with the shape config.json implies ([rows] when cols is 0), and the slot
    it loads into. Loading (ollm__bind) and the random-checkpoint writer (tools/) both walk this one list. */
-typedef ollm_result (*ollm__tensor_fn)(ollm_model *m, ollm__w *slot, const char *name, int64_t rows, int64_t cols);
 static ollm_result ollm__llama_tensors(ollm_model *m, ollm__tensor_fn fn) {
-    const ollm__desc *c = &m->d; char name[256]; int l;
+    const ollm__desc *c = &m->d; char name[256]; int l; ollm__llama *w = (ollm__llama *)m->fw;
     int64_t H = c->hidden, qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
-    OLLM__TRY(fn(m, &m->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
-    OLLM__TRY(fn(m, &m->norm, "model.norm.weight", H, 0));
-    if (c->tie_embeddings) m->lm_head = m->embed_tokens;   /* same buffer: released once */
-    else OLLM__TRY(fn(m, &m->lm_head, "lm_head.weight", c->vocab, H));
-    if (!m->layers) m->layers = (ollm__layer *)ollm__calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    OLLM__TRY(fn(m, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
+    OLLM__TRY(fn(m, &w->norm, "model.norm.weight", H, 0));
+    if (c->tie_embeddings) w->lm_head = w->embed_tokens;   /* same buffer, owned once */
+    else OLLM__TRY(fn(m, &w->lm_head, "lm_head.weight", c->vocab, H));
     for (l = 0; l < c->n_layers; l++) {
-        ollm__layer *L = &m->layers[l];
+        ollm__llama_layer *L = &w->layers[l];
 #define OLLM__T(field, suffix, rows, cols) \
         snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
         OLLM__TRY(fn(m, &L->field, name, rows, cols))
@@ -1441,20 +1526,83 @@ static ollm_result ollm__llama_tensors(ollm_model *m, ollm__tensor_fn fn) {
     return OLLM_OK;
 }
 
-static void ollm__model_release_weights(ollm_model *m) {
-    int l, i;
-    if (!m->B) return;
-    if (m->layers) {
-        for (l = 0; l < m->d.n_layers; l++) {
-            ollm__w *ws = &m->layers[l].input_layernorm;
-            for (i = 0; i < (int)(sizeof(ollm__layer) / sizeof(ollm__w)); i++) m->B->release(m->B, &ws[i].data);
-        }
-        OLLM_FREE(m->layers); m->layers = NULL;
+static ollm_result ollm__llama_session_init(ollm_session *s) {
+    const ollm__desc *c = &s->m->d; int l;
+    for (l = 0; l < c->n_layers; l++) OLLM__TRY(ollm__session_kv(s, l, s->n_ctx));
+    return ollm__session_acts(s, c->n_heads * c->head_dim, c->n_kv_heads * c->head_dim, c->ffn);
+}
+/* T tokens at positions n_past.. : h = x + Wo Attn(RoPE(Wq n1), RoPE(Wk n1), Wv n1), n1 = RMSNorm(x);
+   x = h + Wd (silu(Wg n2) * Wu n2), n2 = RMSNorm(h). Then the final norm and the head on the rows asked for. */
+static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
+    ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; const ollm__llama *w = (const ollm__llama *)m->fw;
+    int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
+    ollm__attn_args a;
+    memset(&a, 0, sizeof a);
+    a.T = T; a.pos0 = (int)s->n_past; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
+    a.scale = 1.0f / sqrtf((float)c->head_dim);
+    OLLM__TRY(B->embed(B, s->x, &w->embed_tokens, ids, T));
+    for (l = 0; l < c->n_layers; l++) {
+        const ollm__llama_layer *L = &w->layers[l];
+        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
+        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, T, 0));
+        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
+        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
+        OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
+        OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
+        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, s->k_cache[l], s->v_cache[l], &a));
+        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, T, 1));                     /* x += o Wo^T */
+        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
+        OLLM__TRY(B->matmul(B, s->g, s->xn, &L->gate_proj, T, 0));
+        OLLM__TRY(B->matmul(B, s->u, s->xn, &L->up_proj, T, 0));
+        OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
+        OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, T, 1));                  /* x += mlp */
     }
-    if (!m->d.tie_embeddings) m->B->release(m->B, &m->lm_head.data);
-    m->B->release(m->B, &m->embed_tokens.data);
-    m->B->release(m->B, &m->norm.data);
-    m->B->release(m->B, &m->inv_freq);
+    /* the head only on the rows whose logits are wanted: all of them, or the last */
+    OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
+                         &w->norm, rows, H, eps, 0));
+    OLLM__TRY(B->matmul(B, s->logits, s->xn, &w->lm_head, rows, 0));
+    if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
+    OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
+                                                         (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
+    return OLLM_OK;
+}
+
+/* ==== @graph-gpt-oss ==== */
+#include "wip/gpt_oss.h"
+
+/* ==== @graph-qwen3-next ==== */
+#include "wip/qwen3_next.h"
+
+/* ==== @open ==== the family table; opening and closing models and sessions =============================== */
+
+static const ollm__family ollm__families[] = {
+    { "llama", ollm__llama_config, ollm__llama_weights_size, ollm__llama_tensors, ollm__llama_session_init, NULL,
+      ollm__llama_forward },
+    OLLM__FAMILIES_WIP_GPT_OSS OLLM__FAMILIES_WIP_QWEN3_NEXT
+};
+
+static ollm_result ollm__desc_parse(ollm__desc *d, const ollm__family **fam, const char *text, size_t len,
+                                    ollm__log *lg) {
+    ollm__json j; const char *mt; ollm_result r; size_t i; char known[256] = "";
+    memset(d, 0, sizeof *d);
+    *fam = NULL;
+    if (!ollm__json_parse(&j, text, len)) {
+        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: %s", j.err);
+        ollm__json_free(&j); return r;
+    }
+    if (!ollm__json_is(&j, 1, OLLM__J_OBJ)) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: not an object"); goto done; }
+    mt = ollm__json_str(&j, ollm__json_get(&j, 1, "model_type"));
+    if (!mt) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: no \"model_type\""); goto done; }
+    for (i = 0; i < sizeof ollm__families / sizeof ollm__families[0]; i++) {
+        if (strcmp(mt, ollm__families[i].model_type) == 0) *fam = &ollm__families[i];
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "", ollm__families[i].model_type);
+    }
+    if (!*fam) { r = ollm__fail(lg, OLLM_ERR_UNSUPPORTED, "config.json: model_type \"%s\" is not supported (%s)", mt, known); goto done; }
+    snprintf(d->model_type, sizeof d->model_type, "%s", mt);
+    if ((r = ollm__desc_common(&j, d, lg)) == OLLM_OK) r = (*fam)->config(&j, d, lg);
+done:
+    ollm__json_free(&j);
+    return r;
 }
 
 static ollm_result ollm__backend_create(ollm_model *m) {
@@ -1491,13 +1639,14 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     snprintf(path, sizeof path, "%s/config.json", dir);
     if ((r = ollm__read_file(path, 16u << 20, &text, &len)) != OLLM_OK)
         return ollm__fail(&m->log, r, "%s: cannot read (%s)", path, r == OLLM_ERR_IO ? strerror(errno) : "too large");
-    r = ollm__desc_parse(&m->d, text, len, &m->log);
+    r = ollm__desc_parse(&m->d, &m->fam, text, len, &m->log);
     OLLM_FREE(text);
     if (r != OLLM_OK) return r;
     if ((r = ollm__tok_load(dir, &m->log, &m->tok)) != OLLM_OK) return r;
     if ((r = ollm__st_open_dir(&m->st, dir, &m->log)) != OLLM_OK) return r;
     if ((r = ollm__backend_create(m)) != OLLM_OK) return r;
-    if ((r = ollm__llama_tensors(m, ollm__bind)) != OLLM_OK) return r;
+    if (!(m->fw = ollm__calloc(1, m->fam->weights_size(&m->d)))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    if ((r = m->fam->tensors(m, ollm__bind)) != OLLM_OK) return r;
     /* RoPE frequencies, computed once on the host (modeling_rope_utils.py) */
     inv = (float *)ollm__calloc((size_t)m->d.head_dim / 2 + 1, sizeof *inv);
     if (!inv) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
@@ -1505,9 +1654,10 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     r = m->B->alloc(m->B, (uint64_t)(m->d.head_dim / 2 + 1) * 4, &m->inv_freq);
     if (r == OLLM_OK) r = m->B->upload(m->B, m->inv_freq, inv, (uint64_t)(m->d.head_dim / 2 + 1) * 4);
     OLLM_FREE(inv);
+    if (r == OLLM_OK) r = ollm__own(m, m->inv_freq);
     if (r != OLLM_OK) return ollm__fail(&m->log, r, "cannot place the RoPE table");
     /* what ollm_model_get_info reports */
-    m->info.arch = "llama"; m->info.backend = m->B->name;
+    m->info.arch = m->fam->model_type; m->info.backend = m->B->name;
     m->info.n_layers = m->d.n_layers; m->info.hidden = m->d.hidden; m->info.n_heads = m->d.n_heads;
     m->info.n_kv_heads = m->d.n_kv_heads; m->info.head_dim = m->d.head_dim; m->info.ffn = m->d.ffn;
     m->info.vocab = m->d.vocab; m->info.max_context = m->d.max_pos; m->info.bos_id = m->d.bos_id;
@@ -1521,15 +1671,17 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
             m->info.n_params += e; m->info.weight_bytes += m->st.t[k].nbytes;
         }
     }
-    ollm__logf(&m->log, OLLM_LOG_INFO, "%s: llama, %d layers, hidden %d, %d/%d heads x %d, vocab %d; %.2f GB of weights "
-               "loaded in %.2f s (%s backend)", dir, m->d.n_layers, m->d.hidden, m->d.n_heads, m->d.n_kv_heads,
+    ollm__logf(&m->log, OLLM_LOG_INFO, "%s: %s, %d layers, hidden %d, %d/%d heads x %d, vocab %d; %.2f GB of weights "
+               "loaded in %.2f s (%s backend)", dir, m->fam->model_type, m->d.n_layers, m->d.hidden, m->d.n_heads, m->d.n_kv_heads,
                m->d.head_dim, m->d.vocab, (double)m->loaded_bytes / 1e9, ollm__now() - t0, m->B->name);
     return OLLM_OK;
 }
 
 OLLM_API void ollm_model_close(ollm_model *m) {
+    int i;
     if (!m) return;
-    ollm__model_release_weights(m);
+    for (i = 0; m->B && i < m->n_owned; i++) m->B->release(m->B, &m->owned[i]);
+    OLLM_FREE(m->owned); OLLM_FREE(m->fw);
     if (m->B) m->B->destroy(m->B);
     ollm__tok_free(m->tok);
     ollm__st_free(&m->st);
@@ -1538,20 +1690,6 @@ OLLM_API void ollm_model_close(ollm_model *m) {
 OLLM_API const char *ollm_model_last_error(const ollm_model *m) { return m ? m->log.err : "out of memory"; }
 OLLM_API ollm_tokenizer *ollm_model_tokenizer(const ollm_model *m) { return m ? m->tok : NULL; }
 OLLM_API const ollm_model_info *ollm_model_get_info(const ollm_model *m) { return m && m->info.arch ? &m->info : NULL; }
-
-/* ==== @session ==== context state: KV cache, position, activations ======================================== */
-
-struct ollm_session {
-    ollm_model *m;
-    ollm_session_config cfg;
-    int32_t n_ctx, chunk;
-    int64_t n_past;              /* tokens whose K and V are in the cache */
-    int32_t *tokens;             /* the context's ids (repetition penalty, rewind) */
-    ollm__buf *k_cache, *v_cache;
-    ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk */
-    float *last_logits; int has_logits;
-    int32_t pending;             /* a generated token not yet fed, or -1 */
-};
 
 OLLM_API ollm_session_config ollm_session_config_default(void) { ollm_session_config c; memset(&c, 0, sizeof c); return c; }
 
@@ -1563,17 +1701,17 @@ OLLM_API void ollm_session_close(ollm_session *s) {
     OLLM_FREE(s->k_cache); OLLM_FREE(s->v_cache);
     B->release(B, &s->x); B->release(B, &s->xn); B->release(B, &s->q); B->release(B, &s->k); B->release(B, &s->v);
     B->release(B, &s->o); B->release(B, &s->g); B->release(B, &s->u); B->release(B, &s->logits);
+    if (s->fs && s->m->fam->session_free) s->m->fam->session_free(s);
     OLLM_FREE(s->last_logits); OLLM_FREE(s->tokens);
     OLLM_FREE(s);
 }
 
 OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config *cfg, ollm_session **out) {
-    ollm_session *s; ollm__backend *B; const ollm__desc *c; int l; ollm_result r = OLLM_OK;
-    uint64_t kvrow, T;
+    ollm_session *s; const ollm__desc *c; ollm_result r = OLLM_OK; uint64_t kvrow;
     if (!out) return OLLM_ERR_INVALID_ARG;
     *out = NULL;
     if (!m || !m->info.arch) return OLLM_ERR_INVALID_ARG;
-    B = m->B; c = &m->d;
+    c = &m->d;
     s = (ollm_session *)ollm__calloc(1, sizeof *s);
     if (!s) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     s->m = m; s->pending = -1;
@@ -1584,67 +1722,20 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     s->n_ctx = s->cfg.max_context ? s->cfg.max_context : (c->max_pos < 8192 ? c->max_pos : 8192);
     s->chunk = s->cfg.prefill_chunk ? s->cfg.prefill_chunk : 256;
     if (s->chunk > s->n_ctx) s->chunk = s->n_ctx;
-    T = (uint64_t)s->chunk;
-    kvrow = (uint64_t)c->n_kv_heads * c->head_dim * B->kv_elem;
+    kvrow = (uint64_t)c->n_kv_heads * c->head_dim * m->B->kv_elem;
     s->k_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->v_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->tokens = (int32_t *)ollm__calloc((size_t)s->n_ctx, sizeof(int32_t));
     s->last_logits = (float *)ollm__calloc((size_t)c->vocab, sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->tokens || !s->last_logits) r = OLLM_ERR_NO_MEMORY;
-    for (l = 0; r == OLLM_OK && l < c->n_layers; l++) {
-        if ((r = B->alloc(B, kvrow * (uint64_t)s->n_ctx, &s->k_cache[l])) != OLLM_OK) break;
-        r = B->alloc(B, kvrow * (uint64_t)s->n_ctx, &s->v_cache[l]);
-    }
-#define OLLM__ACT(buf, width) if (r == OLLM_OK) r = B->alloc(B, T * (uint64_t)(width) * 4, &s->buf)
-    OLLM__ACT(x, c->hidden); OLLM__ACT(xn, c->hidden);
-    OLLM__ACT(q, c->n_heads * c->head_dim); OLLM__ACT(o, c->n_heads * c->head_dim);
-    OLLM__ACT(k, c->n_kv_heads * c->head_dim); OLLM__ACT(v, c->n_kv_heads * c->head_dim);
-    OLLM__ACT(g, c->ffn); OLLM__ACT(u, c->ffn); OLLM__ACT(logits, c->vocab);
-#undef OLLM__ACT
+    if (r == OLLM_OK) r = m->fam->session_init(s);
     if (r != OLLM_OK) {
         int32_t n_ctx = s->n_ctx;
         ollm_session_close(s);
-        return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (%.1f MB) and activations for %d tokens",
+        return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (up to %.1f MB) and activations for %d tokens",
                           (double)kvrow * 2.0 * c->n_layers * (double)n_ctx / 1e6, (int)n_ctx);
     }
     *out = s;
-    return OLLM_OK;
-}
-
-/* ==== @graph-llama ==== the Llama-3 forward pass (transformers modeling_llama.py) ========================== */
-/* T tokens at positions n_past.. : h = x + Wo Attn(RoPE(Wq n1), RoPE(Wk n1), Wv n1), n1 = RMSNorm(x);
-   x = h + Wd (silu(Wg n2) * Wu n2), n2 = RMSNorm(h). Then the final norm and the head on the rows asked for. */
-static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
-    ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d;
-    int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
-    ollm__attn_args a;
-    memset(&a, 0, sizeof a);
-    a.T = T; a.pos0 = (int)s->n_past; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
-    a.scale = 1.0f / sqrtf((float)c->head_dim);
-    OLLM__TRY(B->embed(B, s->x, &m->embed_tokens, ids, T));
-    for (l = 0; l < c->n_layers; l++) {
-        const ollm__layer *L = &m->layers[l];
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
-        OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
-        OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
-        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, s->k_cache[l], s->v_cache[l], &a));
-        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, T, 1));                     /* x += o Wo^T */
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->g, s->xn, &L->gate_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->u, s->xn, &L->up_proj, T, 0));
-        OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
-        OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, T, 1));                  /* x += mlp */
-    }
-    /* the head only on the rows whose logits are wanted: all of them, or the last */
-    OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
-                         &m->norm, rows, H, eps, 0));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, &m->lm_head, rows, 0));
-    if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
-    OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
-                                                         (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
     return OLLM_OK;
 }
 
@@ -1654,7 +1745,7 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
     ollm_model *m = s->m; size_t done = 0; ollm_result r;
     while (done < n) {
         int T = (int)(n - done < (size_t)s->chunk ? n - done : (size_t)s->chunk);
-        r = ollm__llama_forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
+        r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
         if (r != OLLM_OK) {
             s->has_logits = 0;
             if (m->log.err[0] == 0 || r != OLLM_ERR_DEVICE) ollm__fail(&m->log, r, "forward pass failed at token %lld: %s",

