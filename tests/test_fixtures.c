@@ -1,6 +1,7 @@
 /* The model fixtures against transformers: logits after every prompt position and a 20-token greedy continuation,
    for every directory under tests/fixtures that holds a reference.safetensors (written by tools/make_fixtures.py
-   and tools/train_tiny.py from transformers in float32).
+   from transformers in float32), and the shipped examples/models/fortune-llama against the reference that
+   tools/train_tiny.py wrote.
    usage: test_fixtures [--backend cpu|cuda] [--tol T] [DIR...]   (default: cpu, 1e-3 x max |logit|) */
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
@@ -32,11 +33,12 @@ static int load_ref(const char *path, ref *r) {
     return r->ids && r->logits && r->greedy && n2 == r->n;
 }
 
-static void run_dir(const char *dir, ollm_backend backend, double tol) {
+static void run_dir(const char *dir, const char *ref_path, ollm_backend backend, double tol) {
     char path[4096], what[4400]; ref r; ollm_model *m; ollm_session *s; ollm_model_config mc = ollm_model_config_default();
     ollm_session_config sc = ollm_session_config_default(); ollm_generate_config g = ollm_generate_config_default();
     float *logits; int32_t *out; size_t n_out = 0; int64_t i; double maxd = 0, maxl = 0;
-    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
+    if (ref_path) snprintf(path, sizeof path, "%s", ref_path);
+    else snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     if (!load_ref(path, &r)) { CHECK(0, path); return; }
     mc.backend = backend;
     if (ollm_model_open(dir, &mc, &m) != OLLM_OK) {
@@ -110,6 +112,9 @@ int main(int argc, char **argv) {
         if (d) closedir(d);
     }
     CHECK(ndirs > 0, "fixtures found (run from the repository root)");
-    for (i = 0; i < ndirs; i++) run_dir(dirs[i], backend, tol);
+    for (i = 0; i < ndirs; i++) run_dir(dirs[i], NULL, backend, tol);
+    /* the model the repository ships (examples/models), against its reference from tools/train_tiny.py */
+    if (argc == 1 || (argc == 3 && strcmp(argv[1], "--backend") == 0))
+        run_dir("examples/models/fortune-llama", "tests/fixtures/tiny_reference.safetensors", backend, tol);
     return check_report();
 }
