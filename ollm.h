@@ -78,7 +78,8 @@ extern "C" {
     X(OLLM_ERR_NO_DEVICE,   "no usable CUDA driver or GPU") \
     X(OLLM_ERR_DEVICE,      "a CUDA call failed") \
     X(OLLM_ERR_CANCELLED,   "stopped by a callback") \
-    X(OLLM_ERR_CONTEXT_FULL, "the session's context is full")
+    X(OLLM_ERR_CONTEXT_FULL, "the session's context is full") \
+    X(OLLM_ERR_MISMATCH,    "the session folder belongs to another model or layout")
 #define OLLM__ENUM(name, text) name,
 typedef enum ollm_result { OLLM_RESULTS(OLLM__ENUM) OLLM_RESULT_COUNT } ollm_result;
 #undef OLLM__ENUM
@@ -124,6 +125,9 @@ typedef struct ollm_session_config {
     int32_t          prefill_chunk; /* tokens per pass over the layers during prefill; 0 = 256 */
     ollm_progress_fn progress;      /* called after each prefill chunk */
     void            *progress_user;
+    const char      *dir;           /* NULL: the session lives in memory. A folder: every fed token's K and V are
+                                       committed there (crash-consistent), and opening a session on a folder that
+                                       holds one of this model resumes it without recomputing the prompt */
 } ollm_session_config;
 
 /* Zero means greedy decoding until an end-of-sequence token or the context is full. */
@@ -236,6 +240,35 @@ static ollm_result ollm__pread_all(int fd, void *buf, uint64_t n, uint64_t off) 
         if (r <= 0) return OLLM_ERR_IO;
         p += r; n -= (uint64_t)r; off += (uint64_t)r;
     }
+    return OLLM_OK;
+}
+
+/* Test-only fault injection (define OLLM_FAULT_INJECTION): the hook may shorten a write (*n), or fail it with an errno
+   value (return nonzero). Production builds compile it away. */
+#ifdef OLLM_FAULT_INJECTION
+static int (*ollm__io_fault)(int op, int fd, size_t *n);   /* op: 'w' write, 's' sync */
+#define OLLM__FAULT(op, fd, n) (ollm__io_fault ? ollm__io_fault((op), (fd), (n)) : 0)
+#else
+#define OLLM__FAULT(op, fd, n) 0
+#endif
+
+/* Writes exactly n bytes at off: EINTR and short writes are retried; ENOSPC, EIO and kin are OLLM_ERR_IO (errno set). */
+static ollm_result ollm__pwrite_all(int fd, const void *buf, uint64_t n, uint64_t off) {
+    const char *p = (const char *)buf;
+    while (n > 0) {
+        size_t want = n > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)n; ssize_t r; int fault;
+        if ((fault = OLLM__FAULT('w', fd, &want)) != 0) { errno = fault; if (fault == EINTR) continue; return OLLM_ERR_IO; }
+        r = pwrite(fd, p, want, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { if (r == 0) errno = EIO; return OLLM_ERR_IO; }
+        p += r; n -= (uint64_t)r; off += (uint64_t)r;
+    }
+    return OLLM_OK;
+}
+static ollm_result ollm__fsync(int fd) {
+    int fault = OLLM__FAULT('s', fd, NULL);
+    if (fault) { errno = fault; return OLLM_ERR_IO; }
+    while (fsync(fd) != 0) if (errno != EINTR) return OLLM_ERR_IO;
     return OLLM_OK;
 }
 
@@ -1364,6 +1397,7 @@ struct ollm_model {
     ollm__buf *owned; int n_owned, cap_owned;   /* every buffer the model allocated */
     ollm__buf inv_freq; int rot_dim; float mscale;
     uint64_t loaded_bytes;
+    uint64_t fingerprint;        /* hash of config.json and every tensor's name, dtype, shape: keys session folders */
 };
 
 struct ollm_session {
@@ -1377,6 +1411,9 @@ struct ollm_session {
     float *last_logits; int has_logits;
     int32_t pending;             /* a generated token not yet fed, or -1 */
     void *fs;                    /* the family's own session state, or NULL */
+    int kv_fd;                   /* the session folder's record log (kv.bin), or -1 */
+    uint64_t log_end;            /* bytes of kv.bin the committed header covers */
+    int64_t disk_len;            /* tokens the committed header holds */
 };
 
 /* A model family: how to read its config, which tensors it needs, the session state it keeps and its forward pass.
@@ -1573,6 +1610,182 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
 /* ==== @graph-qwen3-next ==== */
 #include "wip/qwen3_next.h"
 
+/* ==== @kvstore ==== sessions in a folder: crash-consistent K/V records and an atomically replaced header ====== */
+/* kv.bin is an append-only log of records; session.hdr is the commit point. A record holds the ids and, for every
+   layer with a KV cache, the K and V rows of tokens [start, start + n): appending after a rewind simply starts lower.
+   A commit writes the record at the end of the log, fsyncs it, then replaces session.hdr (temp file, fsync, rename,
+   fsync of the folder). A crash at any moment leaves the old header or the new one, each pointing only at durable
+   records; bytes past the header's log length are ignored and overwritten. Each record and the header carry a hash,
+   and the header the model's fingerprint and the layout, so a torn, foreign or corrupted folder is refused, never
+   trusted. */
+
+#define OLLM__KV_MAGIC 0x564b4c4fu    /* "OLKV" */
+#define OLLM__HDR_MAGIC 0x48534c4fu   /* "OLSH" */
+#define OLLM__KV_VERSION 1u
+
+typedef struct ollm__kv_rec { uint32_t magic, version; uint64_t start, n, payload_bytes, payload_hash, hash; } ollm__kv_rec;
+typedef struct ollm__kv_hdr {
+    uint32_t magic, version; uint64_t fingerprint;
+    uint32_t n_layers, kv_row_bytes, vocab, has_logits;
+    uint64_t n_tokens, log_bytes, logits_hash, hash;
+} ollm__kv_hdr;
+
+static uint64_t ollm__kv_row(const ollm_session *s) { return (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * s->m->B->kv_elem; }
+
+static ollm_result ollm__store_header(ollm_session *s, int64_t n_tokens, int has_logits) {
+    ollm_model *m = s->m; char path[4200], tmp[4300]; ollm__kv_hdr h; int fd, dfd; ollm_result r;
+    memset(&h, 0, sizeof h);
+    h.magic = OLLM__HDR_MAGIC; h.version = OLLM__KV_VERSION; h.fingerprint = m->fingerprint;
+    h.n_layers = (uint32_t)m->d.n_layers; h.kv_row_bytes = (uint32_t)ollm__kv_row(s); h.vocab = (uint32_t)m->d.vocab;
+    h.has_logits = (uint32_t)!!has_logits; h.n_tokens = (uint64_t)n_tokens; h.log_bytes = s->log_end;
+    h.logits_hash = ollm__fnv1a64(OLLM__FNV_INIT, s->last_logits, (size_t)m->d.vocab * 4);
+    h.hash = ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__kv_hdr, hash));
+    snprintf(path, sizeof path, "%s/session.hdr", s->cfg.dir);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    r = ollm__pwrite_all(fd, &h, sizeof h, 0);
+    if (r == OLLM_OK) r = ollm__pwrite_all(fd, s->last_logits, (uint64_t)m->d.vocab * 4, sizeof h);
+    if (r == OLLM_OK) r = ollm__fsync(fd);
+    close(fd);
+    if (r != OLLM_OK || rename(tmp, path) != 0) {
+        int e = errno; unlink(tmp);
+        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot write the session header: %s", path, strerror(e));
+    }
+    if ((dfd = open(s->cfg.dir, O_RDONLY | O_CLOEXEC)) >= 0) { fsync(dfd); close(dfd); }   /* make the rename durable */
+    s->disk_len = n_tokens;
+    return OLLM_OK;
+}
+
+/* Commits tokens [start, start + n): called after their forward pass, before n_past moves past them. */
+static ollm_result ollm__store_commit(ollm_session *s, int64_t start, int64_t n) {
+    ollm_model *m = s->m; ollm__backend *B = m->B; uint64_t row = ollm__kv_row(s), bytes = 0, off, h = OLLM__FNV_INIT;
+    ollm__kv_rec rec; char *buf, *p; int l; ollm_result r;
+    for (l = 0; l < m->d.n_layers; l++) if (s->k_cache[l].bytes) bytes += 2 * row * (uint64_t)n;
+    bytes += (uint64_t)n * 4;
+    if (!(buf = (char *)OLLM_MALLOC((size_t)bytes))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    p = buf;
+    memcpy(p, s->tokens + start, (size_t)n * 4); p += n * 4;
+    for (l = 0; l < m->d.n_layers; l++) {
+        if (!s->k_cache[l].bytes) continue;
+        if ((r = B->download(B, p, ollm__view(s->k_cache[l], (uint64_t)start * row, row * (uint64_t)n), row * (uint64_t)n)) != OLLM_OK ||
+            (r = B->download(B, p + row * (uint64_t)n, ollm__view(s->v_cache[l], (uint64_t)start * row, row * (uint64_t)n), row * (uint64_t)n)) != OLLM_OK) {
+            OLLM_FREE(buf); return ollm__fail(&m->log, r, "session: cannot read back the KV cache");
+        }
+        p += 2 * row * (uint64_t)n;
+    }
+    memset(&rec, 0, sizeof rec);
+    rec.magic = OLLM__KV_MAGIC; rec.version = OLLM__KV_VERSION; rec.start = (uint64_t)start; rec.n = (uint64_t)n;
+    rec.payload_bytes = bytes; rec.payload_hash = ollm__fnv1a64(h, buf, (size_t)bytes);
+    rec.hash = ollm__fnv1a64(OLLM__FNV_INIT, &rec, offsetof(ollm__kv_rec, hash));
+    off = s->log_end;
+    r = ollm__pwrite_all(s->kv_fd, &rec, sizeof rec, off);
+    if (r == OLLM_OK) r = ollm__pwrite_all(s->kv_fd, buf, bytes, off + sizeof rec);
+    if (r == OLLM_OK) r = ollm__fsync(s->kv_fd);
+    OLLM_FREE(buf);
+    if (r != OLLM_OK)
+        return ollm__fail(&m->log, OLLM_ERR_IO, "%s/kv.bin: cannot commit tokens %lld..%lld: %s", s->cfg.dir,
+                          (long long)start, (long long)(start + n - 1), strerror(errno));
+    s->log_end = off + sizeof rec + bytes;
+    if ((r = ollm__store_header(s, start + n, 1)) != OLLM_OK) { s->log_end = off; return r; }
+    return OLLM_OK;
+}
+
+/* Opens (creating if needed) the session folder; an existing session is checked and loaded. */
+static ollm_result ollm__store_open(ollm_session *s) {
+    ollm_model *m = s->m; ollm__backend *B = m->B; const char *dir = s->cfg.dir; char path[4200];
+    ollm__kv_hdr h; ollm__file hf; uint64_t row = ollm__kv_row(s), off = 0; int64_t cur = 0; char *buf = NULL;
+    ollm_result r = OLLM_OK;
+    if (m->fam->session_free)
+        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "session folders are not supported for %s yet", m->fam->model_type);
+    if (strlen(dir) > 4000) return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session folder path too long");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot create the session folder: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/kv.bin", dir);
+    if ((s->kv_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/session.hdr", dir);
+    if (ollm__file_open(&hf, path) != OLLM_OK) {
+        if (errno != ENOENT) return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        s->log_end = 0;
+        return ollm__store_header(s, 0, 0);   /* a new, empty session */
+    }
+    if (hf.size < sizeof h || ollm__pread_all(hf.fd, &h, sizeof h, 0) != OLLM_OK) {
+        ollm__file_close(&hf);
+        return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: not a session header of this model (size %llu)", path,
+                          (unsigned long long)hf.size);
+    }
+    if (h.magic != OLLM__HDR_MAGIC || h.version != OLLM__KV_VERSION ||
+        h.hash != ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__kv_hdr, hash))) {
+        ollm__file_close(&hf); return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: damaged session header", path);
+    }
+    if (h.fingerprint != m->fingerprint || h.n_layers != (uint32_t)m->d.n_layers || h.kv_row_bytes != row ||
+        h.vocab != (uint32_t)m->d.vocab) {
+        ollm__file_close(&hf);
+        return ollm__fail(&m->log, OLLM_ERR_MISMATCH, "%s: the session was written by another model, or with another "
+                          "backend's cache layout", dir);
+    }
+    if (hf.size != sizeof h + (uint64_t)m->d.vocab * 4) {
+        ollm__file_close(&hf); return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: damaged session header (size)", path);
+    }
+    if (h.n_tokens > (uint64_t)s->n_ctx) {
+        ollm__file_close(&hf);
+        return ollm__fail(&m->log, OLLM_ERR_CONTEXT_FULL, "%s: the session holds %llu tokens, more than max_context %d",
+                          dir, (unsigned long long)h.n_tokens, s->n_ctx);
+    }
+    r = ollm__pread_all(hf.fd, s->last_logits, (uint64_t)m->d.vocab * 4, sizeof h);
+    ollm__file_close(&hf);
+    if (r != OLLM_OK || h.logits_hash != ollm__fnv1a64(OLLM__FNV_INIT, s->last_logits, (size_t)m->d.vocab * 4))
+        return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: damaged logits in the session header", path);
+    /* replay the records the header covers */
+    while (off < h.log_bytes) {
+        ollm__kv_rec rec; uint64_t want = 0, n; int l; char *p;
+        if (h.log_bytes - off < sizeof rec || ollm__pread_all(s->kv_fd, &rec, sizeof rec, off) != OLLM_OK ||
+            rec.magic != OLLM__KV_MAGIC || rec.hash != ollm__fnv1a64(OLLM__FNV_INIT, &rec, offsetof(ollm__kv_rec, hash)) ||
+            rec.start > (uint64_t)cur || rec.n == 0 || rec.n > (uint64_t)s->n_ctx - rec.start) {
+            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: damaged record at byte %llu", dir, (unsigned long long)off);
+            break;
+        }
+        n = rec.n;
+        for (l = 0; l < m->d.n_layers; l++) if (s->k_cache[l].bytes) want += 2 * row * n;
+        want += n * 4;
+        if (rec.payload_bytes != want || want > h.log_bytes - off - sizeof rec) {
+            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: record at byte %llu has the wrong size", dir, (unsigned long long)off);
+            break;
+        }
+        OLLM_FREE(buf);
+        if (!(buf = (char *)OLLM_MALLOC((size_t)want))) { r = ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory"); break; }
+        if (ollm__pread_all(s->kv_fd, buf, want, off + sizeof rec) != OLLM_OK ||
+            rec.payload_hash != ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)want)) {
+            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: record at byte %llu fails its checksum", dir, (unsigned long long)off);
+            break;
+        }
+        p = buf;
+        memcpy(s->tokens + rec.start, p, (size_t)n * 4); p += n * 4;
+        for (l = 0; l < (int)h.n_layers; l++) {
+            if (!s->k_cache[l].bytes) continue;
+            if ((r = B->upload(B, ollm__view(s->k_cache[l], rec.start * row, row * n), p, row * n)) != OLLM_OK ||
+                (r = B->upload(B, ollm__view(s->v_cache[l], rec.start * row, row * n), p + row * n, row * n)) != OLLM_OK)
+                break;
+            p += 2 * row * n;
+        }
+        if (r != OLLM_OK) { ollm__fail(&m->log, r, "session: cannot place the KV cache"); break; }
+        cur = (int64_t)(rec.start + n);
+        off += sizeof rec + want;
+    }
+    OLLM_FREE(buf);
+    if (r != OLLM_OK) return r;
+    if ((uint64_t)cur < h.n_tokens)
+        return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: header claims %llu tokens, the records hold %lld", dir,
+                          (unsigned long long)h.n_tokens, (long long)cur);
+    for (cur = 0; cur < (int64_t)h.n_tokens; cur++)
+        if (s->tokens[cur] < 0 || s->tokens[cur] >= m->d.vocab)
+            return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: token %lld is outside the vocabulary", dir, (long long)cur);
+    s->log_end = h.log_bytes; s->n_past = s->disk_len = (int64_t)h.n_tokens; s->has_logits = h.has_logits && h.n_tokens;
+    ollm__logf(&m->log, OLLM_LOG_INFO, "%s: resumed a session of %lld tokens", dir, (long long)s->n_past);
+    return OLLM_OK;
+}
+
 /* ==== @open ==== the family table; opening and closing models and sessions =============================== */
 
 static const ollm__family ollm__families[] = {
@@ -1640,11 +1853,21 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     if ((r = ollm__read_file(path, 16u << 20, &text, &len)) != OLLM_OK)
         return ollm__fail(&m->log, r, "%s: cannot read (%s)", path, r == OLLM_ERR_IO ? strerror(errno) : "too large");
     r = ollm__desc_parse(&m->d, &m->fam, text, len, &m->log);
+    m->fingerprint = ollm__fnv1a64(OLLM__FNV_INIT, text, len);
     OLLM_FREE(text);
     if (r != OLLM_OK) return r;
     if ((r = ollm__tok_load(dir, &m->log, &m->tok)) != OLLM_OK) return r;
     if ((r = ollm__st_open_dir(&m->st, dir, &m->log)) != OLLM_OK) return r;
     if ((r = ollm__backend_create(m)) != OLLM_OK) return r;
+    {
+        uint32_t k;
+        for (k = 0; k < m->st.n; k++) {
+            const ollm__tensor *t = &m->st.t[k];
+            m->fingerprint = ollm__fnv1a64(m->fingerprint, t->name, strlen(t->name) + 1);
+            m->fingerprint = ollm__fnv1a64(m->fingerprint, &t->dtype, 1);
+            m->fingerprint = ollm__fnv1a64(m->fingerprint, t->shape, sizeof t->shape);
+        }
+    }
     if (!(m->fw = ollm__calloc(1, m->fam->weights_size(&m->d)))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     if ((r = m->fam->tensors(m, ollm__bind)) != OLLM_OK) return r;
     /* RoPE frequencies, computed once on the host (modeling_rope_utils.py) */
@@ -1702,6 +1925,7 @@ OLLM_API void ollm_session_close(ollm_session *s) {
     B->release(B, &s->x); B->release(B, &s->xn); B->release(B, &s->q); B->release(B, &s->k); B->release(B, &s->v);
     B->release(B, &s->o); B->release(B, &s->g); B->release(B, &s->u); B->release(B, &s->logits);
     if (s->fs && s->m->fam->session_free) s->m->fam->session_free(s);
+    if (s->kv_fd >= 0) close(s->kv_fd);
     OLLM_FREE(s->last_logits); OLLM_FREE(s->tokens);
     OLLM_FREE(s);
 }
@@ -1714,7 +1938,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     c = &m->d;
     s = (ollm_session *)ollm__calloc(1, sizeof *s);
     if (!s) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-    s->m = m; s->pending = -1;
+    s->m = m; s->pending = -1; s->kv_fd = -1;
     if (cfg) s->cfg = *cfg;
     if (s->cfg.max_context < 0 || s->cfg.prefill_chunk < 0) {
         OLLM_FREE(s); return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session: negative max_context or prefill_chunk");
@@ -1735,6 +1959,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
         return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (up to %.1f MB) and activations for %d tokens",
                           (double)kvrow * 2.0 * c->n_layers * (double)n_ctx / 1e6, (int)n_ctx);
     }
+    if (s->cfg.dir && (r = ollm__store_open(s)) != OLLM_OK) { ollm_session_close(s); return r; }
     *out = s;
     return OLLM_OK;
 }
@@ -1753,6 +1978,12 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
             return r;
         }
         memcpy(s->tokens + s->n_past, ids + done, (size_t)T * sizeof *ids);
+        if (s->kv_fd >= 0 && (r = ollm__store_commit(s, s->n_past, T)) != OLLM_OK) {
+            /* not durable: the session steps back to its last committed token */
+            if (s->disk_len < s->n_past) s->n_past = s->disk_len;
+            s->has_logits = 0;
+            return r;
+        }
         s->n_past += T; done += (size_t)T; s->has_logits = 1;
         if (report && s->cfg.progress && s->cfg.progress(s->cfg.progress_user, done, n))
             return ollm__fail(&m->log, OLLM_ERR_CANCELLED, "prefill stopped by the progress callback after %llu of %llu tokens",
@@ -1796,6 +2027,7 @@ OLLM_API ollm_result ollm_session_rewind(ollm_session *s, size_t n) {
     }
     s->n_past = (int64_t)n;
     s->has_logits = 0;   /* the logits after token n - 1 are gone; the next prefill recomputes them */
+    if (s->kv_fd >= 0 && s->disk_len > s->n_past) return ollm__store_header(s, s->n_past, 0);
     return OLLM_OK;
 }
 
@@ -1913,6 +2145,7 @@ OLLM_API ollm_result ollm_session_generate(ollm_session *s, const ollm_generate_
             if (stop) { r = ollm__fail(&m->log, OLLM_ERR_CANCELLED, "generation stopped by the token callback"); break; }
         }
         if (is_eos && !g.ignore_eos) break;
+        if (g.max_tokens && n >= (size_t)g.max_tokens) break;    /* the last token stays pending: fed only if needed */
         if ((size_t)s->n_past + 1 >= (size_t)s->n_ctx) break;   /* no room to feed this token and sample another */
         if ((r = ollm__flush_pending(s)) != OLLM_OK) break;
     }

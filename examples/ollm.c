@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 typedef struct opts {
-    const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend;
-    int n, top_k, threads, ctx, print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
+    const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend, *session;
+    int n, top_k, threads, ctx, rewind, print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
     float temp, top_p, min_p, repeat_penalty;
     unsigned long long seed;
 } opts;
@@ -44,7 +44,7 @@ static void log_cb(void *user, ollm_log_level level, const char *msg) {
 static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
-    "                [--threads N] [--ctx N] [-v]\n"
+    "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -60,13 +60,15 @@ static const char usage[] =
     "logits   writes the logits after every position of --ids to FILE (safetensors, one F32 tensor `logits`).\n"
     "tokenize prints the ids of the bytes of file F (- = stdin) on one line, or of a rendered chat prompt.\n"
     "decode   writes the bytes the ids decode to, exactly.\n"
+    "         --session FOLDER keeps the context on disk: a later run on the same folder resumes it without\n"
+    "         recomputing (prefill a document once with -n 0, then ask with --rewind N to return to its N tokens).\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
 
 static int parse_args(int argc, char **argv, opts *o) {
     int i;
     memset(o, 0, sizeof *o);
-    o->top_p = 1.0f; o->repeat_penalty = 1.0f; o->n = -1;
+    o->top_p = 1.0f; o->repeat_penalty = 1.0f; o->n = -1; o->rewind = -1;
     if (argc < 2) return 0;
     o->cmd = argv[1];
     for (i = 2; i < argc; i++) {
@@ -82,6 +84,8 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (VAL("--arch")) o->arch = v;
         else if (VAL("--cache")) o->cache = v;
         else if (VAL("--backend")) o->backend = v;
+        else if (VAL("--session")) o->session = v;
+        else if (VAL("--rewind")) o->rewind = atoi(v);
         else if (VAL("-n")) o->n = atoi(v);
         else if (VAL("--temp")) o->temp = (float)atof(v);
         else if (VAL("--top-k")) o->top_k = atoi(v);
@@ -209,32 +213,41 @@ static int tokenize_text(ollm_tokenizer *t, const char *text, size_t len, unsign
 static int cmd_run(const opts *o, int *verbose) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int32_t *ids = NULL;
     size_t n_ids = 0, n_gen = 0; long nl; progress pr; emit e; ollm_generate_config g; ollm_result r; double t0, t1, t2;
-    if (!!o->ids == !!o->prompt) return die("run: give a PROMPT or --ids LIST%s%s", "", "");
+    if (o->ids && o->prompt) return die("run: give a PROMPT or --ids LIST, not both%s%s", "", "");
+    if (!o->ids && !o->prompt && !o->session) return die("run: give a PROMPT or --ids LIST%s%s", "", "");
     if (o->ids) {
         if ((nl = parse_ids(o->ids, &ids)) < 0) return die("run: malformed --ids '%s'%s", o->ids, "");
         n_ids = (size_t)nl;
-        if (n_ids == 0) { free(ids); return die("run: --ids is empty%s%s", "", ""); }
+        if (n_ids == 0 && !o->session) { free(ids); return die("run: --ids is empty%s%s", "", ""); }
     }
     if (model_open(o, &m, verbose)) { free(ids); return 1; }
-    if (o->prompt) {
-        ollm_tokenizer *t = ollm_model_tokenizer(m);
-        if (!t) { ollm_model_close(m); return die("run: %s has no tokenizer.json; use --ids%s", o->dir, ""); }
-        if (tokenize_text(t, o->prompt, strlen(o->prompt), o->raw ? 0 : OLLM_TOKENIZE_ADD_SPECIAL, &ids, &n_ids)) {
-            ollm_model_close(m); free(ids); return 1;
-        }
-        if (n_ids == 0) { ollm_model_close(m); free(ids); return die("run: the prompt has no tokens%s%s", "", ""); }
-    }
     pr.t0 = now_s(); pr.tty = isatty(2);
-    sc.max_context = o->ctx; sc.progress = on_progress; sc.progress_user = &pr;
+    sc.max_context = o->ctx; sc.progress = on_progress; sc.progress_user = &pr; sc.dir = o->session;
     if ((r = ollm_session_open(m, &sc, &s)) != OLLM_OK) {
         int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_model_close(m); free(ids); return rc;
     }
+    if (o->rewind >= 0 && ollm_session_rewind(s, (size_t)o->rewind) != OLLM_OK) {
+        fprintf(stderr, "ollm: --rewind %d: the session holds only %zu tokens\n", o->rewind, ollm_session_length(s));
+        ollm_session_close(s); ollm_model_close(m); free(ids); return 1;
+    }
+    if (o->prompt) {
+        ollm_tokenizer *t = ollm_model_tokenizer(m);
+        unsigned flags = o->raw || ollm_session_length(s) > 0 ? 0 : OLLM_TOKENIZE_ADD_SPECIAL;   /* BOS only at the start */
+        if (!t) { ollm_session_close(s); ollm_model_close(m); return die("run: %s has no tokenizer.json; use --ids%s", o->dir, ""); }
+        if (tokenize_text(t, o->prompt, strlen(o->prompt), flags, &ids, &n_ids)) {
+            ollm_session_close(s); ollm_model_close(m); free(ids); return 1;
+        }
+        if (n_ids == 0 && ollm_session_length(s) == 0) {
+            ollm_session_close(s); ollm_model_close(m); free(ids); return die("run: the prompt has no tokens%s%s", "", "");
+        }
+    }
+    if (ollm_session_length(s) > 0) fprintf(stderr, "ollm: resuming a session of %zu tokens\n", ollm_session_length(s));
     memset(&e, 0, sizeof e); e.print_ids = o->print_ids;
     if (!o->print_ids && o->prompt) { fputs(o->prompt, stdout); fflush(stdout); }
     t0 = now_s();
     r = ollm_session_prefill(s, ids, n_ids, NULL);
     t1 = now_s();
-    if (r == OLLM_OK) {
+    if (r == OLLM_OK && o->n != 0) {                  /* -n 0: prefill only (e.g. a document into --session) */
         g = gen_config(o, &e);
         r = ollm_session_generate(s, &g, NULL, 0, &n_gen);
     }
@@ -244,6 +257,7 @@ static int cmd_run(const opts *o, int *verbose) {
     fprintf(stderr, "ollm: prompt %zu tokens in %.2f s (%.1f tok/s), generated %zu tokens in %.2f s (%.2f tok/s), %s backend\n",
             n_ids, t1 - t0, (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
             (double)n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9), ollm_model_get_info(m)->backend);
+    if (o->session) fprintf(stderr, "ollm: session %s holds %zu tokens\n", o->session, ollm_session_length(s));
     ollm_session_close(s); ollm_model_close(m); free(ids);
     return 0;
 }

@@ -28,6 +28,13 @@ out2=$(./ollm run $FX --ids 5,6,7 -n 6 --print-ids --ignore-eos --temp 0.8 --see
 out3=$(./ollm run $FX --ids 5,6,7 -n 6 --print-ids --ignore-eos --temp 0.8 --seed 3 2>/dev/null)
 [ -n "$out2" ] && [ "$out2" = "$out3" ]; check $? "seeded sampling is reproducible"
 ./ollm --help > /dev/null; check $? "--help"
+# a session folder: prefill once, ask twice from the same point, same answer as a fresh run
+./ollm run $FX --ids 1,2,3,4,5,6,7,8 -n 0 --session "$T/s" 2>/dev/null; check $? "run --session: prefill only"
+a1=$(./ollm run $FX --session "$T/s" --rewind 8 --ids 9,10 -n 5 --print-ids --ignore-eos 2>/dev/null)
+a2=$(./ollm run $FX --session "$T/s" --rewind 8 --ids 9,10 -n 5 --print-ids --ignore-eos 2>/dev/null)
+a3=$(./ollm run $FX --ids 1,2,3,4,5,6,7,8,9,10 -n 5 --print-ids --ignore-eos 2>/dev/null)
+[ -n "$a1" ] && [ "$a1" = "$a2" ] && [ "$a1" = "$a3" ]; check $? "run --session --rewind: resumed answers equal a fresh run ($a1 / $a3)"
+expect_error "session of another model" "another model" ./ollm run tests/fixtures/llama_tied_gqa4 --session "$T/s" --ids 1 -n 1
 
 expect_error "missing directory" "/no/such/dir" ./ollm logits /no/such/dir --ids 1 --out "$T/x"
 copy; truncate -s -100 "$T/m/model.safetensors"
