@@ -102,7 +102,9 @@ typedef struct ollm_model_config {
     ollm_backend backend;     /* OLLM_BACKEND_AUTO (0): CUDA when a driver and GPU are usable, else the CPU */
     int          threads;     /* CPU worker threads; 0 = online cores, at most 64 */
     uint64_t     vram_bytes;  /* GPU memory budget; 0 = free memory at open minus 512 MiB */
-    uint64_t     ram_bytes;   /* pinned host memory for the RAM tier; 0 = none */
+    uint64_t     ram_bytes;   /* host memory for weights (CPU backend) or the RAM tier (CUDA); 0 = no limit.
+                                 Layers that do not fit are read from disk as they are needed */
+    int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
     const char  *cache_dir;   /* compiled-kernel cache; NULL = $XDG_CACHE_HOME/ollm or ~/.cache/ollm */
     const char  *nvrtc_path;  /* NVRTC library to try first; NULL = $OLLM_NVRTC, then the usual names */
     ollm_log_fn  log;         /* receives every level; filter in the callback. NULL = silent */
@@ -1383,6 +1385,8 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
 /* ==== @model ==== model and session state; tensors loaded and checked against the config ================= */
 
 typedef struct ollm__family ollm__family;
+typedef struct ollm__tent { ollm__w *w; const ollm__tensor *t; int layer; uint64_t off; } ollm__tent;  /* bound tensor */
+typedef struct ollm__streamer ollm__streamer;
 
 struct ollm_model {
     ollm__log log;               /* first member: the last error lives here */
@@ -1398,6 +1402,8 @@ struct ollm_model {
     ollm__buf inv_freq; int rot_dim; float mscale;
     uint64_t loaded_bytes;
     uint64_t fingerprint;        /* hash of config.json and every tensor's name, dtype, shape: keys session folders */
+    ollm__tent *ent; int n_ent, cap_ent;        /* every bound tensor, in binding order */
+    ollm__streamer *stream;      /* NULL when every layer is resident */
 };
 
 struct ollm_session {
@@ -1454,7 +1460,7 @@ static ollm_result ollm__own(ollm_model *m, ollm__buf b) {
    and loads it. rows/cols of the result: the first dimension and the product of the others. */
 static ollm_result ollm__bind_shaped(ollm_model *m, ollm__w *w, const char *name, unsigned dtypes, int ndim,
                                      const int64_t *shape) {
-    const ollm__tensor *t = ollm__st_find(&m->st, name); ollm_result r; int i, same;
+    const ollm__tensor *t = ollm__st_find(&m->st, name); ollm_result r = OLLM_OK; int i, same;
     memset(w, 0, sizeof *w);
     if (!t) return ollm__fail(&m->log, OLLM_ERR_FORMAT, "missing tensor '%s'", name);
     if (!(dtypes & (1u << t->dtype)))
@@ -1470,23 +1476,18 @@ static ollm_result ollm__bind_shaped(ollm_model *m, ollm__w *w, const char *name
     }
     w->dtype = t->dtype; w->rows = ndim > 1 ? shape[0] : 1; w->cols = 1;
     for (i = ndim > 1 ? 1 : 0; i < ndim; i++) w->cols *= shape[i];
-    if ((r = m->B->alloc(m->B, t->nbytes, &w->data)) != OLLM_OK)
-        return ollm__fail(&m->log, r, "no memory for tensor '%s' (%llu bytes)", name, (unsigned long long)t->nbytes);
-    OLLM__TRY(ollm__own(m, w->data));
-    if (m->B->host) r = ollm__pread_all(m->st.files[t->file].fd, w->data.ptr, t->nbytes, t->offset);
-    else {
-        void *tmp = OLLM_MALLOC((size_t)t->nbytes ? (size_t)t->nbytes : 1);
-        if (!tmp) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "no host memory to stage tensor '%s'", name);
-        r = ollm__pread_all(m->st.files[t->file].fd, tmp, t->nbytes, t->offset);
-        if (r == OLLM_OK && (r = m->B->upload(m->B, w->data, tmp, t->nbytes)) != OLLM_OK) {
-            OLLM_FREE(tmp); return ollm__fail(&m->log, r, "cannot upload tensor '%s'", name);
-        }
-        OLLM_FREE(tmp);
+    w->data.bytes = t->nbytes;   /* the bytes arrive when the tier planner places the tensor (ollm__tiers_place) */
+    if (m->n_ent == m->cap_ent) {
+        int cap = m->cap_ent ? m->cap_ent * 2 : 256;
+        ollm__tent *e = (ollm__tent *)OLLM_REALLOC(m->ent, (size_t)cap * sizeof *e);
+        if (!e) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+        m->ent = e; m->cap_ent = cap;
     }
-    if (r != OLLM_OK)
-        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read tensor '%s' (%s)", m->st.file_names[t->file], name,
-                          strerror(errno));
-    m->loaded_bytes += t->nbytes;
+    m->ent[m->n_ent].w = w; m->ent[m->n_ent].t = t;
+    m->ent[m->n_ent].layer = strncmp(name, "model.layers.", 13) == 0 ? atoi(name + 13) : -1;
+    if (m->ent[m->n_ent].layer >= m->d.n_layers) m->ent[m->n_ent].layer = -1;
+    m->n_ent++;
+    (void)r;
     return OLLM_OK;
 }
 #define OLLM__FLOAT_DTYPES ((1u << OLLM__BF16) | (1u << OLLM__F16) | (1u << OLLM__F32))
@@ -1496,6 +1497,219 @@ static ollm_result ollm__bind(ollm_model *m, ollm__w *w, const char *name, int64
     OLLM__TRY(ollm__bind_shaped(m, w, name, OLLM__FLOAT_DTYPES, cols ? 2 : 1, shape));
     if (!cols) { w->rows = 1; w->cols = rows; }
     return OLLM_OK;
+}
+
+/* ==== @tiers ==== where each weight lives: resident, or streamed per layer from RAM or disk ===================== */
+/* Tensors outside model.layers.N (embeddings, final norm, head) are always resident on the compute device. A layer's
+   tensors form one block. The planner keeps as many blocks resident as the budget allows (first layers first);
+   the rest stream through `depth` slots: an I/O thread reads layer l+1.. into free slots while layer l computes, so
+   compute waits only when the disk is slower than the math. Slots keep their layer until reused, so when the
+   streamed layers fit the slots they are read once. */
+
+#define OLLM__ALIGN 256u
+enum { OLLM__SLOT_FREE, OLLM__SLOT_LOADING, OLLM__SLOT_READY, OLLM__SLOT_IN_USE, OLLM__SLOT_ERROR };
+
+struct ollm__streamer {
+    int n_slots;
+    ollm__buf slot[8];             /* backend memory the layer is computed from */
+    char *stage[8];                /* host memory the I/O thread reads into (== slot memory on host backends) */
+    int slot_layer[8], slot_state[8], slot_errno[8];
+    uint64_t slot_tick[8], tick;
+    int *block_first, *block_count; /* entries of each layer in m->ent (sorted by layer) */
+    uint64_t *block_bytes;
+    uint8_t *resident;              /* per layer */
+    const ollm_model *m;
+    pthread_t io; pthread_mutex_t mu; pthread_cond_t cv; int quit, started;
+    uint64_t bytes_read; double wait_s;
+};
+
+static ollm_result ollm__read_tensor(ollm_model *m, const ollm__tensor *t, void *dst) {
+    if (ollm__pread_all(m->st.files[t->file].fd, dst, t->nbytes, t->offset) != OLLM_OK)
+        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read tensor '%s' (%s)", m->st.file_names[t->file], t->name,
+                          strerror(errno));
+    return OLLM_OK;
+}
+
+/* Allocates and fills one tensor on the compute device. */
+static ollm_result ollm__load_resident(ollm_model *m, ollm__tent *e) {
+    ollm_result r; const ollm__tensor *t = e->t;
+    if ((r = m->B->alloc(m->B, t->nbytes, &e->w->data)) != OLLM_OK)
+        return ollm__fail(&m->log, r, "no memory for tensor '%s' (%llu bytes)%s", t->name, (unsigned long long)t->nbytes,
+                          r == OLLM_ERR_BUDGET ? ": over the memory budget" : "");
+    OLLM__TRY(ollm__own(m, e->w->data));
+    m->loaded_bytes += t->nbytes;
+    if (m->B->host) return ollm__read_tensor(m, t, e->w->data.ptr);
+    {
+        void *tmp = OLLM_MALLOC((size_t)t->nbytes ? (size_t)t->nbytes : 1);
+        if (!tmp) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "no host memory to stage tensor '%s'", t->name);
+        r = ollm__read_tensor(m, t, tmp);
+        if (r == OLLM_OK && (r = m->B->upload(m->B, e->w->data, tmp, t->nbytes)) != OLLM_OK)
+            ollm__fail(&m->log, r, "cannot upload tensor '%s'", t->name);
+        OLLM_FREE(tmp);
+        return r;
+    }
+}
+
+static void *ollm__io_main(void *arg) {
+    ollm__streamer *st = (ollm__streamer *)arg; const ollm_model *m = st->m; int k, i;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        int job = -1;
+        for (k = 0; k < st->n_slots && job < 0; k++) if (st->slot_state[k] == OLLM__SLOT_LOADING) job = k;
+        if (job < 0) { if (st->quit) break; pthread_cond_wait(&st->cv, &st->mu); continue; }
+        {
+            int l = st->slot_layer[job], err = 0; char *dst = st->stage[job];
+            pthread_mutex_unlock(&st->mu);
+            for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l] && !err; i++) {
+                const ollm__tent *e = &m->ent[i];
+                if (ollm__pread_all(m->st.files[e->t->file].fd, dst + e->off, e->t->nbytes, e->t->offset) != OLLM_OK)
+                    err = errno ? errno : EIO;
+            }
+            pthread_mutex_lock(&st->mu);
+            st->slot_errno[job] = err;
+            st->slot_state[job] = err ? OLLM__SLOT_ERROR : OLLM__SLOT_READY;
+            st->bytes_read += err ? 0 : st->block_bytes[l];
+            pthread_cond_broadcast(&st->cv);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static int ollm__ent_layer_cmp(const void *a, const void *b) {
+    const ollm__tent *x = (const ollm__tent *)a, *y = (const ollm__tent *)b;
+    return x->layer != y->layer ? (x->layer < y->layer ? -1 : 1) : (x->t < y->t ? -1 : x->t > y->t);
+}
+
+static void ollm__streamer_free(ollm_model *m) {
+    ollm__streamer *st = m->stream; int k;
+    if (!st) return;
+    if (st->started) {
+        pthread_mutex_lock(&st->mu); st->quit = 1; pthread_cond_broadcast(&st->cv); pthread_mutex_unlock(&st->mu);
+        pthread_join(st->io, NULL);
+        pthread_mutex_destroy(&st->mu); pthread_cond_destroy(&st->cv);
+    }
+    for (k = 0; k < st->n_slots; k++) {
+        if (!m->B->host) OLLM_FREE(st->stage[k]);
+        m->B->release(m->B, &st->slot[k]);
+    }
+    OLLM_FREE(st->block_first); OLLM_FREE(st->block_count); OLLM_FREE(st->block_bytes); OLLM_FREE(st->resident);
+    OLLM_FREE(st); m->stream = NULL;
+}
+
+/* Places every bound tensor: global ones and the resident layers on the compute device, the others streamed. */
+static ollm_result ollm__tiers_place(ollm_model *m) {
+    int L = m->d.n_layers, i, l, k, n_stream = 0, depth = m->cfg.stream_depth > 0 ? m->cfg.stream_depth : 2;
+    uint64_t budget = m->B->host ? m->cfg.ram_bytes : 0, global = 0, all = 0, max_block = 0, used;
+    ollm__streamer *st;
+    if (depth > 8) depth = 8;
+    qsort(m->ent, (size_t)m->n_ent, sizeof *m->ent, ollm__ent_layer_cmp);   /* globals (-1) first, then by layer */
+    if (!(st = (ollm__streamer *)ollm__calloc(1, sizeof *st))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    m->stream = st; st->m = m;
+    st->block_first = (int *)ollm__calloc((size_t)L, sizeof(int)); st->block_count = (int *)ollm__calloc((size_t)L, sizeof(int));
+    st->block_bytes = (uint64_t *)ollm__calloc((size_t)L, sizeof(uint64_t)); st->resident = (uint8_t *)ollm__calloc((size_t)L, 1);
+    if (!st->block_first || !st->block_count || !st->block_bytes || !st->resident)
+        return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    for (i = 0; i < m->n_ent; i++) {
+        ollm__tent *e = &m->ent[i];
+        if (e->layer < 0) { global += e->t->nbytes; continue; }
+        if (st->block_count[e->layer]++ == 0) st->block_first[e->layer] = i;
+        e->off = st->block_bytes[e->layer];
+        st->block_bytes[e->layer] += (e->t->nbytes + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;
+    }
+    for (l = 0; l < L; l++) { all += st->block_bytes[l]; if (st->block_bytes[l] > max_block) max_block = st->block_bytes[l]; }
+    /* resident first layers while the rest, plus the slots, still fit */
+    used = global;
+    if (budget && global + all > budget) {
+        if (global + (uint64_t)depth * max_block > budget)
+            return ollm__fail(&m->log, OLLM_ERR_BUDGET, "weights budget %.2f GB is less than the %.2f GB of embeddings and head "
+                              "plus %d streaming slots of %.2f GB", (double)budget / 1e9, (double)global / 1e9, depth,
+                              (double)max_block / 1e9);
+        for (l = 0; l < L; l++)
+            if (used + st->block_bytes[l] + (uint64_t)depth * max_block <= budget) { st->resident[l] = 1; used += st->block_bytes[l]; }
+            else break;
+    } else memset(st->resident, 1, (size_t)L);
+    for (i = 0; i < m->n_ent; i++)
+        if (m->ent[i].layer < 0 || st->resident[m->ent[i].layer]) OLLM__TRY(ollm__load_resident(m, &m->ent[i]));
+    for (l = 0; l < L; l++) n_stream += !st->resident[l];
+    if (n_stream == 0) { ollm__streamer_free(m); return OLLM_OK; }
+    st->n_slots = depth < n_stream ? depth : n_stream;
+    for (k = 0; k < st->n_slots; k++) {
+        ollm_result r = m->B->alloc(m->B, max_block, &st->slot[k]);
+        if (r != OLLM_OK) return ollm__fail(&m->log, r, "no memory for a streaming slot of %.2f GB", (double)max_block / 1e9);
+        st->stage[k] = m->B->host ? (char *)st->slot[k].ptr : (char *)OLLM_MALLOC((size_t)max_block);
+        if (!st->stage[k]) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "no host memory to stage a layer");
+        st->slot_layer[k] = -1;
+    }
+    pthread_mutex_init(&st->mu, NULL); pthread_cond_init(&st->cv, NULL);
+    if (pthread_create(&st->io, NULL, ollm__io_main, st) != 0) {
+        pthread_mutex_destroy(&st->mu); pthread_cond_destroy(&st->cv);
+        return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "cannot start the I/O thread");
+    }
+    st->started = 1;
+    ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: %d of %d layers resident (%.2f GB with embeddings and head), %d streamed "
+               "from disk through %d slots of %.2f GB", L - n_stream, L, (double)used / 1e9, n_stream, st->n_slots,
+               (double)max_block / 1e9);
+    return OLLM_OK;
+}
+
+/* Asks the I/O thread for layer l in the least recently used slot that is not in use; called with mu held. */
+static void ollm__stream_request(ollm__streamer *st, int l, uint64_t priority) {
+    int k, best = -1;
+    for (k = 0; k < st->n_slots; k++) if (st->slot_layer[k] == l && st->slot_state[k] != OLLM__SLOT_ERROR) return;
+    for (k = 0; k < st->n_slots; k++)
+        if ((st->slot_state[k] == OLLM__SLOT_FREE || st->slot_state[k] == OLLM__SLOT_READY) &&
+            (best < 0 || st->slot_tick[k] < st->slot_tick[best])) best = k;
+    if (best < 0 || st->slot_tick[best] >= priority) return;   /* every slot is busy or holds something needed sooner */
+    st->slot_layer[best] = l; st->slot_state[best] = OLLM__SLOT_LOADING; st->slot_tick[best] = priority;
+    pthread_cond_broadcast(&st->cv);
+}
+
+/* Makes layer l's weights usable: a no-op for resident layers; otherwise waits for its slot (requesting it if no
+   prefetch did), points the layer's tensors into it, and prefetches the next streamed layers. */
+static ollm_result ollm__layer_acquire(ollm_model *m, int l) {
+    ollm__streamer *st = m->stream; int k, slot = -1, i, n, next; ollm_result r = OLLM_OK; double t0;
+    if (!st || st->resident[l]) return OLLM_OK;
+    pthread_mutex_lock(&st->mu);
+    for (k = 0; k < st->n_slots; k++)   /* one layer computes at a time: any other still marked in use is done */
+        if (st->slot_state[k] == OLLM__SLOT_IN_USE && st->slot_layer[k] != l) st->slot_state[k] = OLLM__SLOT_READY;
+    st->tick += (uint64_t)m->d.n_layers + 1;
+    ollm__stream_request(st, l, st->tick);
+    t0 = ollm__now();
+    for (;;) {
+        for (k = 0; k < st->n_slots; k++) if (st->slot_layer[k] == l) slot = k;
+        if (slot >= 0 && st->slot_state[slot] != OLLM__SLOT_LOADING) break;
+        if (slot < 0) ollm__stream_request(st, l, st->tick);
+        pthread_cond_wait(&st->cv, &st->mu);
+    }
+    st->wait_s += ollm__now() - t0;
+    if (st->slot_state[slot] == OLLM__SLOT_ERROR) {
+        int e = st->slot_errno[slot];
+        st->slot_state[slot] = OLLM__SLOT_FREE; st->slot_layer[slot] = -1;
+        pthread_mutex_unlock(&st->mu);
+        return ollm__fail(&m->log, OLLM_ERR_IO, "cannot read layer %d from disk: %s", l, strerror(e));
+    }
+    st->slot_state[slot] = OLLM__SLOT_IN_USE;
+    /* prefetch the next streamed layers, in order of use, into the other slots */
+    for (n = 1, next = l; n < st->n_slots; n++) {
+        do next = (next + 1) % m->d.n_layers; while (st->resident[next] && next != l);
+        if (next == l) break;
+        ollm__stream_request(st, next, st->tick + (uint64_t)(m->d.n_layers - n));
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!m->B->host) r = m->B->upload(m->B, st->slot[slot], st->stage[slot], st->block_bytes[l]);
+    for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l]; i++)
+        m->ent[i].w->data.ptr = (char *)st->slot[slot].ptr + m->ent[i].off;
+    return r;
+}
+static void ollm__layer_release(ollm_model *m, int l) {
+    ollm__streamer *st = m->stream; int k;
+    if (!st || st->resident[l]) return;
+    pthread_mutex_lock(&st->mu);
+    for (k = 0; k < st->n_slots; k++)
+        if (st->slot_layer[k] == l && st->slot_state[k] == OLLM__SLOT_IN_USE) st->slot_state[k] = OLLM__SLOT_READY;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
 }
 
 /* Session buffers every family uses: the KV cache of layer l for `rows` positions, and the activations of one chunk
@@ -1522,7 +1736,7 @@ typedef struct ollm__llama_layer {
     ollm__w post_attention_layernorm, gate_proj, up_proj, down_proj;
 } ollm__llama_layer;
 typedef struct ollm__llama {
-    ollm__w embed_tokens, norm, lm_head;   /* lm_head is embed_tokens when tied */
+    ollm__w embed_tokens, norm, lm_head;   /* lm_head is unused when tied: the head is embed_tokens */
     ollm__llama_layer layers[1];           /* n_layers of them */
 } ollm__llama;
 
@@ -1542,8 +1756,7 @@ static ollm_result ollm__llama_tensors(ollm_model *m, ollm__tensor_fn fn) {
     int64_t H = c->hidden, qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
     OLLM__TRY(fn(m, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
     OLLM__TRY(fn(m, &w->norm, "model.norm.weight", H, 0));
-    if (c->tie_embeddings) w->lm_head = w->embed_tokens;   /* same buffer, owned once */
-    else OLLM__TRY(fn(m, &w->lm_head, "lm_head.weight", c->vocab, H));
+    if (!c->tie_embeddings) OLLM__TRY(fn(m, &w->lm_head, "lm_head.weight", c->vocab, H));
     for (l = 0; l < c->n_layers; l++) {
         ollm__llama_layer *L = &w->layers[l];
 #define OLLM__T(field, suffix, rows, cols) \
@@ -1580,6 +1793,7 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
     OLLM__TRY(B->embed(B, s->x, &w->embed_tokens, ids, T));
     for (l = 0; l < c->n_layers; l++) {
         const ollm__llama_layer *L = &w->layers[l];
+        OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
         OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, T, 0));
         OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
@@ -1593,11 +1807,12 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
         OLLM__TRY(B->matmul(B, s->u, s->xn, &L->up_proj, T, 0));
         OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
         OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, T, 1));                  /* x += mlp */
+        ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
     /* the head only on the rows whose logits are wanted: all of them, or the last */
     OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
                          &w->norm, rows, H, eps, 0));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, &w->lm_head, rows, 0));
+    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, rows, 0));
     if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
     OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
                                                          (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
@@ -1870,6 +2085,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     }
     if (!(m->fw = ollm__calloc(1, m->fam->weights_size(&m->d)))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     if ((r = m->fam->tensors(m, ollm__bind)) != OLLM_OK) return r;
+    if ((r = ollm__tiers_place(m)) != OLLM_OK) return r;
     /* RoPE frequencies, computed once on the host (modeling_rope_utils.py) */
     inv = (float *)ollm__calloc((size_t)m->d.head_dim / 2 + 1, sizeof *inv);
     if (!inv) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
@@ -1903,7 +2119,9 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
 OLLM_API void ollm_model_close(ollm_model *m) {
     int i;
     if (!m) return;
+    if (m->B) ollm__streamer_free(m);
     for (i = 0; m->B && i < m->n_owned; i++) m->B->release(m->B, &m->owned[i]);
+    OLLM_FREE(m->ent);
     OLLM_FREE(m->owned); OLLM_FREE(m->fw);
     if (m->B) m->B->destroy(m->B);
     ollm__tok_free(m->tok);

@@ -22,7 +22,9 @@
 
 typedef struct opts {
     const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend, *session;
-    int n, top_k, threads, ctx, rewind, print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
+    int n, top_k, threads, ctx, rewind, depth;
+    double ram_gb, vram_gb;
+    int print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
     float temp, top_p, min_p, repeat_penalty;
     unsigned long long seed;
 } opts;
@@ -44,7 +46,8 @@ static void log_cb(void *user, ollm_log_level level, const char *msg) {
 static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
-    "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [-v]\n"
+    "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
+    "                [--depth N] [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -62,6 +65,8 @@ static const char usage[] =
     "decode   writes the bytes the ids decode to, exactly.\n"
     "         --session FOLDER keeps the context on disk: a later run on the same folder resumes it without\n"
     "         recomputing (prefill a document once with -n 0, then ask with --rewind N to return to its N tokens).\n"
+    "         --ram-gb / --vram-gb cap the memory for weights; layers that do not fit stream from disk, --depth N\n"
+    "         layers at a time.\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
 
@@ -85,6 +90,9 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (VAL("--cache")) o->cache = v;
         else if (VAL("--backend")) o->backend = v;
         else if (VAL("--session")) o->session = v;
+        else if (VAL("--ram-gb")) o->ram_gb = atof(v);
+        else if (VAL("--vram-gb")) o->vram_gb = atof(v);
+        else if (VAL("--depth")) o->depth = atoi(v);
         else if (VAL("--rewind")) o->rewind = atoi(v);
         else if (VAL("-n")) o->n = atoi(v);
         else if (VAL("--temp")) o->temp = (float)atof(v);
@@ -151,7 +159,8 @@ static char *read_all(const char *path, size_t *len) {
 
 static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
-    cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads;
+    cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads; cfg.stream_depth = o->depth;
+    cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9);
     if (o->backend) {
         if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
         else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;

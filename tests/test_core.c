@@ -397,6 +397,46 @@ static void test_session(void) {
     ollm_model_close(m);
 }
 
+/* ---- streamed layers give bit-identical logits to resident ones ---- */
+static void test_streaming(void) {
+    static const uint64_t budgets[] = { 1, 300000, 500000, 650000 };
+    ollm_model *m; ollm_session *s; ollm_model_config mc = ollm_model_config_default();
+    ollm_session_config sc = ollm_session_config_default(); int32_t ids[40]; int i, d, bi, streamed = 0, refused = 0;
+    char what[300];
+    float *ref = (float *)malloc(40 * 320 * 4), *got = (float *)malloc(40 * 320 * 4);
+    for (i = 0; i < 40; i++) ids[i] = (i * 31 + 3) % 320;
+    mc.backend = OLLM_BACKEND_CPU; sc.max_context = 64; sc.prefill_chunk = 16;
+    ollm_model_open("tests/fixtures/llama_gqa1", &mc, &m);
+    ollm_session_open(m, &sc, &s); ollm_session_prefill(s, ids, 40, ref); ollm_session_close(s); ollm_model_close(m);
+    for (bi = 0; bi < 4; bi++)
+        for (d = 1; d <= 3; d++) {
+            ollm_result r;
+            mc.ram_bytes = budgets[bi]; mc.stream_depth = d;
+            r = ollm_model_open("tests/fixtures/llama_gqa1", &mc, &m);
+            if (r == OLLM_ERR_BUDGET) {   /* embeddings + head + d slots of one layer (about 200 KB) do not fit */
+                snprintf(what, sizeof what, "streaming: budget %llu, depth %d refused with the numbers: %s",
+                         (unsigned long long)budgets[bi], d, ollm_model_last_error(m));
+                CHECK(budgets[bi] < 82000 + (uint64_t)d * 210000 && strstr(ollm_model_last_error(m), "budget"), what);
+                refused++; ollm_model_close(m); continue;
+            }
+            snprintf(what, sizeof what, "streaming: opens with %llu bytes, depth %d (%s)", (unsigned long long)budgets[bi], d,
+                     ollm_model_last_error(m));
+            CHECK(r == OLLM_OK, what);
+            if (r != OLLM_OK) { ollm_model_close(m); continue; }
+            streamed += m->stream != NULL;
+            ollm_session_open(m, &sc, &s);
+            memset(got, 0, 40 * 320 * 4);
+            CHECK(ollm_session_prefill(s, ids, 40, got) == OLLM_OK, "streaming: prefill");
+            snprintf(what, sizeof what, "streaming: logits identical with budget %llu, depth %d", (unsigned long long)budgets[bi], d);
+            CHECK(memcmp(ref, got, 40 * 320 * 4) == 0, what);
+            ollm_session_close(s); ollm_model_close(m);
+        }
+    snprintf(what, sizeof what, "streaming: %d configurations streamed layers, %d refused for budget", streamed, refused);
+    CHECK(streamed >= 4 && refused >= 3, what);
+    printf("  %s\n", what);
+    free(ref); free(got);
+}
+
 int main(void) {
     ollm__backend *B; ollm__log lg; char cmd[512];
     snprintf(tmp_root, sizeof tmp_root, "/tmp/ollm_test_core_%d", (int)getpid());
@@ -410,6 +450,7 @@ int main(void) {
     B->destroy(B);
     test_rope_tables();
     test_session();
+    test_streaming();
     CHECK(strcmp(ollm_result_string(OLLM_ERR_FORMAT), "file is malformed") == 0 &&
           strcmp(ollm_result_string((ollm_result)999), "unknown ollm_result") == 0, "result strings");
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root); sh(cmd);
