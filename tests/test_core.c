@@ -402,7 +402,7 @@ static void test_streaming(void) {
     static const uint64_t budgets[] = { 1, 300000, 500000, 650000 };
     ollm_model *m; ollm_session *s; ollm_model_config mc = ollm_model_config_default();
     ollm_session_config sc = ollm_session_config_default(); int32_t ids[40]; int i, d, bi, streamed = 0, refused = 0;
-    char what[300];
+    char what[1400];
     float *ref = (float *)malloc(40 * 320 * 4), *got = (float *)malloc(40 * 320 * 4);
     for (i = 0; i < 40; i++) ids[i] = (i * 31 + 3) % 320;
     mc.backend = OLLM_BACKEND_CPU; sc.max_context = 64; sc.prefill_chunk = 16;
