@@ -120,6 +120,12 @@ typedef struct ollm_model_info {
     uint64_t weight_bytes;     /* bytes of weights as stored */
     int32_t  bos_id;           /* -1 if none */
     int32_t  n_eos; int32_t eos_ids[8];
+    /* the tier plan and what streaming has cost so far */
+    int32_t  resident_layers, streamed_layers, stream_slots;
+    uint64_t resident_bytes;   /* weights held on the compute device (RAM for the CPU backend) */
+    uint64_t slot_bytes;       /* one streaming slot */
+    uint64_t disk_bytes_read;  /* layer bytes read from disk while running */
+    double   stream_wait_s;    /* time compute waited for a layer */
 } ollm_model_info;
 
 typedef struct ollm_session_config {
@@ -1632,7 +1638,8 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     for (i = 0; i < m->n_ent; i++)
         if (m->ent[i].layer < 0 || st->resident[m->ent[i].layer]) OLLM__TRY(ollm__load_resident(m, &m->ent[i]));
     for (l = 0; l < L; l++) n_stream += !st->resident[l];
-    if (n_stream == 0) { ollm__streamer_free(m); return OLLM_OK; }
+    m->info.resident_layers = L - n_stream; m->info.streamed_layers = n_stream; m->info.resident_bytes = used;
+    if (n_stream == 0) { ollm__streamer_free(m); m->info.resident_bytes = global + all; return OLLM_OK; }
     st->n_slots = depth < n_stream ? depth : n_stream;
     for (k = 0; k < st->n_slots; k++) {
         ollm_result r = m->B->alloc(m->B, max_block, &st->slot[k]);
@@ -1647,6 +1654,7 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "cannot start the I/O thread");
     }
     st->started = 1;
+    m->info.stream_slots = st->n_slots; m->info.slot_bytes = max_block;
     ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: %d of %d layers resident (%.2f GB with embeddings and head), %d streamed "
                "from disk through %d slots of %.2f GB", L - n_stream, L, (double)used / 1e9, n_stream, st->n_slots,
                (double)max_block / 1e9);
@@ -2130,7 +2138,17 @@ OLLM_API void ollm_model_close(ollm_model *m) {
 }
 OLLM_API const char *ollm_model_last_error(const ollm_model *m) { return m ? m->log.err : "out of memory"; }
 OLLM_API ollm_tokenizer *ollm_model_tokenizer(const ollm_model *m) { return m ? m->tok : NULL; }
-OLLM_API const ollm_model_info *ollm_model_get_info(const ollm_model *m) { return m && m->info.arch ? &m->info : NULL; }
+OLLM_API const ollm_model_info *ollm_model_get_info(const ollm_model *m) {
+    ollm__streamer *st;
+    if (!m || !m->info.arch) return NULL;
+    if ((st = m->stream) != NULL) {   /* refresh the counters the I/O thread keeps */
+        ollm_model_info *info = (ollm_model_info *)&m->info;
+        pthread_mutex_lock(&st->mu);
+        info->disk_bytes_read = st->bytes_read; info->stream_wait_s = st->wait_s;
+        pthread_mutex_unlock(&st->mu);
+    }
+    return &m->info;
+}
 
 OLLM_API ollm_session_config ollm_session_config_default(void) { ollm_session_config c; memset(&c, 0, sizeof c); return c; }
 

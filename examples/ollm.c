@@ -267,6 +267,9 @@ static int cmd_run(const opts *o, int *verbose) {
             n_ids, t1 - t0, (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
             (double)n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9), ollm_model_get_info(m)->backend);
     if (o->session) fprintf(stderr, "ollm: session %s holds %zu tokens\n", o->session, ollm_session_length(s));
+    if (ollm_model_get_info(m)->streamed_layers)
+        fprintf(stderr, "ollm: %.2f GB read from disk for streamed layers, compute waited %.2f s for them\n",
+                (double)ollm_model_get_info(m)->disk_bytes_read / 1e9, ollm_model_get_info(m)->stream_wait_s);
     ollm_session_close(s); ollm_model_close(m); free(ids);
     return 0;
 }
@@ -368,6 +371,12 @@ static int cmd_info(const opts *o, int *verbose) {
            i->max_context, (unsigned long long)i->n_params, (unsigned long long)i->weight_bytes, i->bos_id);
     for (k = 0; k < i->n_eos; k++) printf(" %d", i->eos_ids[k]);
     printf("\ntokenizer      %s\n", ollm_model_tokenizer(m) ? "yes" : "none");
+    printf("tier plan      %d layers resident (%.3f GB with embeddings and head), %d streamed from disk through %d slots"
+           " of %.3f GB\n", i->resident_layers, (double)i->resident_bytes / 1e9, i->streamed_layers, i->stream_slots,
+           (double)i->slot_bytes / 1e9);
+    if (i->streamed_layers)
+        printf("per token      %.3f GB read for streamed layers (less when slots still hold them)\n",
+               (double)i->slot_bytes * i->streamed_layers / 1e9);
     ollm_model_close(m);
     return 0;
 }
