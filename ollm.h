@@ -1121,6 +1121,8 @@ static ollm_result ollm__desc_common(const ollm__json *jp, ollm__desc *d, ollm__
     if (d->head_dim % 2) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: head_dim %d is odd", d->head_dim); goto done; }
     if ((int64_t)d->n_heads * d->head_dim > OLLM__MAX_DIM) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: heads x head_dim too large"); goto done; }
     if (d->rms_eps <= 0) d->rms_eps = 1e-6;
+    if (d->rope.type == OLLM__ROPE_YARN && d->rope.original_max_position_embeddings <= 0)
+        d->rope.original_max_position_embeddings = d->max_pos;   /* transformers' fallback */
 done:
     return r;
 }
@@ -1439,6 +1441,7 @@ struct ollm__family {
     ollm_result (*session_init)(ollm_session *s);                                     /* caches and activations */
     void (*session_free)(ollm_session *s);                                            /* NULL: nothing of its own */
     ollm_result (*forward)(ollm_session *s, const int32_t *ids, int T, float *logits_all);
+    int cpu_only;                /* its ops exist only in the CPU backend: AUTO picks the CPU */
 };
 
 OLLM_API ollm_model_config ollm_model_config_default(void) { ollm_model_config c; memset(&c, 0, sizeof c); return c; }
@@ -2013,7 +2016,7 @@ static ollm_result ollm__store_open(ollm_session *s) {
 
 static const ollm__family ollm__families[] = {
     { "llama", ollm__llama_config, ollm__llama_weights_size, ollm__llama_tensors, ollm__llama_session_init, NULL,
-      ollm__llama_forward },
+      ollm__llama_forward, 0 },
     OLLM__FAMILIES_WIP_GPT_OSS OLLM__FAMILIES_WIP_QWEN3_NEXT
 };
 
@@ -2043,7 +2046,11 @@ done:
 
 static ollm_result ollm__backend_create(ollm_model *m) {
     ollm_backend want = m->cfg.backend;
-    if (want == OLLM_BACKEND_CUDA || want == OLLM_BACKEND_AUTO) {
+    if (want == OLLM_BACKEND_AUTO && m->fam->cpu_only)
+        ollm__logf(&m->log, OLLM_LOG_INFO, "%s runs on the CPU backend only (no CUDA kernels for it yet)", m->fam->model_type);
+    else if (want == OLLM_BACKEND_CUDA && m->fam->cpu_only)
+        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "%s has no CUDA kernels yet: use the CPU backend", m->fam->model_type);
+    else if (want == OLLM_BACKEND_CUDA || want == OLLM_BACKEND_AUTO) {
         const char *why = "";
         ollm_result r = ollm__cuda_create(&m->cfg, &m->log, &m->B, &why);
         if (r == OLLM_OK) return OLLM_OK;
@@ -2172,6 +2179,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     *out = NULL;
     if (!m || !m->info.arch) return OLLM_ERR_INVALID_ARG;
     c = &m->d;
+    m->log.err[0] = 0;
     s = (ollm_session *)ollm__calloc(1, sizeof *s);
     if (!s) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     s->m = m; s->pending = -1; s->kv_fd = -1;
@@ -2192,6 +2200,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     if (r != OLLM_OK) {
         int32_t n_ctx = s->n_ctx;
         ollm_session_close(s);
+        if (r != OLLM_ERR_NO_MEMORY && r != OLLM_ERR_BUDGET && m->log.err[0]) return r;   /* the family said why */
         return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (up to %.1f MB) and activations for %d tokens",
                           (double)kvrow * 2.0 * c->n_layers * (double)n_ctx / 1e6, (int)n_ctx);
     }
