@@ -4,7 +4,8 @@ typedef struct ollm_tokenizer ollm_tokenizer;
 enum {
     OLLM_TOKENIZE_ADD_SPECIAL = 1,    /* add what the post-processor adds (Llama-3: <|begin_of_text|>) */
     OLLM_TOKENIZE_PARSE_SPECIAL = 2   /* turn special-token text in the input into control tokens; off = plain text
-                                         (the safe default for untrusted input) */
+                                         (the safe default for untrusted input). Added tokens that are not special
+                                         (Qwen's <think>) are matched either way, as HF tokenizers does. */
 };
 enum { OLLM_DETOKENIZE_SKIP_SPECIAL = 1 };
 
@@ -21,7 +22,12 @@ OLLM_API ollm_result ollm_tokenize(ollm_tokenizer *t, const char *text, size_t l
 /* out receives up to cap bytes (not NUL-terminated); *len the number of bytes the ids decode to. */
 OLLM_API ollm_result ollm_detokenize(ollm_tokenizer *t, const int32_t *ids, size_t n, unsigned flags, char *out,
                                      size_t cap, size_t *len);
-OLLM_API int32_t     ollm_token_id(const ollm_tokenizer *t, const char *token_text);   /* -1 if absent */
+/* The id of an added token's text ("<|eot_id|>") or of a vocabulary entry as tokenizer.json spells it ("\xc4\xa0the",
+   i.e. "Ġthe"); -1 if absent. */
+OLLM_API int32_t     ollm_token_id(const ollm_tokenizer *t, const char *token_text);
+/* The chat format ollm_chat_render uses: "llama3", "llama3.1" (3.1/3.2/3.3, with the date lines), "harmony"
+   (GPT-OSS), "qwen3", "unknown" (a template we do not recognise) or "none" (no template, no telling tokens). */
+OLLM_API const char *ollm_tokenizer_chat_format(const ollm_tokenizer *t);
 
 typedef struct ollm_chat_message { const char *role; const char *content; } ollm_chat_message;  /* system|user|assistant */
 typedef struct ollm_chat_options {
