@@ -1,0 +1,309 @@
+/* tests/test_kernels.c: every op of the CUDA backend against the CPU backend (ollm.h @cpu), on random inputs of odd
+   shapes: sizes that are not multiples of the tiles, T = 1, attention over 4K..32K keys with GQA, windows and sinks,
+   BF16/F16/F32 weights. Error measure: ||gpu - cpu|| / ||cpu|| (bf16 tensor-core paths <= 1e-2, fp32 paths <= 1e-4);
+   NaN never passes; outputs are poisoned with NaN before each op so an unwritten element fails. Also: the memory
+   budget, the bf16 copy cache of matmul inputs, the KV append, and (OLLM_TEST_STICKY=1) a sticky device error.
+   No GPU or driver: prints "skipped: no CUDA driver" and exits 0.
+   Build: cc -O2 tests/test_kernels.c -lm -lpthread -ldl */
+#define OLLM_IMPLEMENTATION
+#include "../ollm.h"
+
+static int pass, fail;
+static double worst_bf16, worst_f32;
+#define CHECK(c, what) ((c) ? (void)pass++ : (void)(fail++, printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, what)))
+
+static void on_log(void *user, ollm_log_level level, const char *msg) {
+    (void)user;
+    if (level <= OLLM_LOG_INFO || getenv("OLLM_TEST_VERBOSE")) fprintf(stderr, "[%s] %s\n",
+        level == OLLM_LOG_ERROR ? "error" : level == OLLM_LOG_WARN ? "warn" : level == OLLM_LOG_INFO ? "info" : "debug", msg);
+}
+
+static ollm__backend *G, *C;   /* the CUDA backend under test, the CPU reference */
+static ollm__log lg;
+
+/* ---- random data ---- */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) {   /* uniform [-1, 1) */
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+static float bf16_round(float f) { return ollm__bf16_to_f32(ollm__f32_to_bf16(f)); }
+static uint16_t f32_to_f16(float f) {   /* round to nearest even, finite normal range only (test data) */
+    uint32_t u; int32_t e; uint32_t m, r;
+    memcpy(&u, &f, 4);
+    e = (int32_t)((u >> 23) & 0xff) - 127 + 15; m = u & 0x7fffff;
+    if (e <= 0) return (uint16_t)((u >> 16) & 0x8000);
+    r = (uint32_t)((u >> 16) & 0x8000) | ((uint32_t)e << 10) | (m >> 13);
+    if ((m & 0x1fff) > 0x1000 || ((m & 0x1fff) == 0x1000 && (r & 1))) r++;
+    return (uint16_t)r;
+}
+
+/* ---- a tensor on both backends ---- */
+typedef struct pair { ollm__buf c, g; uint64_t bytes; } pair;
+static pair mk(uint64_t bytes, const void *host) {
+    pair p; memset(&p, 0, sizeof p); p.bytes = bytes;
+    if (C->alloc(C, bytes, &p.c) != OLLM_OK || G->alloc(G, bytes, &p.g) != OLLM_OK) { printf("alloc %llu failed: %s\n", (unsigned long long)bytes, lg.err); exit(1); }
+    if (host) { C->upload(C, p.c, host, bytes); G->upload(G, p.g, host, bytes); }
+    return p;
+}
+static void rm(pair *p) { C->release(C, &p->c); G->release(G, &p->g); }
+static pair mkf(int64_t n, float scale) {   /* n random floats */
+    float *h = (float *)malloc((size_t)n * 4); int64_t i; pair p;
+    for (i = 0; i < n; i++) h[i] = frand() * scale;
+    p = mk((uint64_t)n * 4, h); free(h); return p;
+}
+typedef struct wpair { ollm__w c, g; } wpair;
+static wpair mkw(int dtype, int64_t rows, int64_t cols, float scale) {
+    int64_t n = rows * cols, i; size_t es = ollm__dtype_size[dtype]; void *h = malloc((size_t)n * es); wpair w; pair p;
+    for (i = 0; i < n; i++) {
+        float f = frand() * scale;
+        if (dtype == OLLM__F32) ((float *)h)[i] = f;
+        else if (dtype == OLLM__BF16) ((uint16_t *)h)[i] = ollm__f32_to_bf16(f);
+        else ((uint16_t *)h)[i] = f32_to_f16(f);
+    }
+    p = mk((uint64_t)n * es, h); free(h);
+    w.c.data = p.c; w.g.data = p.g; w.c.dtype = w.g.dtype = (uint8_t)dtype; w.c.rows = w.g.rows = rows; w.c.cols = w.g.cols = cols;
+    return w;
+}
+static void rmw(wpair *w) { C->release(C, &w->c.data); G->release(G, &w->g.data); }
+static void poison(ollm__buf g, uint64_t bytes) {   /* NaN everywhere: an element the kernel skips fails the check */
+    void *h = malloc((size_t)bytes); memset(h, 0xff, (size_t)bytes); G->upload(G, g, h, bytes); free(h);
+}
+
+/* ||gpu - cpu|| / ||cpu|| over n floats; NaN or a size mismatch is +inf */
+static double relerr(ollm__buf cb, ollm__buf gb, int64_t n, double *maxabs) {
+    float *h = (float *)malloc((size_t)n * 4); const float *r = (const float *)cb.ptr; double num = 0, den = 0, mx = 0; int64_t i;
+    ollm_result res = G->download(G, h, gb, (uint64_t)n * 4);
+    if (res != OLLM_OK) { printf("download: %s\n", lg.err); free(h); return INFINITY; }
+    for (i = 0; i < n; i++) {
+        double d = (double)h[i] - r[i];
+        if (h[i] != h[i]) { num = INFINITY; break; }
+        num += d * d; den += (double)r[i] * r[i];
+        if (fabs(d) > mx) mx = fabs(d);
+    }
+    free(h);
+    if (maxabs) *maxabs = mx;
+    return num == INFINITY ? INFINITY : den > 0 ? sqrt(num / den) : sqrt(num);
+}
+static void report(const char *what, double err, double mx, double tol) {
+    int ok = err <= tol;
+    printf("%s %-62s rel %.2e  max|d| %.2e  (tol %.0e)\n", ok ? "ok  " : "FAIL", what, err, mx, tol);
+    CHECK(ok, what);
+    if (tol >= 1e-3) { if (err > worst_bf16 && err != INFINITY) worst_bf16 = err; }
+    else if (err > worst_f32 && err != INFINITY) worst_f32 = err;
+}
+static const char *dtn(int dt) { return ollm__dtype_names[dt]; }
+
+/* ---- the ops ---- */
+static void t_embed(int dt, int T, int64_t vocab, int64_t cols) {
+    wpair tab = mkw(dt, vocab, cols, 1.0f); pair x = mk((uint64_t)T * cols * 4, NULL);
+    int32_t *ids = (int32_t *)malloc((size_t)T * 4); int t; char what[128]; double e, mx;
+    for (t = 0; t < T; t++) ids[t] = (int32_t)((frand() + 1.0f) * 0.5f * (float)vocab) % (int32_t)vocab;
+    ids[0] = (int32_t)vocab - 1;
+    poison(x.g, x.bytes);
+    C->embed(C, x.c, &tab.c, ids, T);
+    CHECK(G->embed(G, x.g, &tab.g, ids, T) == OLLM_OK, "embed runs");
+    snprintf(what, sizeof what, "embed %s T=%d vocab=%lld cols=%lld", dtn(dt), T, (long long)vocab, (long long)cols);
+    e = relerr(x.c, x.g, (int64_t)T * cols, &mx); report(what, e, mx, 1e-6);
+    free(ids); rm(&x); rmw(&tab);
+}
+
+static void t_rmsnorm(int dt, int T, int n, int unit, int inplace) {
+    wpair w = mkw(dt, 1, n, 1.0f); pair x = mkf((int64_t)T * n, 3.0f), y = mk((uint64_t)T * n * 4, NULL);
+    char what[128]; double e, mx; float eps = 1e-5f;
+    if (!inplace) poison(y.g, y.bytes);
+    C->rmsnorm(C, inplace ? x.c : y.c, x.c, &w.c, T, n, eps, unit);
+    CHECK(G->rmsnorm(G, inplace ? x.g : y.g, x.g, &w.g, T, n, eps, unit) == OLLM_OK, "rmsnorm runs");
+    snprintf(what, sizeof what, "rmsnorm %s T=%d n=%d unit_offset=%d%s", dtn(dt), T, n, unit, inplace ? " in place" : "");
+    e = inplace ? relerr(x.c, x.g, (int64_t)T * n, &mx) : relerr(y.c, y.g, (int64_t)T * n, &mx);
+    report(what, e, mx, 1e-5);
+    rm(&x); rm(&y); rmw(&w);
+}
+
+/* y (+)= x W^T. xoff: x starts this many floats into its buffer (unaligned views). */
+static void t_matmul(int dt, int T, int N, int K, int acc, int xoff) {
+    wpair W = mkw(dt, N, K, 1.0f / sqrtf((float)K) * 1.7f);
+    pair xb = mkf((int64_t)T * K + xoff, 1.0f), y = mkf((int64_t)T * N, 1.0f);
+    ollm__buf xc = ollm__view(xb.c, (uint64_t)xoff * 4, (uint64_t)T * K * 4), xg = ollm__view(xb.g, (uint64_t)xoff * 4, (uint64_t)T * K * 4);
+    char what[128]; double e, mx, tol = (dt == OLLM__BF16 && T > 8 && K % 8 == 0) ? 1e-2 : 1e-4;
+    if (!acc) poison(y.g, y.bytes);
+    C->matmul(C, y.c, xc, &W.c, T, acc);
+    CHECK(G->matmul(G, y.g, xg, &W.g, T, acc) == OLLM_OK, "matmul runs");
+    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s%s", dtn(dt), T, N, K, acc ? " y+=" : "", xoff ? " x unaligned" : "");
+    e = relerr(y.c, y.g, (int64_t)T * N, &mx); report(what, e, mx, tol);
+    rm(&xb); rm(&y); rmw(&W);
+}
+
+/* the bf16 copy of a matmul input: reused for the next weight, redone after x changes */
+static void t_matmul_reuse(void) {
+    int T = 40, N = 200, K = 256; double e, mx;
+    wpair W1 = mkw(OLLM__BF16, N, K, 0.1f), W2 = mkw(OLLM__BF16, N + 8, K, 0.1f);
+    pair x = mkf((int64_t)T * K, 1.0f), y1 = mk((uint64_t)T * N * 4, NULL), y2 = mk((uint64_t)T * (N + 8) * 4, NULL);
+    float *h = (float *)malloc((size_t)T * K * 4); int i;
+    C->matmul(C, y1.c, x.c, &W1.c, T, 0); G->matmul(G, y1.g, x.g, &W1.g, T, 0);
+    C->matmul(C, y2.c, x.c, &W2.c, T, 0); G->matmul(G, y2.g, x.g, &W2.g, T, 0);   /* hits the copy */
+    e = relerr(y2.c, y2.g, (int64_t)T * (N + 8), &mx); report("matmul bf16 reusing the bf16 copy of x", e, mx, 1e-2);
+    for (i = 0; i < T * K; i++) h[i] = frand();
+    C->upload(C, x.c, h, (uint64_t)T * K * 4); G->upload(G, x.g, h, (uint64_t)T * K * 4);   /* x changes: copy stale */
+    C->matmul(C, y1.c, x.c, &W1.c, T, 0); G->matmul(G, y1.g, x.g, &W1.g, T, 0);
+    e = relerr(y1.c, y1.g, (int64_t)T * N, &mx); report("matmul bf16 after x was re-uploaded", e, mx, 1e-2);
+    C->silu_mul(C, x.c, x.c, (int64_t)T * K); G->silu_mul(G, x.g, x.g, (int64_t)T * K);     /* x changes by a kernel */
+    C->matmul(C, y2.c, x.c, &W2.c, T, 0); G->matmul(G, y2.g, x.g, &W2.g, T, 0);
+    e = relerr(y2.c, y2.g, (int64_t)T * (N + 8), &mx); report("matmul bf16 after a kernel rewrote x", e, mx, 1e-2);
+    free(h); rm(&x); rm(&y1); rm(&y2); rmw(&W1); rmw(&W2);
+}
+
+static void t_rope(int T, int nh, int hd, int rot, int pos0, float mscale) {
+    float inv[512]; int i; pair f, x = mkf((int64_t)T * nh * hd, 2.0f); char what[128]; double e, mx;
+    for (i = 0; i < rot / 2; i++) inv[i] = (float)(1.0 / pow(500000.0, 2.0 * i / rot));
+    f = mk((uint64_t)(rot / 2 + 1) * 4, inv);
+    C->rope(C, x.c, T, nh, hd, rot, pos0, f.c, mscale);
+    CHECK(G->rope(G, x.g, T, nh, hd, rot, pos0, f.g, mscale) == OLLM_OK, "rope runs");
+    snprintf(what, sizeof what, "rope T=%d heads=%d hd=%d rot=%d pos0=%d mscale=%g", T, nh, hd, rot, pos0, mscale);
+    e = relerr(x.c, x.g, (int64_t)T * nh * hd, &mx); report(what, e, mx, 1e-5);
+    rm(&x); rm(&f);
+}
+
+static void t_silu(int64_t n, int off) {
+    pair g = mkf(n + off, 6.0f), u = mkf(n, 2.0f); char what[128]; double e, mx;
+    ollm__buf gc = ollm__view(g.c, (uint64_t)off * 4, (uint64_t)n * 4), gg = ollm__view(g.g, (uint64_t)off * 4, (uint64_t)n * 4);
+    C->silu_mul(C, gc, u.c, n);
+    CHECK(G->silu_mul(G, gg, u.g, n) == OLLM_OK, "silu_mul runs");
+    snprintf(what, sizeof what, "silu_mul n=%lld%s", (long long)n, off ? " unaligned" : "");
+    e = relerr(g.c, g.g, n + off, &mx); report(what, e, mx, 1e-5);
+    rm(&g); rm(&u);
+}
+
+/* Attention of T new queries at pos0 over a cache holding pos0 random earlier positions. Keys and values are bf16
+   values, so the GPU's bf16 cache holds exactly what the CPU's fp32 cache holds. */
+static void t_attn(int nh, int nkv, int hd, int T, int pos0, int window, int sinks) {
+    int ctx = pos0 + T + 3, kvw = nkv * hd; int64_t i, npast = (int64_t)pos0 * kvw, nnew = (int64_t)T * kvw;
+    float *h = (float *)malloc((size_t)(npast + nnew) * 4); uint16_t *hb = (uint16_t *)malloc((size_t)(npast + 1) * 2);
+    pair kc, vc, q, k, v, o; wpair sk; ollm__attn_args a; char what[160]; double e, mx;
+    kc.c.ptr = NULL;
+    C->alloc(C, (uint64_t)ctx * kvw * 4, &kc.c); G->alloc(G, (uint64_t)ctx * kvw * 2, &kc.g);
+    C->alloc(C, (uint64_t)ctx * kvw * 4, &vc.c); G->alloc(G, (uint64_t)ctx * kvw * 2, &vc.g);
+    if (!kc.c.ptr || !kc.g.ptr || !vc.c.ptr || !vc.g.ptr) { printf("attention: alloc failed: %s\n", lg.err); exit(1); }
+    for (int pass_ = 0; pass_ < 2; pass_++) {   /* the earlier positions, in both caches */
+        pair *cache = pass_ ? &vc : &kc;
+        for (i = 0; i < npast; i++) { h[i] = bf16_round(frand() * (pass_ ? 1.0f : 2.0f)); hb[i] = ollm__f32_to_bf16(h[i]); }
+        if (npast) { C->upload(C, cache->c, h, (uint64_t)npast * 4); G->upload(G, cache->g, hb, (uint64_t)npast * 2); }
+    }
+    for (i = 0; i < nnew; i++) h[i] = bf16_round(frand() * 2.0f);
+    k = mk((uint64_t)nnew * 4, h);
+    for (i = 0; i < nnew; i++) h[i] = bf16_round(frand());
+    v = mk((uint64_t)nnew * 4, h);
+    q = mkf((int64_t)T * nh * hd, 2.0f);
+    o = mk((uint64_t)T * nh * hd * 4, NULL);
+    poison(o.g, o.bytes);
+    memset(&a, 0, sizeof a);
+    a.T = T; a.pos0 = pos0; a.n_heads = nh; a.n_kv_heads = nkv; a.head_dim = hd; a.window = window;
+    a.scale = 1.0f / sqrtf((float)hd);
+    if (sinks) { sk = mkw(OLLM__BF16, 1, nh, 2.0f); }
+    a.sinks = sinks ? &sk.c : NULL;
+    C->attention(C, o.c, q.c, k.c, v.c, kc.c, vc.c, &a);
+    a.sinks = sinks ? &sk.g : NULL;
+    CHECK(G->attention(G, o.g, q.g, k.g, v.g, kc.g, vc.g, &a) == OLLM_OK, "attention runs");
+    snprintf(what, sizeof what, "attention heads %d/%d hd=%d T=%d pos0=%d window=%d%s", nh, nkv, hd, T, pos0, window,
+             sinks ? " sinks" : "");
+    e = relerr(o.c, o.g, (int64_t)T * nh * hd, &mx); report(what, e, mx, 1e-2);
+    {   /* the appended rows are exactly bf16(k), bf16(v) */
+        uint16_t *got = (uint16_t *)malloc((size_t)nnew * 2); int bad = 0; int pass_;
+        for (pass_ = 0; pass_ < 2; pass_++) {
+            const float *src = (const float *)(pass_ ? v.c.ptr : k.c.ptr);
+            G->download(G, got, ollm__view(pass_ ? vc.g : kc.g, (uint64_t)npast * 2, (uint64_t)nnew * 2), (uint64_t)nnew * 2);
+            for (i = 0; i < nnew; i++) if (got[i] != ollm__f32_to_bf16(src[i])) bad++;
+        }
+        CHECK(bad == 0, "attention appends bf16(k), bf16(v) at pos0");
+        free(got);
+    }
+    if (sinks) rmw(&sk);
+    C->release(C, &kc.c); G->release(G, &kc.g); C->release(C, &vc.c); G->release(G, &vc.g);
+    rm(&q); rm(&k); rm(&v); rm(&o); free(h); free(hb);
+}
+
+static void t_budget(void) {
+    ollm_model_config cfg = ollm_model_config_default(); ollm__backend *B = NULL; const char *why = ""; ollm__buf a, b2;
+    cfg.vram_bytes = (uint64_t)64 << 20;
+    CHECK(ollm__cuda_create(&cfg, &lg, &B, &why) == OLLM_OK, "second CUDA backend with a 64 MiB budget");
+    if (!B) return;
+    CHECK(B->alloc(B, (uint64_t)100 << 20, &a) == OLLM_ERR_BUDGET && strstr(lg.err, "MiB") && a.ptr == NULL,
+          "100 MiB over a 64 MiB budget: OLLM_ERR_BUDGET with the numbers");
+    printf("     budget message: %s\n", lg.err);
+    CHECK(B->alloc(B, (uint64_t)40 << 20, &a) == OLLM_OK, "40 MiB fits");
+    CHECK(B->alloc(B, (uint64_t)40 << 20, &b2) == OLLM_ERR_BUDGET, "another 40 MiB does not");
+    B->release(B, &a);
+    CHECK(B->alloc(B, (uint64_t)40 << 20, &b2) == OLLM_OK, "after a release it does");
+    B->release(B, &b2);
+    B->destroy(B);
+}
+
+static void t_sticky(void) {   /* an illegal address: this op, and every later one, fails with the same message */
+    ollm__buf bad, ok; char first[1024]; ollm_result r;
+    bad.ptr = (void *)(uintptr_t)0x100; bad.bytes = 4096;
+    G->silu_mul(G, bad, bad, 1024);
+    r = G->sync(G);
+    snprintf(first, sizeof first, "%s", lg.err);
+    printf("     sticky error: %s\n", first);
+    CHECK(r == OLLM_ERR_DEVICE && strstr(first, "CUDA_ERROR_"), "a bad address: OLLM_ERR_DEVICE with the CUDA error name");
+    CHECK(G->alloc(G, 1024, &ok) == OLLM_ERR_DEVICE && strcmp(lg.err, first) == 0, "later work fails the same way");
+}
+
+int main(void) {
+    ollm_model_config cfg = ollm_model_config_default(); const char *why = ""; ollm_result r; double t0 = ollm__now();
+    memset(&lg, 0, sizeof lg); lg.fn = on_log;
+    cfg.cache_dir = getenv("OLLM_TEST_CACHE");
+    r = ollm__cuda_create(&cfg, &lg, &G, &why);
+    if (r == OLLM_ERR_NO_DEVICE) { printf("skipped: no CUDA driver (%s)\n0 passed, 0 failed\n", why); return 0; }
+    if (r != OLLM_OK) { printf("FAIL: CUDA backend: %s\n0 passed, 1 failed\n", lg.err); return 1; }
+    if (ollm__cpu_create(0, &lg, &C) != OLLM_OK) { printf("FAIL: CPU backend\n0 passed, 1 failed\n"); return 1; }
+
+    t_embed(OLLM__BF16, 5, 1000, 4096); t_embed(OLLM__F16, 3, 50, 77); t_embed(OLLM__F32, 2, 10, 33);
+    t_rmsnorm(OLLM__BF16, 1, 4096, 0, 0); t_rmsnorm(OLLM__F16, 3, 77, 1, 0); t_rmsnorm(OLLM__F32, 17, 1000, 0, 0);
+    t_rmsnorm(OLLM__BF16, 4, 96, 0, 1);
+    t_rope(7, 4, 64, 64, 0, 1.0f); t_rope(3, 8, 128, 64, 100000, 1.2f); t_rope(2, 3, 32, 32, 5, 1.0f);
+    t_silu(1, 0); t_silu(1000003, 0); t_silu(4096 * 7, 1);
+    /* decode shapes (GEMV) */
+    t_matmul(OLLM__BF16, 1, 4096, 4096, 0, 0); t_matmul(OLLM__BF16, 1, 4096, 4096, 1, 0);
+    t_matmul(OLLM__BF16, 1, 1024, 14336, 1, 0); t_matmul(OLLM__BF16, 1, 77, 100, 0, 0);
+    t_matmul(OLLM__BF16, 3, 515, 1024, 0, 1); t_matmul(OLLM__F16, 2, 300, 256, 0, 0);
+    t_matmul(OLLM__F32, 3, 1000, 512, 1, 0); t_matmul(OLLM__F16, 5, 257, 96, 1, 0);
+    t_matmul(OLLM__BF16, 8, 1024, 4096, 1, 0); t_matmul(OLLM__F32, 7, 33, 65, 0, 0);
+    /* prefill shapes (tensor-core GEMM; F16/F32 and odd K on the CUDA cores) */
+    t_matmul(OLLM__BF16, 9, 130, 264, 0, 0); t_matmul(OLLM__BF16, 130, 1000, 1024, 1, 0);
+    t_matmul(OLLM__BF16, 257, 520, 4096, 0, 0); t_matmul(OLLM__BF16, 64, 77, 100, 0, 0);
+    t_matmul(OLLM__BF16, 33, 96, 128, 0, 3); t_matmul(OLLM__F16, 17, 300, 256, 0, 0);
+    t_matmul(OLLM__F32, 100, 129, 200, 1, 0); t_matmul(OLLM__BF16, 512, 4096, 4096, 1, 0);
+    t_matmul_reuse();
+    /* attention: decode (split over keys), prefill (tensor cores for hd 64/128), odd head sizes, windows, sinks */
+    t_attn(4, 4, 64, 1, 0, 0, 0);
+    t_attn(4, 1, 64, 37, 0, 0, 0);      /* the shapes of tests/fixtures/llama_tied_gqa4 */
+    t_attn(4, 1, 64, 24, 96, 0, 0);
+    t_attn(4, 1, 64, 1, 130, 0, 0);
+    t_attn(4, 1, 64, 2, 5000, 0, 1);
+    t_attn(16, 2, 64, 1, 9000, 1000, 1);
+    t_attn(8, 1, 128, 1, 100, 0, 0);
+    t_attn(4, 2, 128, 4, 3000, 0, 0);
+    t_attn(4, 1, 64, 1, 60000, 0, 1);   /* hundreds of splits through ollm_k_attn_combine */
+    t_attn(8, 2, 128, 1, 4095, 0, 0);
+    t_attn(8, 2, 128, 3, 1000, 0, 1);
+    t_attn(32, 8, 128, 1, 32767, 0, 0);
+    t_attn(32, 8, 128, 2, 20000, 4096, 1);
+    t_attn(8, 8, 128, 9, 3000, 64, 1);
+    t_attn(8, 2, 128, 2048, 0, 0, 0);
+    t_attn(8, 2, 128, 2100, 0, 300, 1);
+    t_attn(4, 1, 64, 200, 50, 0, 0);
+    t_attn(6, 3, 64, 17, 0, 5, 0);
+    t_attn(4, 2, 64, 300, 1000, 128, 1);
+    t_attn(4, 2, 32, 100, 7, 0, 1);
+    t_attn(2, 1, 36, 20, 5, 10, 0);
+    t_attn(4, 4, 256, 5, 700, 0, 0);
+    t_budget();
+    if (getenv("OLLM_TEST_STICKY")) t_sticky();
+    printf("worst relative error: %.2e on bf16 paths (tol 1e-2), %.2e on fp32 paths; %.1f s\n", worst_bf16, worst_f32,
+           ollm__now() - t0);
+    if (!getenv("OLLM_TEST_STICKY")) { G->destroy(G); }
+    C->destroy(C);
+    printf("%d passed, %d failed\n", pass, fail);
+    return fail != 0;
+}

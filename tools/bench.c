@@ -1,0 +1,183 @@
+/* tools/bench.c: the CUDA backend's kernels at Llama-3.1-8B shapes, each beside the machine's ceiling measured in
+   the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.  Run: ./bench [quick]
+   Ceilings: copy = device-to-device cuMemcpyDtoD of 1 GiB (bytes read + written per second); dense bf16 =
+   $OLLM_BENCH_CEIL_TFLOPS when set (e.g. torch.matmul measured in the same command), else our best GEMM.
+   Timing: CUDA events around batches of launches after a warm-up; the median of 5 batches. Inputs are random (never
+   zeros); GEMV weights rotate over copies larger than L2 so the figure is DRAM bandwidth, not cache. */
+#define OLLM_IMPLEMENTATION
+#include "../ollm.h"
+
+static ollm__backend *B;
+static ollm__cu *CU;
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f; }
+
+static void die(const char *what) { fprintf(stderr, "bench: %s: %s\n", what, B && B->log ? B->log->err : ""); exit(1); }
+static ollm__buf dev_rand(uint64_t n, int bf16, float scale) {   /* n random elements (fp32 or bf16) on the device */
+    ollm__buf b; uint64_t i, es = bf16 ? 2 : 4, chunk = (uint64_t)1 << 24; void *h = malloc((size_t)(chunk * es));
+    if (B->alloc(B, n * es, &b) != OLLM_OK) die("alloc");
+    for (i = 0; i < n; i += chunk) {
+        uint64_t m = n - i < chunk ? n - i : chunk, j;
+        for (j = 0; j < m; j++) {
+            float f = frand() * scale;
+            if (bf16) ((uint16_t *)h)[j] = ollm__f32_to_bf16(f); else ((float *)h)[j] = f;
+        }
+        if (B->upload(B, ollm__view(b, i * es, m * es), h, m * es) != OLLM_OK) die("upload");
+    }
+    free(h);
+    return b;
+}
+
+typedef void (*bench_fn)(void *ctx, int i);
+static double time_it(bench_fn fn, void *ctx, int reps) {   /* seconds per call: median of 5 batches */
+    double t[5]; int b, i;
+    ollm__cu_event e0, e1;
+    for (i = 0; i < 2; i++) fn(ctx, i);
+    if (B->sync(B) != OLLM_OK) die("warm-up");
+    CU->cu.cuEventCreate(&e0, 0); CU->cu.cuEventCreate(&e1, 0);
+    for (b = 0; b < 5; b++) {
+        float ms = 0; double h0 = ollm__now();
+        CU->cu.cuEventRecord(e0, CU->st);
+        for (i = 0; i < reps; i++) fn(ctx, i);
+        CU->cu.cuEventRecord(e1, CU->st);
+        CU->cu.cuEventSynchronize(e1);
+        if (CU->cu.cuEventElapsedTime) CU->cu.cuEventElapsedTime(&ms, e0, e1);
+        else ms = (float)((ollm__now() - h0) * 1e3);
+        t[b] = ms * 1e-3 / reps;
+    }
+    CU->cu.cuEventDestroy(e0); CU->cu.cuEventDestroy(e1);
+    if (B->sync(B) != OLLM_OK) die("timed run");
+    for (b = 0; b < 5; b++) for (i = b + 1; i < 5; i++) if (t[i] < t[b]) { double x = t[i]; t[i] = t[b]; t[b] = x; }
+    return t[2];
+}
+
+/* ---- what is timed ---- */
+typedef struct copy_ctx { ollm__buf a, b; uint64_t n; } copy_ctx;
+static void f_copy(void *v, int i) { copy_ctx *c = (copy_ctx *)v; (void)i; CU->cu.cuMemcpyDtoDAsync(ollm__dp(c->b), ollm__dp(c->a), (size_t)c->n, CU->st); }
+
+typedef struct mm_ctx { ollm__buf y, x; ollm__w w[8]; int nw, T, cvt; } mm_ctx;
+static void f_mm(void *v, int i) {
+    mm_ctx *c = (mm_ctx *)v;
+    if (c->cvt) ollm__cu_wrote(CU, c->x.ptr, c->x.bytes);   /* count the fp32 -> bf16 pass of x every time */
+    if (B->matmul(B, c->y, c->x, &c->w[i % c->nw], c->T, 0) != OLLM_OK) die("matmul");
+}
+
+typedef struct at_ctx { ollm__buf o, q, k, v, kc, vc; ollm__attn_args a; } at_ctx;
+static void f_at(void *v, int i) { at_ctx *c = (at_ctx *)v; (void)i; if (B->attention(B, c->o, c->q, c->k, c->v, c->kc, c->vc, &c->a) != OLLM_OK) die("attention"); }
+
+static FILE *out_md;
+static void row(const char *op, const char *shape, double sec, double rate, const char *unit, double ceil, const char *ceil_name) {
+    printf("%-22s %-28s %10.1f us %9.1f %-7s %6.1f%% of %s\n", op, shape, sec * 1e6, rate, unit, 100.0 * rate / ceil, ceil_name);
+    if (out_md) fprintf(out_md, "| %s | %s | %.1f | %.1f %s | %.0f%% of %s |\n", op, shape, sec * 1e6, rate, unit, 100.0 * rate / ceil, ceil_name);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    static ollm__log lg; ollm_model_config cfg = ollm_model_config_default(); const char *why;
+    int quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    double copy_bw, gemm_ceil = 0, best_gemm = 0; char shape[64], ceil_name[64];
+    const char *env_ceil = getenv("OLLM_BENCH_CEIL_TFLOPS");
+    int i, j;
+    cfg.cache_dir = getenv("OLLM_TEST_CACHE");
+    if (ollm__cuda_create(&cfg, &lg, &B, &why) != OLLM_OK) { printf("skipped: no CUDA backend (%s %s)\n", why, lg.err); return 0; }
+    CU = (ollm__cu *)B;
+    out_md = getenv("OLLM_BENCH_MD") ? fopen(getenv("OLLM_BENCH_MD"), "w") : NULL;
+    printf("device: %s (%s, %d SMs)\n", CU->dev_name, CU->arch, CU->n_sm);
+
+    {   /* ceiling 1: device-to-device copy */
+        copy_ctx c; c.n = (uint64_t)1 << 30;
+        if (B->alloc(B, c.n, &c.a) != OLLM_OK || B->alloc(B, c.n, &c.b) != OLLM_OK) die("alloc copy");
+        CU->cu.cuMemsetD8Async(ollm__dp(c.a), 0x3c, (size_t)c.n, CU->st);
+        copy_bw = 2.0 * (double)c.n / time_it(f_copy, &c, 5) / 1e9;
+        printf("ceiling: cuMemcpyDtoD %.0f GB/s (read + write)\n", copy_bw);
+        if (out_md) fprintf(out_md, "| copy (ceiling) | cuMemcpyDtoD 1 GiB | | %.0f GB/s | |\n", copy_bw);
+        B->release(B, &c.a); B->release(B, &c.b);
+    }
+
+    {   /* GEMV, T = 1: Llama-3.1-8B decode shapes; weights rotate over >= 256 MiB */
+        static const int nk[][2] = { { 4096, 4096 }, { 1024, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 } };
+        static const char *names[] = { "q/o_proj", "k/v_proj", "gate/up_proj", "down_proj", "lm_head" };
+        for (i = 0; i < 5; i++) {
+            mm_ctx c; uint64_t wb = (uint64_t)nk[i][0] * nk[i][1] * 2; double s;
+            memset(&c, 0, sizeof c);
+            c.nw = (int)((((uint64_t)256 << 20) + wb - 1) / wb); if (c.nw > 8) c.nw = 8; if (c.nw < 1) c.nw = 1;
+            c.T = 1; c.x = dev_rand((uint64_t)nk[i][1], 0, 1.0f); c.y = dev_rand((uint64_t)nk[i][0], 0, 1.0f);
+            for (j = 0; j < c.nw; j++) {
+                c.w[j].data = dev_rand(wb / 2, 1, 0.02f); c.w[j].dtype = OLLM__BF16; c.w[j].rows = nk[i][0]; c.w[j].cols = nk[i][1];
+            }
+            s = time_it(f_mm, &c, 50);
+            snprintf(shape, sizeof shape, "%s %dx%d", names[i], nk[i][0], nk[i][1]);
+            row("gemv bf16 T=1", shape, s, (double)(wb + nk[i][1] * 4 + nk[i][0] * 4) / s / 1e9, "GB/s", copy_bw, "copy");
+            for (j = 0; j < c.nw; j++) B->release(B, &c.w[j].data);
+            B->release(B, &c.x); B->release(B, &c.y);
+        }
+    }
+
+    {   /* GEMM: prefill shapes */
+        static const int nk[][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 } };
+        static const int Ts[] = { 512, 1024, 2048, 4096, 8192 };
+        double res[3][5][2];
+        for (i = 0; i < 3; i++) {
+            mm_ctx c; memset(&c, 0, sizeof c);
+            c.nw = 1; c.w[0].data = dev_rand((uint64_t)nk[i][0] * nk[i][1], 1, 0.02f); c.w[0].dtype = OLLM__BF16;
+            c.w[0].rows = nk[i][0]; c.w[0].cols = nk[i][1];
+            c.x = dev_rand((uint64_t)8192 * nk[i][1], 0, 1.0f); c.y = dev_rand((uint64_t)8192 * nk[i][0], 0, 1.0f);
+            for (j = 0; j < 5; j++) {
+                double fl = 2.0 * Ts[j] * nk[i][0] * nk[i][1], s0, s1;
+                if (quick && Ts[j] != 2048 && Ts[j] != 8192) { res[i][j][0] = res[i][j][1] = 0; continue; }
+                c.T = Ts[j]; c.x.bytes = (uint64_t)Ts[j] * nk[i][1] * 4;
+                c.cvt = 0; s0 = time_it(f_mm, &c, 5);
+                c.cvt = 1; s1 = time_it(f_mm, &c, 5);
+                res[i][j][0] = fl / s0 / 1e12; res[i][j][1] = fl / s1 / 1e12;
+                if (res[i][j][0] > best_gemm) best_gemm = res[i][j][0];
+            }
+            B->release(B, &c.w[0].data); B->release(B, &c.x); B->release(B, &c.y);
+        }
+        gemm_ceil = env_ceil ? atof(env_ceil) : best_gemm;
+        snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "own best");
+        if (env_ceil) printf("ceiling: dense bf16 matmul (torch, same command) %.0f TFLOP/s\n", gemm_ceil);
+        if (out_md && env_ceil) fprintf(out_md, "| dense bf16 (ceiling) | torch.matmul 8192^3 | | %.0f TFLOP/s | |\n", gemm_ceil);
+        for (i = 0; i < 3; i++)
+            for (j = 0; j < 5; j++) {
+                double fl = 2.0 * Ts[j] * nk[i][0] * nk[i][1];
+                if (res[i][j][0] == 0) continue;
+                snprintf(shape, sizeof shape, "T=%d N=%d K=%d", Ts[j], nk[i][0], nk[i][1]);
+                row("gemm bf16", shape, fl / res[i][j][0] / 1e12, res[i][j][0], "TFLOP/s", gemm_ceil, ceil_name);
+                row("gemm bf16 +x->bf16", shape, fl / res[i][j][1] / 1e12, res[i][j][1], "TFLOP/s", gemm_ceil, ceil_name);
+            }
+    }
+
+    {   /* attention, Llama-3.1-8B heads: 32 query heads, 8 kv heads, head_dim 128 */
+        static const int prefill_T[] = { 8192, 32768 }, decode_L[] = { 32768, 100000 };
+        int nh = 32, nkv = 8, hd = 128, maxL = 100000 + 8;
+        at_ctx c; memset(&c, 0, sizeof c);
+        c.kc = dev_rand((uint64_t)maxL * nkv * hd, 1, 1.0f); c.vc = dev_rand((uint64_t)maxL * nkv * hd, 1, 1.0f);
+        c.a.n_heads = nh; c.a.n_kv_heads = nkv; c.a.head_dim = hd; c.a.scale = 1.0f / sqrtf((float)hd);
+        for (i = 0; i < 2; i++) {
+            int T = prefill_T[i]; double s, fl = 2.0 * 2.0 * (double)T * T / 2 * hd * nh;   /* QK and PV, causal half */
+            if (quick && T > 8192) continue;
+            c.q = dev_rand((uint64_t)T * nh * hd, 0, 1.0f); c.o = dev_rand((uint64_t)T * nh * hd, 0, 1.0f);
+            c.k = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f); c.v = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f);
+            c.a.T = T; c.a.pos0 = 0;
+            s = time_it(f_at, &c, T > 8192 ? 1 : 3);
+            snprintf(shape, sizeof shape, "prefill T=%d 32/8x128", T);
+            row("attention (FA2)", shape, s, fl / s / 1e12, "TFLOP/s", gemm_ceil, ceil_name);
+            B->release(B, &c.q); B->release(B, &c.o); B->release(B, &c.k); B->release(B, &c.v);
+        }
+        c.q = dev_rand((uint64_t)nh * hd, 0, 1.0f); c.o = dev_rand((uint64_t)nh * hd, 0, 1.0f);
+        c.k = dev_rand((uint64_t)nkv * hd, 0, 1.0f); c.v = dev_rand((uint64_t)nkv * hd, 0, 1.0f);
+        for (i = 0; i < 2; i++) {
+            int L = decode_L[i]; double s, bytes = (double)L * nkv * hd * 2 * 2;
+            c.a.T = 1; c.a.pos0 = L - 1;
+            s = time_it(f_at, &c, 20);
+            snprintf(shape, sizeof shape, "decode L=%d 32/8x128", L);
+            row("attention (split-K)", shape, s, bytes / s / 1e9, "GB/s", copy_bw, "copy");
+        }
+        B->release(B, &c.q); B->release(B, &c.o); B->release(B, &c.k); B->release(B, &c.v);
+        B->release(B, &c.kc); B->release(B, &c.vc);
+    }
+    if (out_md) fclose(out_md);
+    printf("peak device memory: %.2f GiB\n", (double)CU->peak / 1073741824.0);
+    B->destroy(B);
+    return 0;
+}
