@@ -105,6 +105,8 @@ typedef struct ollm_model_config {
     uint64_t     ram_bytes;   /* host memory for weights (CPU backend) or the RAM tier (CUDA); 0 = no limit.
                                  Layers that do not fit are read from disk as they are needed */
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
+    int32_t      max_context;  /* the longest session you will open: the GPU weight planner leaves room for its KV
+                                  cache and activations; 0 = min(max_position_embeddings, 8192) */
     const char  *cache_dir;   /* compiled-kernel cache; NULL = $XDG_CACHE_HOME/ollm or ~/.cache/ollm */
     const char  *nvrtc_path;  /* NVRTC library to try first; NULL = $OLLM_NVRTC, then the usual names */
     ollm_log_fn  log;         /* receives every level; filter in the callback. NULL = silent */
@@ -124,7 +126,11 @@ typedef struct ollm_model_info {
     int32_t  resident_layers, streamed_layers, stream_slots;
     uint64_t resident_bytes;   /* weights held on the compute device (RAM for the CPU backend) */
     uint64_t slot_bytes;       /* one streaming slot */
+    int32_t  ram_layers;       /* streamed layers kept in host RAM (the rest are read from disk) */
+    uint64_t ram_bytes;        /* host RAM holding them */
+    uint64_t device_peak_bytes; /* most GPU memory allocated at once so far (0 for the CPU backend) */
     uint64_t disk_bytes_read;  /* layer bytes read from disk while running */
+    uint64_t upload_bytes;     /* streamed layer bytes copied from host memory to the GPU while running */
     double   stream_wait_s;    /* time compute waited for a layer */
 } ollm_model_info;
 
@@ -229,10 +235,11 @@ typedef struct ollm__file { int fd; uint64_t size; } ollm__file;
 
 static ollm_result ollm__file_open(ollm__file *f, const char *path) {
     struct stat st;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block the open: refused below */
     f->size = 0;
     if (f->fd < 0) return OLLM_ERR_IO;
-    if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode)) { close(f->fd); f->fd = -1; return OLLM_ERR_IO; }
+    if (fstat(f->fd, &st) != 0) { close(f->fd); f->fd = -1; return OLLM_ERR_IO; }
+    if (!S_ISREG(st.st_mode)) { close(f->fd); f->fd = -1; errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL; return OLLM_ERR_IO; }
     f->size = (uint64_t)st.st_size;
     return OLLM_OK;
 }
@@ -593,14 +600,15 @@ static int ollm__json_number(ollm__json *j, double *out) {
     if (p >= n || s[p] < '0' || s[p] > '9') { j->pos = p; return ollm__json_err(j, "bad number"); }
     if (s[p] == '0') { p++; if (p < n && s[p] >= '0' && s[p] <= '9') { j->pos = p; return ollm__json_err(j, "leading zero"); } }
     else while (p < n && s[p] >= '0' && s[p] <= '9') {
-        if (digits < 19) { m = m * 10 + (uint64_t)(s[p] - '0'); digits += m != 0; } else exp10++;
+        if (digits < 19) { m = m * 10 + (uint64_t)(s[p] - '0'); digits += m != 0; }
+        else if (exp10 < 100000) exp10++;   /* bounded: a 2 GiB run of digits must not overflow int (inf anyway) */
         p++;
     }
     if (p < n && s[p] == '.') {
         p++;
         if (p >= n || s[p] < '0' || s[p] > '9') { j->pos = p; return ollm__json_err(j, "bad fraction"); }
         while (p < n && s[p] >= '0' && s[p] <= '9') {
-            if (digits < 19) { m = m * 10 + (uint64_t)(s[p] - '0'); digits += m != 0; exp10--; }
+            if (digits < 19 && exp10 > -100000) { m = m * 10 + (uint64_t)(s[p] - '0'); digits += m != 0; exp10--; }
             p++;
         }
     }
@@ -1046,7 +1054,7 @@ static ollm_result ollm__cfg_rope(const ollm__json *j, ollm__rope *rope, ollm__l
     rope->low_freq_factor = 1.0; rope->high_freq_factor = 4.0; rope->beta_fast = 32.0; rope->beta_slow = 1.0;
     OLLM__TRY(ollm__cfg_num(j, 1, "rope_theta", 1e-3, 1e12, &rope->theta, lg));
     OLLM__TRY(ollm__cfg_num(j, 1, "partial_rotary_factor", 1e-6, 1.0, &rope->partial_rotary_factor, lg));
-    src = ollm__json_is(j, rp, OLLM__J_OBJ) ? rp : ollm__json_is(j, rs, OLLM__J_OBJ) ? rs : 0;
+    src = ollm__json_is(j, rs, OLLM__J_OBJ) ? rs : ollm__json_is(j, rp, OLLM__J_OBJ) ? rp : 0;   /* rope_scaling or rope_parameters */
     if (!src) return OLLM_OK;
     OLLM__TRY(ollm__cfg_num(j, src, "rope_theta", 1e-3, 1e12, &rope->theta, lg));
     OLLM__TRY(ollm__cfg_num(j, src, "partial_rotary_factor", 1e-6, 1.0, &rope->partial_rotary_factor, lg));
@@ -1113,6 +1121,15 @@ static ollm_result ollm__desc_common(const ollm__json *jp, ollm__desc *d, ollm__
         if (d->hidden % d->n_heads) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d and head_dim is absent", d->hidden, d->n_heads); goto done; }
         d->head_dim = d->hidden / d->n_heads;
     }
+    if (d->bos_id >= d->vocab) {
+        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: bos_token_id %d is outside vocab_size %d", d->bos_id, d->vocab);
+        goto done;
+    }
+    for (e = 0; e < (uint32_t)d->n_eos; e++)
+        if (d->eos[e] >= d->vocab) {
+            r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: eos_token_id %d is outside vocab_size %d", d->eos[e], d->vocab);
+            goto done;
+        }
     if (d->n_heads % d->n_kv_heads) {
         r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                        d->n_heads, d->n_kv_heads);
@@ -1121,8 +1138,6 @@ static ollm_result ollm__desc_common(const ollm__json *jp, ollm__desc *d, ollm__
     if (d->head_dim % 2) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: head_dim %d is odd", d->head_dim); goto done; }
     if ((int64_t)d->n_heads * d->head_dim > OLLM__MAX_DIM) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: heads x head_dim too large"); goto done; }
     if (d->rms_eps <= 0) d->rms_eps = 1e-6;
-    if (d->rope.type == OLLM__ROPE_YARN && d->rope.original_max_position_embeddings <= 0)
-        d->rope.original_max_position_embeddings = d->max_pos;   /* transformers' fallback */
 done:
     return r;
 }
@@ -1215,6 +1230,11 @@ struct ollm__backend {
     /* g[n] = silu(g) * u: the SwiGLU of LlamaMLP */
     ollm_result (*silu_mul)(ollm__backend *b, ollm__buf g, ollm__buf u, int64_t n);
     ollm_result (*sync)(ollm__backend *b);
+    /* memory accounting: the device budget (0 = none) and the most ever allocated at once */
+    uint64_t mem_budget, mem_peak;
+    /* optional page-locked host memory for the RAM tier (fast uploads); NULL: plain host memory */
+    void *(*host_alloc)(ollm__backend *b, uint64_t bytes);
+    void (*host_free)(ollm__backend *b, void *p);
 };
 
 /* ==== @cpu ==== the CPU reference backend: plain loops, fp32 accumulation, a pthread pool ================= */
@@ -1522,14 +1542,18 @@ struct ollm__streamer {
     int n_slots;
     ollm__buf slot[8];             /* backend memory the layer is computed from */
     char *stage[8];                /* host memory the I/O thread reads into (== slot memory on host backends) */
+    uint8_t stage_pinned[8];       /* stage[k] came from the backend's host_alloc */
     int slot_layer[8], slot_state[8], slot_errno[8];
     uint64_t slot_tick[8], tick;
     int *block_first, *block_count; /* entries of each layer in m->ent (sorted by layer) */
     uint64_t *block_bytes;
     uint8_t *resident;              /* per layer */
+    char **host_copy;               /* per streamed layer: its block in host RAM (the RAM tier), or NULL (disk) */
+    uint8_t *host_pinned;           /* per layer: host_copy came from the backend's host_alloc */
+    int slot_uploaded[8];           /* the layer whose bytes the device slot holds (non-host backends), or -1 */
     const ollm_model *m;
     pthread_t io; pthread_mutex_t mu; pthread_cond_t cv; int quit, started;
-    uint64_t bytes_read; double wait_s;
+    uint64_t bytes_read, bytes_uploaded; double wait_s;
 };
 
 static ollm_result ollm__read_tensor(ollm_model *m, const ollm__tensor *t, void *dst) {
@@ -1599,9 +1623,13 @@ static void ollm__streamer_free(ollm_model *m) {
         pthread_mutex_destroy(&st->mu); pthread_cond_destroy(&st->cv);
     }
     for (k = 0; k < st->n_slots; k++) {
-        if (!m->B->host) OLLM_FREE(st->stage[k]);
+        if (st->stage_pinned[k]) m->B->host_free(m->B, st->stage[k]);
+        else if (!m->B->host) OLLM_FREE(st->stage[k]);
         m->B->release(m->B, &st->slot[k]);
     }
+    for (k = 0; st->host_copy && k < m->d.n_layers; k++)
+        if (st->host_copy[k]) { if (st->host_pinned[k]) m->B->host_free(m->B, st->host_copy[k]); else OLLM_FREE(st->host_copy[k]); }
+    OLLM_FREE(st->host_copy); OLLM_FREE(st->host_pinned);
     OLLM_FREE(st->block_first); OLLM_FREE(st->block_count); OLLM_FREE(st->block_bytes); OLLM_FREE(st->resident);
     OLLM_FREE(st); m->stream = NULL;
 }
@@ -1609,7 +1637,7 @@ static void ollm__streamer_free(ollm_model *m) {
 /* Places every bound tensor: global ones and the resident layers on the compute device, the others streamed. */
 static ollm_result ollm__tiers_place(ollm_model *m) {
     int L = m->d.n_layers, i, l, k, n_stream = 0, depth = m->cfg.stream_depth > 0 ? m->cfg.stream_depth : 2;
-    uint64_t budget = m->B->host ? m->cfg.ram_bytes : 0, global = 0, all = 0, max_block = 0, used;
+    uint64_t budget = m->B->host ? m->cfg.ram_bytes : 0, global = 0, all = 0, max_block = 0, used, ram_used = 0;
     ollm__streamer *st;
     if (depth > 8) depth = 8;
     qsort(m->ent, (size_t)m->n_ent, sizeof *m->ent, ollm__ent_layer_cmp);   /* globals (-1) first, then by layer */
@@ -1627,6 +1655,15 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         st->block_bytes[e->layer] += (e->t->nbytes + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;
     }
     for (l = 0; l < L; l++) { all += st->block_bytes[l]; if (st->block_bytes[l] > max_block) max_block = st->block_bytes[l]; }
+    if (!m->B->host && m->B->mem_budget) {
+        /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
+        const ollm__desc *c = &m->d; uint64_t reserve, T = 512;
+        uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
+        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (uint64_t)L * ctx +
+                  T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
+                           2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab + (256ull << 20);
+        budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
+    }
     /* resident first layers while the rest, plus the slots, still fit */
     used = global;
     if (budget && global + all > budget) {
@@ -1643,13 +1680,33 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     for (l = 0; l < L; l++) n_stream += !st->resident[l];
     m->info.resident_layers = L - n_stream; m->info.streamed_layers = n_stream; m->info.resident_bytes = used;
     if (n_stream == 0) { ollm__streamer_free(m); m->info.resident_bytes = global + all; return OLLM_OK; }
+    if (!m->B->host) {
+        /* the RAM tier: streamed layers kept in (page-locked) host memory while the RAM budget lasts */
+        st->host_copy = (char **)ollm__calloc((size_t)L, sizeof(char *));
+        st->host_pinned = (uint8_t *)ollm__calloc((size_t)L, 1);
+        if (!st->host_copy || !st->host_pinned) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+        for (l = 0; l < L; l++) {
+            char *h;
+            if (st->resident[l] || (m->cfg.ram_bytes && ram_used + st->block_bytes[l] > m->cfg.ram_bytes)) continue;
+            h = m->B->host_alloc ? (char *)m->B->host_alloc(m->B, st->block_bytes[l]) : NULL;
+            st->host_pinned[l] = h != NULL;
+            if (!h && !(h = (char *)OLLM_MALLOC((size_t)st->block_bytes[l]))) break;   /* out of RAM: the rest stay on disk */
+            st->host_copy[l] = h;
+            for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l]; i++)
+                OLLM__TRY(ollm__read_tensor(m, m->ent[i].t, h + m->ent[i].off));
+            ram_used += st->block_bytes[l]; m->info.ram_layers++;
+        }
+        m->info.ram_bytes = ram_used;
+    }
     st->n_slots = depth < n_stream ? depth : n_stream;
     for (k = 0; k < st->n_slots; k++) {
         ollm_result r = m->B->alloc(m->B, max_block, &st->slot[k]);
         if (r != OLLM_OK) return ollm__fail(&m->log, r, "no memory for a streaming slot of %.2f GB", (double)max_block / 1e9);
-        st->stage[k] = m->B->host ? (char *)st->slot[k].ptr : (char *)OLLM_MALLOC((size_t)max_block);
+        st->stage[k] = m->B->host ? (char *)st->slot[k].ptr : m->B->host_alloc ? (char *)m->B->host_alloc(m->B, max_block) : NULL;
+        st->stage_pinned[k] = st->stage[k] != NULL && !m->B->host;
+        if (!st->stage[k]) st->stage[k] = (char *)OLLM_MALLOC((size_t)max_block);
         if (!st->stage[k]) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "no host memory to stage a layer");
-        st->slot_layer[k] = -1;
+        st->slot_layer[k] = -1; st->slot_uploaded[k] = -1;
     }
     pthread_mutex_init(&st->mu, NULL); pthread_cond_init(&st->cv, NULL);
     if (pthread_create(&st->io, NULL, ollm__io_main, st) != 0) {
@@ -1659,7 +1716,8 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     st->started = 1;
     m->info.stream_slots = st->n_slots; m->info.slot_bytes = max_block;
     ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: %d of %d layers resident (%.2f GB with embeddings and head), %d streamed "
-               "from disk through %d slots of %.2f GB", L - n_stream, L, (double)used / 1e9, n_stream, st->n_slots,
+               "(%d from RAM, %.2f GB; %d from disk) through %d slots of %.2f GB", L - n_stream, L, (double)used / 1e9,
+               n_stream, m->info.ram_layers, (double)ram_used / 1e9, n_stream - m->info.ram_layers, st->n_slots,
                (double)max_block / 1e9);
     return OLLM_OK;
 }
@@ -1672,7 +1730,9 @@ static void ollm__stream_request(ollm__streamer *st, int l, uint64_t priority) {
         if ((st->slot_state[k] == OLLM__SLOT_FREE || st->slot_state[k] == OLLM__SLOT_READY) &&
             (best < 0 || st->slot_tick[k] < st->slot_tick[best])) best = k;
     if (best < 0 || st->slot_tick[best] >= priority) return;   /* every slot is busy or holds something needed sooner */
-    st->slot_layer[best] = l; st->slot_state[best] = OLLM__SLOT_LOADING; st->slot_tick[best] = priority;
+    st->slot_layer[best] = l; st->slot_tick[best] = priority; st->slot_uploaded[best] = -1;
+    if (st->host_copy && st->host_copy[l]) { st->slot_state[best] = OLLM__SLOT_READY; return; }   /* already in RAM */
+    st->slot_state[best] = OLLM__SLOT_LOADING;
     pthread_cond_broadcast(&st->cv);
 }
 
@@ -1708,7 +1768,11 @@ static ollm_result ollm__layer_acquire(ollm_model *m, int l) {
         ollm__stream_request(st, next, st->tick + (uint64_t)(m->d.n_layers - n));
     }
     pthread_mutex_unlock(&st->mu);
-    if (!m->B->host) r = m->B->upload(m->B, st->slot[slot], st->stage[slot], st->block_bytes[l]);
+    if (!m->B->host && st->slot_uploaded[slot] != l) {   /* to the device, unless the slot still holds it */
+        const char *src = st->host_copy && st->host_copy[l] ? st->host_copy[l] : st->stage[slot];
+        if ((r = m->B->upload(m->B, st->slot[slot], src, st->block_bytes[l])) == OLLM_OK) st->slot_uploaded[slot] = l;
+        st->bytes_uploaded += st->block_bytes[l];
+    }
     for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l]; i++)
         m->ent[i].w->data.ptr = (char *)st->slot[slot].ptr + m->ent[i].off;
     return r;
@@ -1735,9 +1799,17 @@ static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, 
     ollm__backend *B = s->m->B; const ollm__desc *c = &s->m->d; uint64_t T = (uint64_t)s->chunk; ollm_result r = OLLM_OK;
 #define OLLM__ACT(buf, width) if (r == OLLM_OK) r = B->alloc(B, T * (uint64_t)(width) * 4, &s->buf)
     OLLM__ACT(x, c->hidden); OLLM__ACT(xn, c->hidden); OLLM__ACT(q, qw); OLLM__ACT(o, qw);
-    OLLM__ACT(k, kvw); OLLM__ACT(v, kvw); OLLM__ACT(g, ffw); OLLM__ACT(u, ffw); OLLM__ACT(logits, c->vocab);
+    OLLM__ACT(k, kvw); OLLM__ACT(v, kvw); OLLM__ACT(g, ffw); OLLM__ACT(u, ffw);
 #undef OLLM__ACT
+    if (r == OLLM_OK) r = B->alloc(B, (uint64_t)c->vocab * 4, &s->logits);   /* one row; grown when all are asked for */
     return r;
+}
+/* Room for `rows` rows of logits (prefill asking for every position's logits). */
+static ollm_result ollm__session_logits_rows(ollm_session *s, int rows) {
+    ollm__backend *B = s->m->B; uint64_t need = (uint64_t)rows * s->m->d.vocab * 4;
+    if (s->logits.bytes >= need) return OLLM_OK;
+    B->release(B, &s->logits);
+    return B->alloc(B, need, &s->logits);
 }
 
 /* ==== @graph-llama ==== the Llama-3 forward pass (transformers modeling_llama.py) ========================== */
@@ -2039,6 +2111,14 @@ static ollm_result ollm__desc_parse(ollm__desc *d, const ollm__family **fam, con
     if (!*fam) { r = ollm__fail(lg, OLLM_ERR_UNSUPPORTED, "config.json: model_type \"%s\" is not supported (%s)", mt, known); goto done; }
     snprintf(d->model_type, sizeof d->model_type, "%s", mt);
     if ((r = ollm__desc_common(&j, d, lg)) == OLLM_OK) r = (*fam)->config(&j, d, lg);
+    if (r == OLLM_OK && d->rope.type == OLLM__ROPE_YARN) {   /* after the family, which may set its own yarn */
+        /* transformers _compute_yarn_parameters: original_max_position_embeddings, else max_position_embeddings */
+        if (d->rope.original_max_position_embeddings == 0) d->rope.original_max_position_embeddings = d->max_pos;
+        /* the correction range divides by log(theta): at theta 1 transformers raises ZeroDivisionError and
+           ollm__rope_freqs computed NaN frequencies (tests/fuzz/fuzz_config checks they are finite) */
+        if (!(d->rope.theta > 1.0))
+            r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: yarn rope needs rope_theta > 1, not %g", d->rope.theta);
+    }
 done:
     ollm__json_free(&j);
     return r;
@@ -2148,10 +2228,11 @@ OLLM_API ollm_tokenizer *ollm_model_tokenizer(const ollm_model *m) { return m ? 
 OLLM_API const ollm_model_info *ollm_model_get_info(const ollm_model *m) {
     ollm__streamer *st;
     if (!m || !m->info.arch) return NULL;
+    ((ollm_model_info *)&m->info)->device_peak_bytes = m->B->mem_peak;
     if ((st = m->stream) != NULL) {   /* refresh the counters the I/O thread keeps */
         ollm_model_info *info = (ollm_model_info *)&m->info;
         pthread_mutex_lock(&st->mu);
-        info->disk_bytes_read = st->bytes_read; info->stream_wait_s = st->wait_s;
+        info->disk_bytes_read = st->bytes_read; info->stream_wait_s = st->wait_s; info->upload_bytes = st->bytes_uploaded;
         pthread_mutex_unlock(&st->mu);
     }
     return &m->info;
@@ -2215,11 +2296,13 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
     ollm_model *m = s->m; size_t done = 0; ollm_result r;
     while (done < n) {
         int T = (int)(n - done < (size_t)s->chunk ? n - done : (size_t)s->chunk);
-        r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
+        m->log.err[0] = 0;
+        r = ollm__session_logits_rows(s, logits_all ? T : 1);   /* the families write s->logits [rows, vocab] */
+        if (r == OLLM_OK) r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
         if (r != OLLM_OK) {
             s->has_logits = 0;
-            if (m->log.err[0] == 0 || r != OLLM_ERR_DEVICE) ollm__fail(&m->log, r, "forward pass failed at token %lld: %s",
-                                                                      (long long)s->n_past, ollm_result_string(r));
+            if (m->log.err[0] == 0) ollm__fail(&m->log, r, "forward pass failed at token %lld: %s", (long long)s->n_past,
+                                               ollm_result_string(r));
             return r;
         }
         memcpy(s->tokens + s->n_past, ids + done, (size_t)T * sizeof *ids);

@@ -60,6 +60,7 @@ static const char usage[] =
     "         unless --chat-format is implied by `chat`) or of the ids given with --ids. Sampling: --temp 0 (default)\n"
     "         is greedy. --print-ids prints only the generated ids on stdout. --raw: PROMPT without the BOS token.\n"
     "chat     an interactive conversation in the model's chat format; an empty line or end of input quits.\n"
+    "         LIST is comma-separated ids, or @FILE to read them from FILE.\n"
     "logits   writes the logits after every position of --ids to FILE (safetensors, one F32 tensor `logits`).\n"
     "tokenize prints the ids of the bytes of file F (- = stdin) on one line, or of a rendered chat prompt.\n"
     "decode   writes the bytes the ids decode to, exactly.\n"
@@ -121,8 +122,21 @@ static int parse_args(int argc, char **argv, opts *o) {
     return 1;
 }
 
-/* "1,2,3" -> ids; returns the count or -1 on a malformed list */
+static char *read_all(const char *path, size_t *len);
+static long parse_list(const char *s, int32_t **out);
+/* "1,2,3" -> ids, or "@FILE": the list read from FILE (- = stdin); returns the count or -1 on a malformed list */
 static long parse_ids(const char *s, int32_t **out) {
+    if (s[0] == '@') {
+        size_t len; char *text = read_all(s + 1, &len); long n;
+        if (!text) return -1;
+        { size_t i; for (i = 0; i < len; i++) if (text[i] == '\n' || text[i] == '\r' || text[i] == '\t') text[i] = ' '; }
+        n = parse_ids(text, out);
+        free(text);
+        return n;
+    }
+    return parse_list(s, out);
+}
+static long parse_list(const char *s, int32_t **out) {
     long n = 0, cap = 16; int32_t *ids = (int32_t *)malloc((size_t)cap * sizeof *ids);
     const char *p = s;
     if (!ids) return -1;
@@ -161,7 +175,7 @@ static char *read_all(const char *path, size_t *len) {
 static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
     cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads; cfg.stream_depth = o->depth;
-    cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9);
+    cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9); cfg.max_context = o->ctx;
     if (o->backend) {
         if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
         else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;
@@ -265,13 +279,19 @@ static int cmd_run(const opts *o, int *verbose) {
     t2 = now_s();
     printf("\n");
     if (r != OLLM_OK) { int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_session_close(s); ollm_model_close(m); free(ids); return rc; }
-    fprintf(stderr, "ollm: prompt %zu tokens in %.2f s (%.1f tok/s), generated %zu tokens in %.2f s (%.2f tok/s), %s backend\n",
-            n_ids, t1 - t0, (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
-            (double)n_gen / (t2 - t1 > 0 ? t2 - t1 : 1e-9), ollm_model_get_info(m)->backend);
+    {
+        const ollm_model_info *mi = ollm_model_get_info(m);
+        fprintf(stderr, "ollm: prompt %zu tokens in %.2f s (%.1f tok/s), generated %zu tokens in %.2f s (%.3f s/token over "
+                "%zu forward passes), %s backend", n_ids, t1 - t0, (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen,
+                t2 - t1, n_gen > 1 ? (t2 - t1) / (double)(n_gen - 1) : 0.0, n_gen > 1 ? n_gen - 1 : 0, mi->backend);
+        if (mi->device_peak_bytes) fprintf(stderr, ", peak VRAM %.2f GB", (double)mi->device_peak_bytes / 1e9);
+        fprintf(stderr, "\n");
+    }
     if (o->session) fprintf(stderr, "ollm: session %s holds %zu tokens\n", o->session, ollm_session_length(s));
     if (ollm_model_get_info(m)->streamed_layers)
-        fprintf(stderr, "ollm: %.2f GB read from disk for streamed layers, compute waited %.2f s for them\n",
-                (double)ollm_model_get_info(m)->disk_bytes_read / 1e9, ollm_model_get_info(m)->stream_wait_s);
+        fprintf(stderr, "ollm: streamed layers: %.2f GB read from disk, %.2f GB copied to the GPU, compute waited %.2f s\n",
+                (double)ollm_model_get_info(m)->disk_bytes_read / 1e9, (double)ollm_model_get_info(m)->upload_bytes / 1e9,
+                ollm_model_get_info(m)->stream_wait_s);
     ollm_session_close(s); ollm_model_close(m); free(ids);
     return 0;
 }
@@ -373,9 +393,10 @@ static int cmd_info(const opts *o, int *verbose) {
            i->max_context, (unsigned long long)i->n_params, (unsigned long long)i->weight_bytes, i->bos_id);
     for (k = 0; k < i->n_eos; k++) printf(" %d", i->eos_ids[k]);
     printf("\ntokenizer      %s\n", ollm_model_tokenizer(m) ? "yes" : "none");
-    printf("tier plan      %d layers resident (%.3f GB with embeddings and head), %d streamed from disk through %d slots"
-           " of %.3f GB\n", i->resident_layers, (double)i->resident_bytes / 1e9, i->streamed_layers, i->stream_slots,
-           (double)i->slot_bytes / 1e9);
+    printf("tier plan      %d layers resident (%.3f GB with embeddings and head), %d streamed (%d from RAM, %.3f GB; "
+           "%d from disk) through %d slots of %.3f GB\n", i->resident_layers, (double)i->resident_bytes / 1e9,
+           i->streamed_layers, i->ram_layers, (double)i->ram_bytes / 1e9, i->streamed_layers - i->ram_layers,
+           i->stream_slots, (double)i->slot_bytes / 1e9);
     if (i->streamed_layers)
         printf("per token      %.3f GB read for streamed layers (less when slots still hold them)\n",
                (double)i->slot_bytes * i->streamed_layers / 1e9);

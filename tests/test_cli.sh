@@ -58,8 +58,10 @@ copy; sed -i 's/"model_type": "llama"/"model_type": "rwkv"/' "$T/m/config.json"
 expect_error "unknown architecture" "rwkv" ./ollm run "$T/m" --ids 1 -n 1
 copy; sed -i 's/"num_hidden_layers": 3/"num_hidden_layers": 5/' "$T/m/config.json"
 expect_error "missing tensor" "missing tensor 'model.layers.3" ./ollm run "$T/m" --ids 1 -n 1
+copy; sed -i 's/"intermediate_size": 192/"intermediate_size": 200/' "$T/m/config.json"
+expect_error "shape disagrees with config" "gate_proj.weight' has shape \[192, 64\], config.json implies \[200, 64\]" ./ollm run "$T/m" --ids 1 -n 1
 copy; sed -i 's/"vocab_size": 320/"vocab_size": 300/' "$T/m/config.json"
-expect_error "shape disagrees with config" "embed_tokens.weight' has shape \[320, 64\]" ./ollm run "$T/m" --ids 1 -n 1
+expect_error "special token outside the vocabulary" "outside vocab_size 300" ./ollm run "$T/m" --ids 1 -n 1
 copy; printf '{"model_type": "llama", "hidden_size": 64' > "$T/m/config.json"
 expect_error "malformed config.json" "config.json" ./ollm run "$T/m" --ids 1 -n 1
 copy; printf '{"model_type": "ll\377ama"}' > "$T/m/config.json"

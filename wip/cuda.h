@@ -41,6 +41,8 @@ enum {   /* the CUDA enum values used here (cuda.h) */
     X(cuMemGetInfo,              "cuMemGetInfo_v2",              (size_t *free_bytes, size_t *total_bytes)) \
     X(cuMemAlloc,                "cuMemAlloc_v2",                (ollm__cu_ptr *p, size_t bytes)) \
     X(cuMemFree,                 "cuMemFree_v2",                 (ollm__cu_ptr p)) \
+    X(cuMemHostAlloc,            "cuMemHostAlloc",               (void **p, size_t bytes, unsigned flags)) \
+    X(cuMemFreeHost,             "cuMemFreeHost",                (void *p)) \
     X(cuMemcpyHtoDAsync,         "cuMemcpyHtoDAsync_v2",         (ollm__cu_ptr d, const void *h, size_t n, ollm__cu_stream s)) \
     X(cuMemcpyDtoHAsync,         "cuMemcpyDtoHAsync_v2",         (void *h, ollm__cu_ptr d, size_t n, ollm__cu_stream s)) \
     X(cuMemcpyDtoDAsync,         "cuMemcpyDtoDAsync_v2",         (ollm__cu_ptr d, ollm__cu_ptr s_, size_t n, ollm__cu_stream s)) \
@@ -477,7 +479,7 @@ static ollm_result ollm__cu_alloc(ollm__backend *b, uint64_t bytes, ollm__buf *o
                           (double)c->used / 1048576.0);
     }
     c->used += need;
-    if (c->used > c->peak) c->peak = c->used;
+    if (c->used > c->peak) c->peak = c->b.mem_peak = c->used;
     out->ptr = (void *)(uintptr_t)p; out->bytes = bytes;
     return OLLM_OK;
 }
@@ -499,6 +501,19 @@ static ollm_result ollm__cu_scratch(ollm__cu *c, ollm__buf *s, uint64_t bytes) {
     if (s == &c->abf) c->abf_valid = 0;
     ollm__cu_release(&c->b, s);
     return ollm__cu_alloc(&c->b, (bytes + 0xfffff) & ~(uint64_t)0xfffff, s);
+}
+
+/* Page-locked host memory for the RAM tier: uploads from it run at the bus's speed. NULL when the driver refuses. */
+static void *ollm__cu_host_alloc(ollm__backend *b, uint64_t bytes) {
+    ollm__cu *c = (ollm__cu *)b; void *p = NULL;
+    if (c->sticky || c->cu.cuCtxSetCurrent(c->ctx) != 0 || c->cu.cuMemHostAlloc(&p, (size_t)bytes, 0) != 0) return NULL;
+    return p;
+}
+static void ollm__cu_host_free(ollm__backend *b, void *p) {
+    ollm__cu *c = (ollm__cu *)b;
+    if (!p) return;
+    c->cu.cuCtxSetCurrent(c->ctx);
+    c->cu.cuMemFreeHost(p);
 }
 
 static ollm_result ollm__cu_upload(ollm__backend *b, ollm__buf dst, const void *src, uint64_t n) {
@@ -825,6 +840,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.upload = ollm__cu_upload; c->b.download = ollm__cu_download; c->b.embed = ollm__cu_embed;
     c->b.rmsnorm = ollm__cu_rmsnorm; c->b.matmul = ollm__cu_matmul; c->b.rope = ollm__cu_rope;
     c->b.attention = ollm__cu_attention; c->b.silu_mul = ollm__cu_silu_mul; c->b.sync = ollm__cu_sync;
+    c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;
     ollm__logf(lg, OLLM_LOG_INFO, "CUDA backend: %s (%s, %d SMs, %.1f GiB), driver %d.%d, NVRTC %d.%d (%s); kernels %s "
                "in %.2f s; memory budget %.2f GiB%s", c->dev_name, c->arch, c->n_sm, (double)total_b / 1073741824.0,
                drv / 1000, drv % 1000 / 10, c->nv.major, c->nv.minor, c->nv.path,
