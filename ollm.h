@@ -107,6 +107,8 @@ typedef struct ollm_model_config {
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
     int32_t      max_context;  /* the longest session you will open: the GPU weight planner leaves room for its KV
                                   cache and activations; 0 = min(max_position_embeddings, 8192) */
+    int32_t      prefill_chunk; /* prompt tokens per pass over the layers, the sessions' default: weights stream
+                                  once per chunk, activations grow with it; 0 = 256 (CPU) or 1024 (CUDA) */
     const char  *cache_dir;   /* compiled-kernel cache; NULL = $XDG_CACHE_HOME/ollm or ~/.cache/ollm */
     const char  *nvrtc_path;  /* NVRTC library to try first; NULL = $OLLM_NVRTC, then the usual names */
     ollm_log_fn  log;         /* receives every level; filter in the callback. NULL = silent */
@@ -136,7 +138,7 @@ typedef struct ollm_model_info {
 
 typedef struct ollm_session_config {
     int32_t          max_context;   /* tokens; 0 = min(model's max_position_embeddings, 8192) */
-    int32_t          prefill_chunk; /* tokens per pass over the layers during prefill; 0 = 256 */
+    int32_t          prefill_chunk; /* tokens per pass over the layers during prefill; 0 = the model config's */
     ollm_progress_fn progress;      /* called after each prefill chunk */
     void            *progress_user;
     const char      *dir;           /* NULL: the session lives in memory. A folder: every fed token's K and V are
@@ -1235,6 +1237,13 @@ struct ollm__backend {
     /* optional page-locked host memory for the RAM tier (fast uploads); NULL: plain host memory */
     void *(*host_alloc)(ollm__backend *b, uint64_t bytes);
     void (*host_free)(ollm__backend *b, void *p);
+    /* optional: weight uploads into streaming slot k that overlap compute (NULL: synchronous upload). The copy
+       starts once compute has released k's previous layer; slot_wait makes compute wait for it; slot_sync makes the
+       host wait, before the upload's source memory is reused. */
+    ollm_result (*upload_async)(ollm__backend *b, int k, ollm__buf dst, const void *src, uint64_t n);
+    ollm_result (*slot_wait)(ollm__backend *b, int k);
+    ollm_result (*slot_release)(ollm__backend *b, int k);
+    ollm_result (*slot_sync)(ollm__backend *b, int k);
 };
 
 /* ==== @cpu ==== the CPU reference backend: plain loops, fp32 accumulation, a pthread pool ================= */
@@ -1430,6 +1439,7 @@ struct ollm_model {
     ollm__buf inv_freq; int rot_dim; float mscale;
     uint64_t loaded_bytes;
     uint64_t fingerprint;        /* hash of config.json and every tensor's name, dtype, shape: keys session folders */
+    int32_t chunk;               /* the sessions' default prefill chunk */
     ollm__tent *ent; int n_ent, cap_ent;        /* every bound tensor, in binding order */
     ollm__streamer *stream;      /* NULL when every layer is resident */
 };
@@ -1657,7 +1667,7 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     for (l = 0; l < L; l++) { all += st->block_bytes[l]; if (st->block_bytes[l] > max_block) max_block = st->block_bytes[l]; }
     if (!m->B->host && m->B->mem_budget) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
-        const ollm__desc *c = &m->d; uint64_t reserve, T = 512;
+        const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk;
         uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
         reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (uint64_t)L * ctx +
                   T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
@@ -1730,10 +1740,22 @@ static void ollm__stream_request(ollm__streamer *st, int l, uint64_t priority) {
         if ((st->slot_state[k] == OLLM__SLOT_FREE || st->slot_state[k] == OLLM__SLOT_READY) &&
             (best < 0 || st->slot_tick[k] < st->slot_tick[best])) best = k;
     if (best < 0 || st->slot_tick[best] >= priority) return;   /* every slot is busy or holds something needed sooner */
+    if (st->slot_uploaded[best] >= 0 && st->m->B->slot_sync) st->m->B->slot_sync(st->m->B, best);   /* stage reusable */
     st->slot_layer[best] = l; st->slot_tick[best] = priority; st->slot_uploaded[best] = -1;
     if (st->host_copy && st->host_copy[l]) { st->slot_state[best] = OLLM__SLOT_READY; return; }   /* already in RAM */
     st->slot_state[best] = OLLM__SLOT_LOADING;
     pthread_cond_broadcast(&st->cv);
+}
+
+/* Starts (or does) the upload of slot k's layer to the device, unless the slot already holds it. */
+static ollm_result ollm__stream_upload(ollm_model *m, ollm__streamer *st, int k) {
+    int l = st->slot_layer[k]; ollm_result r; const char *src;
+    if (m->B->host || st->slot_uploaded[k] == l) return OLLM_OK;
+    src = st->host_copy && st->host_copy[l] ? st->host_copy[l] : st->stage[k];
+    r = m->B->upload_async ? m->B->upload_async(m->B, k, st->slot[k], src, st->block_bytes[l])
+                           : m->B->upload(m->B, st->slot[k], src, st->block_bytes[l]);
+    if (r == OLLM_OK) { st->slot_uploaded[k] = l; st->bytes_uploaded += st->block_bytes[l]; }
+    return r;
 }
 
 /* Makes layer l's weights usable: a no-op for resident layers; otherwise waits for its slot (requesting it if no
@@ -1743,7 +1765,10 @@ static ollm_result ollm__layer_acquire(ollm_model *m, int l) {
     if (!st || st->resident[l]) return OLLM_OK;
     pthread_mutex_lock(&st->mu);
     for (k = 0; k < st->n_slots; k++)   /* one layer computes at a time: any other still marked in use is done */
-        if (st->slot_state[k] == OLLM__SLOT_IN_USE && st->slot_layer[k] != l) st->slot_state[k] = OLLM__SLOT_READY;
+        if (st->slot_state[k] == OLLM__SLOT_IN_USE && st->slot_layer[k] != l) {
+            st->slot_state[k] = OLLM__SLOT_READY;
+            if (m->B->slot_release) m->B->slot_release(m->B, k);
+        }
     st->tick += (uint64_t)m->d.n_layers + 1;
     ollm__stream_request(st, l, st->tick);
     t0 = ollm__now();
@@ -1768,11 +1793,12 @@ static ollm_result ollm__layer_acquire(ollm_model *m, int l) {
         ollm__stream_request(st, next, st->tick + (uint64_t)(m->d.n_layers - n));
     }
     pthread_mutex_unlock(&st->mu);
-    if (!m->B->host && st->slot_uploaded[slot] != l) {   /* to the device, unless the slot still holds it */
-        const char *src = st->host_copy && st->host_copy[l] ? st->host_copy[l] : st->stage[slot];
-        if ((r = m->B->upload(m->B, st->slot[slot], src, st->block_bytes[l])) == OLLM_OK) st->slot_uploaded[slot] = l;
-        st->bytes_uploaded += st->block_bytes[l];
-    }
+    r = ollm__stream_upload(m, st, slot);
+    if (r == OLLM_OK && m->B->slot_wait) r = m->B->slot_wait(m->B, slot);
+    /* uploads of prefetched layers already in host memory start now, behind this layer's compute */
+    if (m->B->upload_async)
+        for (k = 0; r == OLLM_OK && k < st->n_slots; k++)
+            if (k != slot && st->slot_state[k] == OLLM__SLOT_READY && st->slot_layer[k] >= 0) r = ollm__stream_upload(m, st, k);
     for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l]; i++)
         m->ent[i].w->data.ptr = (char *)st->slot[slot].ptr + m->ent[i].off;
     return r;
@@ -1782,7 +1808,10 @@ static void ollm__layer_release(ollm_model *m, int l) {
     if (!st || st->resident[l]) return;
     pthread_mutex_lock(&st->mu);
     for (k = 0; k < st->n_slots; k++)
-        if (st->slot_layer[k] == l && st->slot_state[k] == OLLM__SLOT_IN_USE) st->slot_state[k] = OLLM__SLOT_READY;
+        if (st->slot_layer[k] == l && st->slot_state[k] == OLLM__SLOT_IN_USE) {
+            st->slot_state[k] = OLLM__SLOT_READY;
+            if (m->B->slot_release) m->B->slot_release(m->B, k);   /* an upload into k waits for this layer's kernels */
+        }
     pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
 }
@@ -2169,6 +2198,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     if ((r = ollm__tok_load(dir, &m->log, &m->tok)) != OLLM_OK) return r;
     if ((r = ollm__st_open_dir(&m->st, dir, &m->log)) != OLLM_OK) return r;
     if ((r = ollm__backend_create(m)) != OLLM_OK) return r;
+    m->chunk = m->cfg.prefill_chunk > 0 ? m->cfg.prefill_chunk : m->B->host ? 256 : 1024;
     {
         uint32_t k;
         for (k = 0; k < m->st.n; k++) {
@@ -2269,7 +2299,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
         OLLM_FREE(s); return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session: negative max_context or prefill_chunk");
     }
     s->n_ctx = s->cfg.max_context ? s->cfg.max_context : (c->max_pos < 8192 ? c->max_pos : 8192);
-    s->chunk = s->cfg.prefill_chunk ? s->cfg.prefill_chunk : 256;
+    s->chunk = s->cfg.prefill_chunk ? s->cfg.prefill_chunk : m->chunk;
     if (s->chunk > s->n_ctx) s->chunk = s->n_ctx;
     kvrow = (uint64_t)c->n_kv_heads * c->head_dim * m->B->kv_elem;
     s->k_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
@@ -2278,6 +2308,14 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     s->last_logits = (float *)ollm__calloc((size_t)c->vocab, sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->tokens || !s->last_logits) r = OLLM_ERR_NO_MEMORY;
     if (r == OLLM_OK) r = m->fam->session_init(s);
+    if (r == OLLM_ERR_BUDGET && s->chunk > 64) {   /* activations too large for the budget: smaller chunks */
+        ollm_session_config smaller = s->cfg;
+        smaller.prefill_chunk = s->chunk / 2;
+        ollm_session_close(s);
+        ollm__logf(&m->log, OLLM_LOG_WARN, "session: prefill chunk %d does not fit the memory budget; trying %d",
+                   smaller.prefill_chunk * 2, smaller.prefill_chunk);
+        return ollm_session_open(m, &smaller, out);
+    }
     if (r != OLLM_OK) {
         int32_t n_ctx = s->n_ctx;
         ollm_session_close(s);

@@ -67,7 +67,8 @@ static const char usage[] =
     "         --session FOLDER keeps the context on disk: a later run on the same folder resumes it without\n"
     "         recomputing (prefill a document once with -n 0, then ask with --rewind N to return to its N tokens).\n"
     "         --ram-gb / --vram-gb cap the memory for weights; layers that do not fit stream from disk, --depth N\n"
-    "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256).\n"
+    "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
+    "         on the GPU).\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
 
@@ -176,6 +177,7 @@ static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
     cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads; cfg.stream_depth = o->depth;
     cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9); cfg.max_context = o->ctx;
+    cfg.prefill_chunk = o->chunk;
     if (o->backend) {
         if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
         else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;

@@ -50,6 +50,8 @@ if cmp -s "$B/1b_resident.out" "$B/1b_streamed.out"; then echo "1B streamed == r
 
 echo "== Llama-3.1-8B shape, 8 GB VRAM budget, RAM tier"
 run 8b_8k_ram "$W/l8b" --ids @"$B/ids8k.txt" -n 6 --backend cuda --vram-gb 8 --ctx 8256 --chunk 2048
+run 8b_8k_ram_c4k "$W/l8b" --ids @"$B/ids8k.txt" -n 6 --backend cuda --vram-gb 8 --ctx 8256 --chunk 4096
+run 8b_8k_ram_c8k "$W/l8b" --ids @"$B/ids8k.txt" -n 6 --backend cuda --vram-gb 8 --ctx 8256 --chunk 8192
 run 8b_32k_ram "$W/l8b" --ids @"$B/ids32k.txt" -n 4 --backend cuda --vram-gb 8 --ctx 32832 --chunk 2048
 echo "== Llama-3.1-8B shape, 8 GB VRAM budget, disk only (page cache dropped)"
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && echo "(page cache dropped)"
@@ -57,7 +59,7 @@ run 8b_8k_disk "$W/l8b" --ids @"$B/ids8k.txt" -n 3 --backend cuda --vram-gb 8 --
 
 echo "== table (floors: bytes streamed per token / measured bandwidth: pinned H2D $H2D GB/s)"
 printf "%-12s %12s %14s %12s %10s\n" run "prefill tok/s" "decode s/tok" "floor s/tok" "peak VRAM"
-for name in 1b_resident 1b_streamed 8b_8k_ram 8b_32k_ram 8b_8k_disk; do
+for name in 1b_resident 1b_streamed 8b_8k_ram 8b_8k_ram_c4k 8b_8k_ram_c8k 8b_32k_ram 8b_8k_disk; do
     [ -f "$B/$name.log" ] || continue
     pre=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' "$B/$name.log")
     dec=$(sed -n 's/.*(\([0-9.]*\) s\/token over.*/\1/p' "$B/$name.log")

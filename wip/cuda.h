@@ -50,6 +50,7 @@ enum {   /* the CUDA enum values used here (cuda.h) */
     X(cuStreamCreate,            "cuStreamCreate",               (ollm__cu_stream *s, unsigned flags)) \
     X(cuStreamDestroy,           "cuStreamDestroy_v2",           (ollm__cu_stream s)) \
     X(cuStreamSynchronize,       "cuStreamSynchronize",          (ollm__cu_stream s)) \
+    X(cuStreamWaitEvent,         "cuStreamWaitEvent",            (ollm__cu_stream s, ollm__cu_event e, unsigned flags)) \
     X(cuEventCreate,             "cuEventCreate",                (ollm__cu_event *e, unsigned flags)) \
     X(cuEventRecord,             "cuEventRecord",                (ollm__cu_event e, ollm__cu_stream s)) \
     X(cuEventSynchronize,        "cuEventSynchronize",           (ollm__cu_event e)) \
@@ -411,6 +412,8 @@ typedef struct ollm__cu {
     ollm__cu_device dev;
     ollm__cu_context ctx;
     ollm__cu_stream st;
+    ollm__cu_stream copy_st;          /* weight uploads that overlap compute (created on first use) */
+    ollm__cu_event ev_copy[8], ev_done[8];   /* per streaming slot: its upload finished; compute finished with it */
     ollm__cu_module mod;
     ollm__cu_function fn[OLLM__K_COUNT];
     int cc_major, cc_minor, n_sm, smem_optin, have_ctx;
@@ -490,6 +493,7 @@ static void ollm__cu_release(ollm__backend *b, ollm__buf *buf) {
     if (!c->sticky) {
         c->cu.cuCtxSetCurrent(c->ctx);
         c->cu.cuStreamSynchronize(c->st);   /* no kernel still using it */
+        if (c->copy_st) c->cu.cuStreamSynchronize(c->copy_st);   /* and no upload into it */
         c->cu.cuMemFree(ollm__dp(*buf));
     }
     c->used -= ollm__cu_round(buf->bytes ? buf->bytes : 1);
@@ -514,6 +518,47 @@ static void ollm__cu_host_free(ollm__backend *b, void *p) {
     if (!p) return;
     c->cu.cuCtxSetCurrent(c->ctx);
     c->cu.cuMemFreeHost(p);
+}
+
+/* Streaming slots (@tiers): an upload into slot k runs on the copy stream once compute has finished with k's
+   previous layer (ev_done), and compute waits for it (ev_copy) only when it reaches the layer. */
+static ollm_result ollm__cu_slot_events(ollm__cu *c, int k) {
+    if (k < 0 || k >= 8) return ollm__fail(c->b.log, OLLM_ERR_INVALID_ARG, "streaming slot %d out of range", k);
+    if (!c->copy_st) OLLM__CU(c, cuStreamCreate(&c->copy_st, OLLM__CU_STREAM_NON_BLOCKING));
+    if (!c->ev_copy[k]) OLLM__CU(c, cuEventCreate(&c->ev_copy[k], 2));   /* CU_EVENT_DISABLE_TIMING */
+    if (!c->ev_done[k]) OLLM__CU(c, cuEventCreate(&c->ev_done[k], 2));
+    return OLLM_OK;
+}
+static ollm_result ollm__cu_upload_async(ollm__backend *b, int k, ollm__buf dst, const void *src, uint64_t n) {
+    ollm__cu *c = (ollm__cu *)b;
+    OLLM__CU_ENTER(c);
+    OLLM__TRY(ollm__cu_slot_events(c, k));
+    ollm__cu_wrote(c, dst.ptr, n);
+    OLLM__CU(c, cuStreamWaitEvent(c->copy_st, c->ev_done[k], 0));
+    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(dst), src, (size_t)n, c->copy_st));
+    OLLM__CU(c, cuEventRecord(c->ev_copy[k], c->copy_st));
+    return OLLM_OK;
+}
+static ollm_result ollm__cu_slot_wait(ollm__backend *b, int k) {
+    ollm__cu *c = (ollm__cu *)b;
+    OLLM__CU_ENTER(c);
+    OLLM__TRY(ollm__cu_slot_events(c, k));
+    OLLM__CU(c, cuStreamWaitEvent(c->st, c->ev_copy[k], 0));
+    return OLLM_OK;
+}
+static ollm_result ollm__cu_slot_release(ollm__backend *b, int k) {
+    ollm__cu *c = (ollm__cu *)b;
+    OLLM__CU_ENTER(c);
+    OLLM__TRY(ollm__cu_slot_events(c, k));
+    OLLM__CU(c, cuEventRecord(c->ev_done[k], c->st));
+    return OLLM_OK;
+}
+static ollm_result ollm__cu_slot_sync(ollm__backend *b, int k) {
+    ollm__cu *c = (ollm__cu *)b;
+    OLLM__CU_ENTER(c);
+    OLLM__TRY(ollm__cu_slot_events(c, k));
+    OLLM__CU(c, cuEventSynchronize(c->ev_copy[k]));
+    return OLLM_OK;
 }
 
 static ollm_result ollm__cu_upload(ollm__backend *b, ollm__buf dst, const void *src, uint64_t n) {
@@ -749,7 +794,7 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
 }
 
 static void ollm__cu_destroy(ollm__backend *b) {
-    ollm__cu *c = (ollm__cu *)b;
+    ollm__cu *c = (ollm__cu *)b; int i;
     if (!c) return;
     if (c->have_ctx) {
         c->cu.cuCtxSetCurrent(c->ctx);
@@ -758,6 +803,11 @@ static void ollm__cu_destroy(ollm__backend *b) {
                                 (unsigned long long)c->used);
         if (c->mod) c->cu.cuModuleUnload(c->mod);
         if (c->st) c->cu.cuStreamDestroy(c->st);
+        if (c->copy_st) { c->cu.cuStreamSynchronize(c->copy_st); c->cu.cuStreamDestroy(c->copy_st); }
+        for (i = 0; i < 8; i++) {
+            if (c->ev_copy[i]) c->cu.cuEventDestroy(c->ev_copy[i]);
+            if (c->ev_done[i]) c->cu.cuEventDestroy(c->ev_done[i]);
+        }
         c->cu.cuDevicePrimaryCtxRelease(c->dev);
     }
     ollm__nvrtc_unload(&c->nv);
@@ -841,6 +891,8 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.rmsnorm = ollm__cu_rmsnorm; c->b.matmul = ollm__cu_matmul; c->b.rope = ollm__cu_rope;
     c->b.attention = ollm__cu_attention; c->b.silu_mul = ollm__cu_silu_mul; c->b.sync = ollm__cu_sync;
     c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;
+    c->b.upload_async = ollm__cu_upload_async; c->b.slot_wait = ollm__cu_slot_wait;
+    c->b.slot_release = ollm__cu_slot_release; c->b.slot_sync = ollm__cu_slot_sync;
     ollm__logf(lg, OLLM_LOG_INFO, "CUDA backend: %s (%s, %d SMs, %.1f GiB), driver %d.%d, NVRTC %d.%d (%s); kernels %s "
                "in %.2f s; memory budget %.2f GiB%s", c->dev_name, c->arch, c->n_sm, (double)total_b / 1073741824.0,
                drv / 1000, drv % 1000 / 10, c->nv.major, c->nv.minor, c->nv.path,
