@@ -119,6 +119,7 @@ typedef struct ollm_model_config {
 typedef struct ollm_model_info {
     const char *arch;          /* "llama" */
     const char *backend;       /* "cpu" or "cuda" */
+    const char *device;        /* the GPU's name, or "CPU" */
     int32_t  n_layers, hidden, n_heads, n_kv_heads, head_dim, ffn, vocab, max_context;
     uint64_t n_params;         /* parameters in the checkpoint */
     uint64_t weight_bytes;     /* bytes of weights as stored */
@@ -1207,6 +1208,7 @@ typedef struct ollm__attn_args {
 typedef struct ollm__backend ollm__backend;
 struct ollm__backend {
     const char *name;
+    const char *device;             /* for messages: the GPU's name, or "CPU" */
     int host;                       /* buffers are host memory: files can be read straight into them */
     uint32_t kv_elem;               /* bytes per element of the KV cache */
     ollm__log *log;
@@ -1403,7 +1405,7 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
     if (!c) return OLLM_ERR_NO_MEMORY;
     if (threads <= 0) { long n = sysconf(_SC_NPROCESSORS_ONLN); threads = n > 0 ? (int)n : 1; }
     ollm__pool_init(&c->pool, threads);
-    c->b.name = "cpu"; c->b.host = 1; c->b.kv_elem = 4; c->b.log = lg;
+    c->b.name = "cpu"; c->b.device = "CPU"; c->b.host = 1; c->b.kv_elem = 4; c->b.log = lg;
     c->b.destroy = ollm__cpu_destroy; c->b.alloc = ollm__cpu_alloc; c->b.release = ollm__cpu_release;
     c->b.upload = ollm__cpu_upload; c->b.download = ollm__cpu_download; c->b.embed = ollm__cpu_embed;
     c->b.rmsnorm = ollm__cpu_rmsnorm; c->b.matmul = ollm__cpu_matmul; c->b.rope = ollm__cpu_rope;
@@ -2221,7 +2223,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     if (r == OLLM_OK) r = ollm__own(m, m->inv_freq);
     if (r != OLLM_OK) return ollm__fail(&m->log, r, "cannot place the RoPE table");
     /* what ollm_model_get_info reports */
-    m->info.arch = m->fam->model_type; m->info.backend = m->B->name;
+    m->info.arch = m->fam->model_type; m->info.backend = m->B->name; m->info.device = m->B->device;
     m->info.n_layers = m->d.n_layers; m->info.hidden = m->d.hidden; m->info.n_heads = m->d.n_heads;
     m->info.n_kv_heads = m->d.n_kv_heads; m->info.head_dim = m->d.head_dim; m->info.ffn = m->d.ffn;
     m->info.vocab = m->d.vocab; m->info.max_context = m->d.max_pos; m->info.bos_id = m->d.bos_id;

@@ -388,10 +388,10 @@ static int cmd_info(const opts *o, int *verbose) {
     ollm_model *m; const ollm_model_info *i; int k;
     if (model_open(o, &m, verbose)) return 1;
     i = ollm_model_get_info(m);
-    printf("directory      %s\narchitecture   %s\nbackend        %s\nlayers         %d\nhidden         %d\n"
+    printf("directory      %s\narchitecture   %s\nbackend        %s (%s)\nlayers         %d\nhidden         %d\n"
            "heads          %d (kv %d, head_dim %d)\nffn            %d\nvocab          %d\nmax context    %d\n"
            "parameters     %llu\nweight bytes   %llu\nbos            %d\neos           ",
-           o->dir, i->arch, i->backend, i->n_layers, i->hidden, i->n_heads, i->n_kv_heads, i->head_dim, i->ffn, i->vocab,
+           o->dir, i->arch, i->backend, i->device, i->n_layers, i->hidden, i->n_heads, i->n_kv_heads, i->head_dim, i->ffn, i->vocab,
            i->max_context, (unsigned long long)i->n_params, (unsigned long long)i->weight_bytes, i->bos_id);
     for (k = 0; k < i->n_eos; k++) printf(" %d", i->eos_ids[k]);
     printf("\ntokenizer      %s\n", ollm_model_tokenizer(m) ? "yes" : "none");

@@ -50,6 +50,10 @@ ids=$(./ollm tokenize $TM --chat --system "Be brief." --user "Tell me a fortune.
 case "$ids" in 4091\ 4093*4095*4093*) check 0 "tokenize --chat renders the chat format";; *) check 1 "tokenize --chat gave: $ids";; esac
 out=$(printf 'Tell me a fortune about love.\n\n' | ./ollm chat $TM -n 30 2>/dev/null)
 [ -n "$out" ]; check $? "chat answers on stdin"
+s1=$(./ollm run $TM "Computers are" -n 24 --temp 0.8 --top-k 40 --seed 11 2>/dev/null)
+s2=$(./ollm run $TM "Computers are" -n 24 --temp 0.8 --top-k 40 --seed 11 2>/dev/null)
+[ -n "$s1" ] && [ "$s1" = "$s2" ]; check $? "a fixed-seed sample of the shipped model is stable"
+./ollm info $TM | grep -q "backend        cpu (CPU)"; check $? "info names the backend and device"
 
 expect_error "missing directory" "/no/such/dir" ./ollm logits /no/such/dir --ids 1 --out "$T/x"
 copy; truncate -s -100 "$T/m/model.safetensors"

@@ -431,6 +431,19 @@ static void test_streaming(void) {
             CHECK(memcmp(ref, got, 40 * 320 * 4) == 0, what);
             ollm_session_close(s); ollm_model_close(m);
         }
+    {   /* a shard truncated while the model is open: the next streamed read fails cleanly */
+        char cmd[512], dir[256]; ollm_result r;
+        snprintf(dir, sizeof dir, "%s/trunc", tmp_root);
+        snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r tests/fixtures/llama_gqa1 %s", dir, dir); sh(cmd);
+        mc.ram_bytes = 300000; mc.stream_depth = 1;
+        CHECK(ollm_model_open(dir, &mc, &m) == OLLM_OK && m->stream, "truncated while open: streams from disk");
+        snprintf(cmd, sizeof cmd, "truncate -s 100000 %s/model.safetensors", dir); sh(cmd);
+        ollm_session_open(m, &sc, &s);
+        r = ollm_session_prefill(s, ids, 40, NULL);
+        snprintf(what, sizeof what, "truncated while open: prefill is OLLM_ERR_IO (%s)", ollm_model_last_error(m));
+        CHECK(r == OLLM_ERR_IO && strstr(ollm_model_last_error(m), "cannot read layer"), what);
+        ollm_session_close(s); ollm_model_close(m);
+    }
     snprintf(what, sizeof what, "streaming: %d configurations streamed layers, %d refused for budget", streamed, refused);
     CHECK(streamed >= 4 && refused >= 3, what);
     printf("  %s\n", what);

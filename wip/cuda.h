@@ -885,7 +885,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     if (cfg->vram_bytes) c->budget = cfg->vram_bytes;
     else c->budget = free_b > ((size_t)512 << 20) ? (uint64_t)free_b - ((uint64_t)512 << 20) : 0;
 #undef OLLM__CU_NODEV
-    c->b.name = "cuda"; c->b.host = 0; c->b.kv_elem = 2;
+    c->b.name = "cuda"; c->b.device = c->dev_name; c->b.host = 0; c->b.kv_elem = 2;
     c->b.destroy = ollm__cu_destroy; c->b.alloc = ollm__cu_alloc; c->b.release = ollm__cu_release;
     c->b.upload = ollm__cu_upload; c->b.download = ollm__cu_download; c->b.embed = ollm__cu_embed;
     c->b.rmsnorm = ollm__cu_rmsnorm; c->b.matmul = ollm__cu_matmul; c->b.rope = ollm__cu_rope;
