@@ -432,7 +432,7 @@ static void test_streaming(void) {
             ollm_session_close(s); ollm_model_close(m);
         }
     {   /* a shard truncated while the model is open: the next streamed read fails cleanly */
-        char cmd[512], dir[256]; ollm_result r;
+        char cmd[1200], dir[300]; ollm_result r;
         snprintf(dir, sizeof dir, "%s/trunc", tmp_root);
         snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r tests/fixtures/llama_gqa1 %s", dir, dir); sh(cmd);
         mc.ram_bytes = 300000; mc.stream_depth = 1;

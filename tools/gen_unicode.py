@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""gen_unicode.py - regenerate the Unicode tables that wip/tokenizer.h embeds.
+"""gen_unicode.py - regenerate the Unicode tables that ollm.h embeds.
 
     apt-get install -y unicode-data          # Debian's copy of the Unicode Character Database
-    python3 tools/gen_unicode.py [/usr/share/unicode] [wip/tokenizer.h]
+    python3 tools/gen_unicode.py [/usr/share/unicode] [ollm.h]
 
 Replaces the text between the markers "BEGIN GENERATED UNICODE TABLES" and "END GENERATED UNICODE TABLES" in
-wip/tokenizer.h. Reads UnicodeData.txt (general category, canonical combining class, decompositions), PropList.txt
+ollm.h. Reads UnicodeData.txt (general category, canonical combining class, decompositions), PropList.txt
 (White_Space) and DerivedNormalizationProps.txt (Full_Composition_Exclusion); the version comes from ReadMe.txt /
 DerivedAge.txt. Plain python3, no third-party packages; the output is deterministic.
 
@@ -26,8 +26,7 @@ import re
 import sys
 
 UCD = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/unicode"
-OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "wip",
-                                                         "tokenizer.h")
+OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ollm.h")
 BEGIN = "/* BEGIN GENERATED UNICODE TABLES"
 END = "/* END GENERATED UNICODE TABLES */"
 
