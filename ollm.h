@@ -147,6 +147,9 @@ typedef struct ollm_session_config {
     int32_t          prefill_chunk; /* tokens per pass over the layers during prefill; 0 = the model config's */
     ollm_progress_fn progress;      /* called after each prefill chunk */
     void            *progress_user;
+    int32_t          kv_host;       /* where the KV cache lives: 0 = on the compute device unless it would take more
+                                       than half the GPU budget, then in host RAM (each layer's cache is uploaded for
+                                       its attention); 1 = always in host RAM; -1 = never. Llama only */
     const char      *dir;           /* NULL: the session lives in memory. A folder: every fed token's K and V are
                                        committed there (crash-consistent), and opening a session on a folder that
                                        holds one of this model resumes it without recomputing the prompt */
@@ -4249,7 +4252,11 @@ struct ollm_session {
     int32_t n_ctx, chunk;
     int64_t n_past;              /* tokens whose state (K and V, or recurrent state) is in the session */
     int32_t *tokens;             /* the context's ids (repetition penalty, rewind) */
-    ollm__buf *k_cache, *v_cache;             /* per layer; empty for layers without KV */
+    ollm__buf *k_cache, *v_cache;             /* per layer; empty for layers without KV, or when kv_host */
+    int kv_host;                 /* the KV cache lives in host memory: */
+    char **host_k, **host_v;     /*   per layer [n_ctx, kv row]; */
+    uint8_t *host_pinned;        /*   from the backend's host_alloc; */
+    ollm__buf stage_k[2], stage_v[2];         /*   device buffers a layer's cache is uploaded into, alternately */
     ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk */
     float *last_logits; int has_logits;
     int32_t pending;             /* a generated token not yet fed, or -1 */
@@ -4334,6 +4341,12 @@ static ollm_result ollm__bind(ollm_model *m, ollm__w *w, const char *name, int64
     OLLM__TRY(ollm__bind_shaped(m, w, name, OLLM__FLOAT_DTYPES, cols ? 2 : 1, shape));
     if (!cols) { w->rows = 1; w->cols = rows; }
     return OLLM_OK;
+}
+
+/* The automatic rule for kv_host 0: the whole cache would take more than half the GPU budget. */
+static int ollm__kv_host_auto(const ollm_model *m, int64_t ctx) {
+    uint64_t kv = 2ull * m->B->kv_elem * (uint64_t)m->d.n_kv_heads * m->d.head_dim * (uint64_t)m->d.n_layers * (uint64_t)ctx;
+    return !m->B->host && m->B->mem_budget && kv > m->B->mem_budget / 2 && strcmp(m->d.model_type, "llama") == 0;
 }
 
 /* ==== @tiers ==== where each weight lives: resident, or streamed per layer from RAM or disk ===================== */
@@ -4467,7 +4480,7 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
         const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk;
         uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
-        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (uint64_t)L * ctx +
+        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (ollm__kv_host_auto(m, (int64_t)ctx) ? 2u : (uint64_t)L) * ctx +
                   T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
                            2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab + (256ull << 20);
         budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
@@ -4618,9 +4631,59 @@ static void ollm__layer_release(ollm_model *m, int l) {
    (x, xn: hidden; q, o: qw; k, v: kvw; g, u: ffw; logits: vocab). */
 static ollm_result ollm__session_kv(ollm_session *s, int l, int64_t rows) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    ollm_result r = B->alloc(B, row * (uint64_t)rows, &s->k_cache[l]);
-    if (r == OLLM_OK) r = B->alloc(B, row * (uint64_t)rows, &s->v_cache[l]);
-    return r;
+    uint64_t bytes = row * (uint64_t)rows; ollm_result r = OLLM_OK; int i;
+    if (!s->kv_host) {
+        r = B->alloc(B, bytes, &s->k_cache[l]);
+        if (r == OLLM_OK) r = B->alloc(B, bytes, &s->v_cache[l]);
+        return r;
+    }
+    for (i = 0; i < 2 && r == OLLM_OK; i++)   /* the staging pair, once */
+        if (!s->stage_k[i].ptr && (r = B->alloc(B, bytes, &s->stage_k[i])) == OLLM_OK) r = B->alloc(B, bytes, &s->stage_v[i]);
+    if (r != OLLM_OK) return r;
+    s->host_k[l] = B->host_alloc ? (char *)B->host_alloc(B, bytes) : NULL;
+    s->host_v[l] = B->host_alloc ? (char *)B->host_alloc(B, bytes) : NULL;
+    s->host_pinned[l] = s->host_k[l] && s->host_v[l];
+    if (!s->host_pinned[l]) {
+        if (s->host_k[l]) B->host_free(B, s->host_k[l]);
+        if (s->host_v[l]) B->host_free(B, s->host_v[l]);
+        s->host_k[l] = (char *)OLLM_MALLOC((size_t)bytes); s->host_v[l] = (char *)OLLM_MALLOC((size_t)bytes);
+        if (!s->host_k[l] || !s->host_v[l]) return OLLM_ERR_NO_MEMORY;
+    }
+    return OLLM_OK;
+}
+static int ollm__kv_has(const ollm_session *s, int l) { return s->k_cache[l].bytes || (s->kv_host && s->host_k[l]); }
+/* K and V rows [start, start + n) of layer l copied out of (get) or into (put) the cache, wherever it lives. */
+static ollm_result ollm__kv_rows(ollm_session *s, int l, int64_t start, int64_t n, char *k, char *v, int put) {
+    ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
+    uint64_t off = (uint64_t)start * row, bytes = (uint64_t)n * row; ollm_result r;
+    if (s->kv_host) {
+        if (put) { memcpy(s->host_k[l] + off, k, (size_t)bytes); memcpy(s->host_v[l] + off, v, (size_t)bytes); }
+        else { memcpy(k, s->host_k[l] + off, (size_t)bytes); memcpy(v, s->host_v[l] + off, (size_t)bytes); }
+        return OLLM_OK;
+    }
+    if (put) {
+        if ((r = B->upload(B, ollm__view(s->k_cache[l], off, bytes), k, bytes)) != OLLM_OK) return r;
+        return B->upload(B, ollm__view(s->v_cache[l], off, bytes), v, bytes);
+    }
+    if ((r = B->download(B, k, ollm__view(s->k_cache[l], off, bytes), bytes)) != OLLM_OK) return r;
+    return B->download(B, v, ollm__view(s->v_cache[l], off, bytes), bytes);
+}
+/* The caches layer l's attention reads and appends to: the layer's own, or (kv_host) a staging pair on the device
+   holding the layer's first pos0 rows, uploaded here; ollm__kv_end copies the rows attention appended back. */
+static ollm_result ollm__kv_begin(ollm_session *s, int l, int pos0, ollm__buf *kc, ollm__buf *vc) {
+    ollm__backend *B = s->m->B; uint64_t bytes = (uint64_t)pos0 * s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
+    if (!s->kv_host) { *kc = s->k_cache[l]; *vc = s->v_cache[l]; return OLLM_OK; }
+    *kc = s->stage_k[l & 1]; *vc = s->stage_v[l & 1];
+    if (!bytes) return OLLM_OK;
+    OLLM__TRY(B->upload(B, *kc, s->host_k[l], bytes));
+    return B->upload(B, *vc, s->host_v[l], bytes);
+}
+static ollm_result ollm__kv_end(ollm_session *s, int l, int pos0, int T) {
+    ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
+    uint64_t off = (uint64_t)pos0 * row, bytes = (uint64_t)T * row;
+    if (!s->kv_host) return OLLM_OK;
+    OLLM__TRY(B->download(B, s->host_k[l] + off, ollm__view(s->stage_k[l & 1], off, bytes), bytes));
+    return B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[l & 1], off, bytes), bytes);
 }
 static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, int64_t ffw) {
     ollm__backend *B = s->m->B; const ollm__desc *c = &s->m->d; uint64_t T = (uint64_t)s->chunk; ollm_result r = OLLM_OK;
@@ -4696,7 +4759,7 @@ static ollm_result ollm__llama_session_init(ollm_session *s) {
 static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; const ollm__llama *w = (const ollm__llama *)m->fw;
     int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
-    ollm__attn_args a;
+    ollm__attn_args a; ollm__buf kc, vc;
     memset(&a, 0, sizeof a);
     a.T = T; a.pos0 = (int)s->n_past; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
     a.scale = 1.0f / sqrtf((float)c->head_dim);
@@ -4710,7 +4773,9 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
         OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
         OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
         OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
-        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, s->k_cache[l], s->v_cache[l], &a));
+        OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
+        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
+        OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
         OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, T, 1));                     /* x += o Wo^T */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
         OLLM__TRY(B->matmul(B, s->g, s->xn, &L->gate_proj, T, 0));
@@ -5691,17 +5756,16 @@ static ollm_result ollm__store_header(ollm_session *s, int64_t n_tokens, int has
 
 /* Commits tokens [start, start + n): called after their forward pass, before n_past moves past them. */
 static ollm_result ollm__store_commit(ollm_session *s, int64_t start, int64_t n) {
-    ollm_model *m = s->m; ollm__backend *B = m->B; uint64_t row = ollm__kv_row(s), bytes = 0, off, h = OLLM__FNV_INIT;
+    ollm_model *m = s->m; uint64_t row = ollm__kv_row(s), bytes = 0, off, h = OLLM__FNV_INIT;
     ollm__kv_rec rec; char *buf, *p; int l; ollm_result r;
-    for (l = 0; l < m->d.n_layers; l++) if (s->k_cache[l].bytes) bytes += 2 * row * (uint64_t)n;
+    for (l = 0; l < m->d.n_layers; l++) if (ollm__kv_has(s, l)) bytes += 2 * row * (uint64_t)n;
     bytes += (uint64_t)n * 4;
     if (!(buf = (char *)OLLM_MALLOC((size_t)bytes))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     p = buf;
     memcpy(p, s->tokens + start, (size_t)n * 4); p += n * 4;
     for (l = 0; l < m->d.n_layers; l++) {
-        if (!s->k_cache[l].bytes) continue;
-        if ((r = B->download(B, p, ollm__view(s->k_cache[l], (uint64_t)start * row, row * (uint64_t)n), row * (uint64_t)n)) != OLLM_OK ||
-            (r = B->download(B, p + row * (uint64_t)n, ollm__view(s->v_cache[l], (uint64_t)start * row, row * (uint64_t)n), row * (uint64_t)n)) != OLLM_OK) {
+        if (!ollm__kv_has(s, l)) continue;
+        if ((r = ollm__kv_rows(s, l, start, n, p, p + row * (uint64_t)n, 0)) != OLLM_OK) {
             OLLM_FREE(buf); return ollm__fail(&m->log, r, "session: cannot read back the KV cache");
         }
         p += 2 * row * (uint64_t)n;
@@ -5725,7 +5789,7 @@ static ollm_result ollm__store_commit(ollm_session *s, int64_t start, int64_t n)
 
 /* Opens (creating if needed) the session folder; an existing session is checked and loaded. */
 static ollm_result ollm__store_open(ollm_session *s) {
-    ollm_model *m = s->m; ollm__backend *B = m->B; const char *dir = s->cfg.dir; char path[4200];
+    ollm_model *m = s->m; const char *dir = s->cfg.dir; char path[4200];
     ollm__kv_hdr h; ollm__file hf; uint64_t row = ollm__kv_row(s), off = 0; int64_t cur = 0; char *buf = NULL;
     ollm_result r = OLLM_OK;
     if (m->fam->session_free)
@@ -5779,7 +5843,7 @@ static ollm_result ollm__store_open(ollm_session *s) {
             break;
         }
         n = rec.n;
-        for (l = 0; l < m->d.n_layers; l++) if (s->k_cache[l].bytes) want += 2 * row * n;
+        for (l = 0; l < m->d.n_layers; l++) if (ollm__kv_has(s, l)) want += 2 * row * n;
         want += n * 4;
         if (rec.payload_bytes != want || want > h.log_bytes - off - sizeof rec) {
             r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: record at byte %llu has the wrong size", dir, (unsigned long long)off);
@@ -5795,10 +5859,8 @@ static ollm_result ollm__store_open(ollm_session *s) {
         p = buf;
         memcpy(s->tokens + rec.start, p, (size_t)n * 4); p += n * 4;
         for (l = 0; l < (int)h.n_layers; l++) {
-            if (!s->k_cache[l].bytes) continue;
-            if ((r = B->upload(B, ollm__view(s->k_cache[l], rec.start * row, row * n), p, row * n)) != OLLM_OK ||
-                (r = B->upload(B, ollm__view(s->v_cache[l], rec.start * row, row * n), p + row * n, row * n)) != OLLM_OK)
-                break;
+            if (!ollm__kv_has(s, l)) continue;
+            if ((r = ollm__kv_rows(s, l, (int64_t)rec.start, (int64_t)n, p, p + row * n, 1)) != OLLM_OK) break;
             p += 2 * row * n;
         }
         if (r != OLLM_OK) { ollm__fail(&m->log, r, "session: cannot place the KV cache"); break; }
@@ -5984,6 +6046,12 @@ OLLM_API void ollm_session_close(ollm_session *s) {
     B = s->m->B;
     if (s->k_cache) for (l = 0; l < s->m->d.n_layers; l++) { B->release(B, &s->k_cache[l]); B->release(B, &s->v_cache[l]); }
     OLLM_FREE(s->k_cache); OLLM_FREE(s->v_cache);
+    for (l = 0; s->host_k && l < s->m->d.n_layers; l++) {
+        if (s->host_pinned[l]) { B->host_free(B, s->host_k[l]); B->host_free(B, s->host_v[l]); }
+        else { OLLM_FREE(s->host_k[l]); OLLM_FREE(s->host_v[l]); }
+    }
+    OLLM_FREE(s->host_k); OLLM_FREE(s->host_v); OLLM_FREE(s->host_pinned);
+    for (l = 0; l < 2; l++) { B->release(B, &s->stage_k[l]); B->release(B, &s->stage_v[l]); }
     B->release(B, &s->x); B->release(B, &s->xn); B->release(B, &s->q); B->release(B, &s->k); B->release(B, &s->v);
     B->release(B, &s->o); B->release(B, &s->g); B->release(B, &s->u); B->release(B, &s->logits);
     if (s->fs && s->m->fam->session_free) s->m->fam->session_free(s);
@@ -6015,6 +6083,19 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     s->tokens = (int32_t *)ollm__calloc((size_t)s->n_ctx, sizeof(int32_t));
     s->last_logits = (float *)ollm__calloc((size_t)c->vocab, sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->tokens || !s->last_logits) r = OLLM_ERR_NO_MEMORY;
+    s->kv_host = s->cfg.kv_host > 0 || (s->cfg.kv_host == 0 && ollm__kv_host_auto(m, s->n_ctx));
+    if (s->kv_host && strcmp(m->d.model_type, "llama") != 0) {
+        ollm_session_close(s);
+        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "session: a KV cache in host memory is for Llama models only");
+    }
+    if (s->kv_host) {
+        s->host_k = (char **)ollm__calloc((size_t)c->n_layers, sizeof(char *));
+        s->host_v = (char **)ollm__calloc((size_t)c->n_layers, sizeof(char *));
+        s->host_pinned = (uint8_t *)ollm__calloc((size_t)c->n_layers, 1);
+        if (!s->host_k || !s->host_v || !s->host_pinned) r = OLLM_ERR_NO_MEMORY;
+        else ollm__logf(&m->log, OLLM_LOG_INFO, "session: the KV cache of %d tokens (%.2f GB) lives in host memory", s->n_ctx,
+                        (double)kvrow * 2.0 * c->n_layers * (double)s->n_ctx / 1e9);
+    }
     if (r == OLLM_OK) r = m->fam->session_init(s);
     if (r == OLLM_ERR_BUDGET && s->chunk > 64) {   /* activations too large for the budget: smaller chunks */
         ollm_session_config smaller = s->cfg;

@@ -22,7 +22,7 @@
 
 typedef struct opts {
     const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend, *session;
-    int n, top_k, threads, ctx, rewind, depth, chunk;
+    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host;
     double ram_gb, vram_gb;
     int print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
     float temp, top_p, min_p, repeat_penalty;
@@ -47,7 +47,7 @@ static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
     "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
-    "                [--depth N] [--chunk N] [-v]\n"
+    "                [--depth N] [--chunk N] [--kv-host] [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -68,7 +68,8 @@ static const char usage[] =
     "         recomputing (prefill a document once with -n 0, then ask with --rewind N to return to its N tokens).\n"
     "         --ram-gb / --vram-gb cap the memory for weights; layers that do not fit stream from disk, --depth N\n"
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
-    "         on the GPU).\n"
+    "         on the GPU). --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
+    "         GPU budget).\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
 
@@ -113,6 +114,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--skip-special") == 0) o->skip_special = 1;
         else if (strcmp(a, "--chat") == 0) o->chat = 1;
         else if (strcmp(a, "--raw") == 0) o->raw = 1;
+        else if (strcmp(a, "--kv-host") == 0) o->kv_host = 1;
         else if (strcmp(a, "-v") == 0) o->verbose++;
         else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) { fprintf(stderr, "ollm: unknown or incomplete option %s\n", a); return -1; }
         else if (!o->dir && strcmp(o->cmd, "kernels") != 0) o->dir = a;
@@ -249,7 +251,7 @@ static int cmd_run(const opts *o, int *verbose) {
     if (model_open(o, &m, verbose)) { free(ids); return 1; }
     pr.t0 = now_s(); pr.tty = isatty(2);
     sc.max_context = o->ctx; sc.progress = on_progress; sc.progress_user = &pr; sc.dir = o->session;
-    sc.prefill_chunk = o->chunk;
+    sc.prefill_chunk = o->chunk; sc.kv_host = o->kv_host;
     if ((r = ollm_session_open(m, &sc, &s)) != OLLM_OK) {
         int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_model_close(m); free(ids); return rc;
     }

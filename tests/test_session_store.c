@@ -79,6 +79,23 @@ static void test_save_resume(ollm_model *m) {
     ollm_session_close(s);
 }
 
+/* The KV cache in host memory (what a GPU session does when the cache would not fit): the same logits, saved and
+   resumed the same way. */
+static void test_kv_host(ollm_model *m) {
+    ollm_session *s; ollm_session_config sc = ollm_session_config_default();
+    sc.max_context = 128; sc.prefill_chunk = CHUNK; sc.dir = dir; sc.kv_host = 1;
+    clear_dir();
+    CHECK(ollm_session_open(m, &sc, &s) == OLLM_OK && s->kv_host && s->host_k[0], "kv_host: the cache lives in host memory");
+    CHECK(ollm_session_prefill(s, ids, 40, NULL) == OLLM_OK && logits_match(ollm_session_logits(s), 39),
+          "kv_host: logits identical to the device cache");
+    ollm_session_close(s);
+    CHECK(ollm_session_open(m, &sc, &s) == OLLM_OK && ollm_session_length(s) == 40 && logits_match(ollm_session_logits(s), 39),
+          "kv_host: a saved session resumes");
+    CHECK(ollm_session_prefill(s, ids + 40, N_IDS - 40, NULL) == OLLM_OK && logits_match(ollm_session_logits(s), N_IDS - 1),
+          "kv_host: and continues with identical logits");
+    ollm_session_close(s);
+}
+
 static void test_refusals(ollm_model *m) {
     ollm_session *s; ollm_model *other; char path[512], cmd[600]; FILE *f;
     clear_dir();
@@ -186,6 +203,7 @@ int main(void) {
     CHECK(ollm_session_prefill(s, ids, N_IDS, ref) == OLLM_OK, "reference run");
     ollm_session_close(s);
     test_save_resume(m);
+    test_kv_host(m);
     test_refusals(m);
     test_faults(m);
     test_crashes(m);

@@ -35,31 +35,34 @@ PC=$(python3 -c "import os; print('%.2f' % (os.path.getsize('$(ls "$W"/l8b/model
 echo "page_cache_read $PC GB/s"
 
 ids() { python3 -c "import sys; n=int(sys.argv[1]); print(' '.join(str((i * 7919 + 13) % 128000) for i in range(n)))" "$1" > "$2"; }
-ids 64 "$B/ids64.txt"; ids 8192 "$B/ids8k.txt"; ids 32768 "$B/ids32k.txt"
+ids 64 "$B/ids64.txt"; ids 8192 "$B/ids8k.txt"; ids 32768 "$B/ids32k.txt"; ids 100000 "$B/ids100k.txt"
 
 run() {   # name, then ollm run arguments; the stats line goes to the log
     name=$1; shift
     "$B/ollm" run "$@" --print-ids --ignore-eos -v > "$B/$name.out" 2> "$B/$name.log"
-    echo "$name: $(grep -E 'tiers:|prompt .* tokens in|streamed layers:' "$B/$name.log" | sed 's/^ollm: //' | tr '\n' ' ')"
+    echo "$name: $(grep -E 'tiers:|prompt .* tokens in|streamed layers:|KV cache of|rror|budget' "$B/$name.log" | sed 's/^ollm: //' | tr '\n' ' ')"
 }
 
 echo "== Llama-3.2-1B shape: resident vs streamed from RAM (greedy ids must be identical)"
 run 1b_resident "$W/l1b" --ids @"$B/ids64.txt" -n 16 --backend cuda --ctx 128
 run 1b_streamed "$W/l1b" --ids @"$B/ids64.txt" -n 16 --backend cuda --ctx 128 --vram-gb 1.4
 if cmp -s "$B/1b_resident.out" "$B/1b_streamed.out"; then echo "1B streamed == resident: identical ids"; else echo "1B streamed != resident: DIFFERENT ids"; fi
+run 1b_kvhost "$W/l1b" --ids @"$B/ids64.txt" -n 16 --backend cuda --ctx 128 --vram-gb 1.4 --kv-host
+if cmp -s "$B/1b_resident.out" "$B/1b_kvhost.out"; then echo "1B KV in host RAM == resident: identical ids"; else echo "1B KV in host RAM != resident: DIFFERENT ids"; fi
 
 echo "== Llama-3.1-8B shape, 8 GB VRAM budget, RAM tier"
 run 8b_8k_ram "$W/l8b" --ids @"$B/ids8k.txt" -n 6 --backend cuda --vram-gb 8 --ctx 8256 --chunk 2048
 run 8b_8k_ram_c4k "$W/l8b" --ids @"$B/ids8k.txt" -n 6 --backend cuda --vram-gb 8 --ctx 8256 --chunk 4096
 run 8b_8k_ram_c8k "$W/l8b" --ids @"$B/ids8k.txt" -n 6 --backend cuda --vram-gb 8 --ctx 8256 --chunk 8192
 run 8b_32k_ram "$W/l8b" --ids @"$B/ids32k.txt" -n 4 --backend cuda --vram-gb 8 --ctx 32832 --chunk 2048
+run 8b_100k_ram "$W/l8b" --ids @"$B/ids100k.txt" -n 4 --backend cuda --vram-gb 8 --ctx 100064 --chunk 4096
 echo "== Llama-3.1-8B shape, 8 GB VRAM budget, disk only (page cache dropped)"
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && echo "(page cache dropped)"
 run 8b_8k_disk "$W/l8b" --ids @"$B/ids8k.txt" -n 3 --backend cuda --vram-gb 8 --ctx 8256 --chunk 2048 --ram-gb 0.001
 
 echo "== table (floors: bytes streamed per token / measured bandwidth: pinned H2D $H2D GB/s)"
 printf "%-12s %12s %14s %12s %10s\n" run "prefill tok/s" "decode s/tok" "floor s/tok" "peak VRAM"
-for name in 1b_resident 1b_streamed 8b_8k_ram 8b_8k_ram_c4k 8b_8k_ram_c8k 8b_32k_ram 8b_8k_disk; do
+for name in 1b_resident 1b_streamed 1b_kvhost 8b_8k_ram 8b_8k_ram_c4k 8b_8k_ram_c8k 8b_32k_ram 8b_100k_ram 8b_8k_disk; do
     [ -f "$B/$name.log" ] || continue
     pre=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' "$B/$name.log")
     dec=$(sed -n 's/.*(\([0-9.]*\) s\/token over.*/\1/p' "$B/$name.log")
