@@ -2806,6 +2806,11 @@ static ollm_result ollm__tk_build(ollm_tokenizer *t, const ollm__json *j, const 
     }
     if (max_id < 255) return ollm__fail(lg, OLLM_ERR_FORMAT, "%s: vocabulary of %d tokens is too small for byte-level "
                                         "BPE", path, max_id + 1);
+    /* real vocabularies are dense (Llama-3 lists its reserved ids, Qwen's added tokens follow its vocab): ids far past
+       the number of entries are malformed, and would size the per-id tables from a few bytes of input */
+    if ((size_t)max_id + 1 > 2 * (n_vocab + (size_t)t->n_added) + 1024)
+        return ollm__fail(lg, OLLM_ERR_FORMAT, "%s: id %d with only %llu vocabulary and added entries", path, max_id,
+                          (unsigned long long)(n_vocab + (size_t)t->n_added));
     t->n_ids = max_id + 1;
     t->dec_off = (uint32_t *)ollm__calloc((size_t)t->n_ids, 4); t->dec_len = (uint32_t *)ollm__calloc((size_t)t->n_ids, 4);
     t->enc_off = (uint32_t *)ollm__calloc((size_t)t->n_ids, 4); t->enc_len = (uint32_t *)ollm__calloc((size_t)t->n_ids, 4);

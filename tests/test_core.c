@@ -450,6 +450,20 @@ static void test_streaming(void) {
     free(ref); free(got);
 }
 
+/* a tokenizer.json whose one id is far past its entries is refused before tables are sized by it */
+static void test_tokenizer_limits(void) {
+    char d[400], p[500], cmd[1100]; ollm_tokenizer *t = NULL; ollm__log lg; ollm_result r;
+    memset(&lg, 0, sizeof lg);
+    snprintf(d, sizeof d, "%s/tok", tmp_root);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", d); sh(cmd);
+    snprintf(p, sizeof p, "%s/tokenizer.json", d);
+    /* the fuzz regression input: its first line is the tokenizer.json */
+    snprintf(cmd, sizeof cmd, "head -n 1 tests/fuzz/corpus/fuzz_tokenizer/regress-sparse-id-273MB > %s", p); sh(cmd);
+    r = ollm__tok_load(d, &lg, &t);
+    CHECK(r == OLLM_ERR_FORMAT && strstr(lg.err, "16777215"), "tokenizer: a sparse id far past the entries is refused");
+    ollm__tok_free(t);
+}
+
 int main(void) {
     ollm__backend *B; ollm__log lg; char cmd[512];
     snprintf(tmp_root, sizeof tmp_root, "/tmp/ollm_test_core_%d", (int)getpid());
@@ -464,6 +478,7 @@ int main(void) {
     test_rope_tables();
     test_session();
     test_streaming();
+    test_tokenizer_limits();
     CHECK(strcmp(ollm_result_string(OLLM_ERR_FORMAT), "file is malformed") == 0 &&
           strcmp(ollm_result_string((ollm_result)999), "unknown ollm_result") == 0, "result strings");
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root); sh(cmd);
