@@ -4273,7 +4273,10 @@ struct ollm_session {
 
 /* A model family: how to read its config, which tensors it needs, the session state it keeps and its forward pass.
    Adding a family is adding one of these to ollm__families. */
-typedef ollm_result (*ollm__tensor_fn)(ollm_model *m, ollm__w *slot, const char *name, int64_t rows, int64_t cols);
+/* Binds one tensor: its exact shape and the dtypes it may have (a mask of 1u << OLLM__*). Loading passes
+   ollm__bind_shaped; tools/make_random_checkpoint.c passes a recorder that writes it in one of those dtypes. */
+typedef ollm_result (*ollm__tensor_fn)(ollm_model *m, ollm__w *slot, const char *name, unsigned dtypes, int ndim,
+                                       const int64_t *shape);
 struct ollm__family {
     const char *model_type;                                                           /* config.json model_type */
     ollm_result (*config)(const ollm__json *j, ollm__desc *d, ollm__log *lg);         /* the family's fields */
@@ -4340,12 +4343,12 @@ static ollm_result ollm__bind_shaped(ollm_model *m, ollm__w *w, const char *name
     return OLLM_OK;
 }
 #define OLLM__FLOAT_DTYPES ((1u << OLLM__BF16) | (1u << OLLM__F16) | (1u << OLLM__F32))
-/* A floating-point matrix [rows, cols], or a vector [rows] when cols == 0: the common case. */
-static ollm_result ollm__bind(ollm_model *m, ollm__w *w, const char *name, int64_t rows, int64_t cols) {
+/* The common case through a family's tensor walker: a floating-point matrix [rows, cols], or a vector [rows] when
+   cols == 0 (bound as rows 1, cols n). */
+static ollm_result ollm__bind_fn(ollm_model *m, ollm__tensor_fn fn, ollm__w *w, const char *name, int64_t rows,
+                                 int64_t cols) {
     int64_t shape[2]; shape[0] = rows; shape[1] = cols;
-    OLLM__TRY(ollm__bind_shaped(m, w, name, OLLM__FLOAT_DTYPES, cols ? 2 : 1, shape));
-    if (!cols) { w->rows = 1; w->cols = rows; }
-    return OLLM_OK;
+    return fn(m, w, name, OLLM__FLOAT_DTYPES, cols ? 2 : 1, shape);
 }
 
 /* The automatic rule for kv_host 0: the whole cache would take more than half the GPU budget. */
@@ -4728,18 +4731,18 @@ static size_t ollm__llama_weights_size(const ollm__desc *d) {
 }
 
 /* Every tensor a Llama checkpoint must hold, with the shape config.json implies ([rows] when cols is 0), and the slot
-   it loads into. Loading (ollm__bind) and the random-checkpoint writer (tools/) both walk this one list. */
+   it loads into. Loading (ollm__bind_shaped) and the random-checkpoint writer (tools/) both walk this one list. */
 static ollm_result ollm__llama_tensors(ollm_model *m, ollm__tensor_fn fn) {
     const ollm__desc *c = &m->d; char name[256]; int l; ollm__llama *w = (ollm__llama *)m->fw;
     int64_t H = c->hidden, qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
-    OLLM__TRY(fn(m, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
-    OLLM__TRY(fn(m, &w->norm, "model.norm.weight", H, 0));
-    if (!c->tie_embeddings) OLLM__TRY(fn(m, &w->lm_head, "lm_head.weight", c->vocab, H));
+    OLLM__TRY(ollm__bind_fn(m, fn, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
+    OLLM__TRY(ollm__bind_fn(m, fn, &w->norm, "model.norm.weight", H, 0));
+    if (!c->tie_embeddings) OLLM__TRY(ollm__bind_fn(m, fn, &w->lm_head, "lm_head.weight", c->vocab, H));
     for (l = 0; l < c->n_layers; l++) {
         ollm__llama_layer *L = &w->layers[l];
 #define OLLM__T(field, suffix, rows, cols) \
         snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
-        OLLM__TRY(fn(m, &L->field, name, rows, cols))
+        OLLM__TRY(ollm__bind_fn(m, fn, &L->field, name, rows, cols))
         OLLM__T(input_layernorm, "input_layernorm.weight", H, 0);
         OLLM__T(q_proj, "self_attn.q_proj.weight", qw, H);
         OLLM__T(k_proj, "self_attn.k_proj.weight", kw, H);
@@ -4890,39 +4893,29 @@ static size_t ollm__gptoss_weights_size(const ollm__desc *d) {
     return sizeof(ollm__gptoss) + (size_t)d->n_layers * sizeof(ollm__gptoss_layer);
 }
 
-/* A tensor of any dtype and rank. ollm__tensor_fn only carries [rows, cols] of a float tensor, so only the loader
-   (ollm__bind) can check these exactly; another walker (tools/make_random_checkpoint.c) gets [shape0, the rest]. */
-static ollm_result ollm__gptoss_bind(ollm_model *m, ollm__tensor_fn fn, ollm__w *w, const char *name, unsigned dtypes,
-                                     int ndim, const int64_t *shape) {
-    int64_t cols = 1; int i;
-    if (fn == ollm__bind) return ollm__bind_shaped(m, w, name, dtypes, ndim, shape);
-    for (i = 1; i < ndim; i++) cols *= shape[i];
-    return fn(m, w, name, shape[0], cols);
-}
-
 static ollm_result ollm__gptoss_tensors(ollm_model *m, ollm__tensor_fn fn) {
     const ollm__desc *c = &m->d; char name[256]; int l; ollm__gptoss *w = (ollm__gptoss *)m->fw;
     int64_t H = c->hidden, qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
     int64_t E = c->n_experts, I = c->moe_ffn, sh[4];
-    if (fn == ollm__bind && !m->B->host)
+    if (fn == ollm__bind_shaped && !m->B->host)
         return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "GPT-OSS needs the CPU backend for now (--backend cpu): "
                           "the %s backend has no kernels for its experts yet", m->B->name);
     /* the layout: packed floats when layer 0 has them, else MXFP4 (also what a writer with no checkpoint gets) */
     w->mxfp4 = !ollm__st_find(&m->st, "model.layers.0.mlp.experts.gate_up_proj");
-    if (fn == ollm__bind && w->mxfp4 && (H % 32 || I % 32))
+    if (fn == ollm__bind_shaped && w->mxfp4 && (H % 32 || I % 32))
         return ollm__fail(&m->log, OLLM_ERR_FORMAT, "MXFP4 experts need hidden_size (%lld) and intermediate_size "
                           "(%lld) to be multiples of 32", (long long)H, (long long)I);
-    OLLM__TRY(fn(m, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
-    OLLM__TRY(fn(m, &w->norm, "model.norm.weight", H, 0));
-    if (!c->tie_embeddings) OLLM__TRY(fn(m, &w->lm_head, "lm_head.weight", c->vocab, H));   /* gpt-oss: untied */
+    OLLM__TRY(ollm__bind_fn(m, fn, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
+    OLLM__TRY(ollm__bind_fn(m, fn, &w->norm, "model.norm.weight", H, 0));
+    if (!c->tie_embeddings) OLLM__TRY(ollm__bind_fn(m, fn, &w->lm_head, "lm_head.weight", c->vocab, H));   /* gpt-oss: untied */
     for (l = 0; l < c->n_layers; l++) {
         ollm__gptoss_layer *L = &w->layers[l];
 #define OLLM__T(field, suffix, rows, cols) \
         snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
-        OLLM__TRY(fn(m, &L->field, name, rows, cols))
+        OLLM__TRY(ollm__bind_fn(m, fn, &L->field, name, rows, cols))
 #define OLLM__TS(field, suffix, dtypes, ndim) \
         snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
-        OLLM__TRY(ollm__gptoss_bind(m, fn, &L->field, name, dtypes, ndim, sh))
+        OLLM__TRY(fn(m, &L->field, name, dtypes, ndim, sh))
         OLLM__T(input_layernorm, "input_layernorm.weight", H, 0);
         OLLM__T(q_proj, "self_attn.q_proj.weight", qw, H);
         OLLM__T(k_proj, "self_attn.k_proj.weight", kw, H);
@@ -5295,20 +5288,6 @@ static size_t ollm__qn_weights_size(const ollm__desc *d) {
 
 /* ---- tensors ---- */
 
-/* linear_attn.conv1d.weight is [conv_dim, 1, K] (nn.Conv1d, depthwise). ollm__tensor_fn speaks only [rows, cols], so
-   other walkers of the list (tools/make_random_checkpoint.c) get [conv_dim, K]; loading accepts that 2-D form too
-   (same bytes, same meaning). */
-static ollm_result ollm__qn_conv_weight(ollm_model *m, ollm__tensor_fn fn, ollm__w *slot, const char *name,
-                                        int64_t channels, int64_t K) {
-    const ollm__tensor *t;
-    int64_t shape[3];
-    if (fn != ollm__bind) return fn(m, slot, name, channels, K);
-    t = ollm__st_find(&m->st, name);
-    if (t && t->ndim == 2) return ollm__bind(m, slot, name, channels, K);
-    shape[0] = channels; shape[1] = 1; shape[2] = K;
-    return ollm__bind_shaped(m, slot, name, OLLM__FLOAT_DTYPES, 3, shape);
-}
-
 /* Every tensor a Qwen3-Next checkpoint must hold, in the hub layout (one tensor per expert); `mtp.*` (the
    multi-token-prediction head) is not read. */
 static ollm_result ollm__qn_tensors(ollm_model *m, ollm__tensor_fn fn) {
@@ -5316,16 +5295,15 @@ static ollm_result ollm__qn_tensors(ollm_model *m, ollm__tensor_fn fn) {
     ollm__w *experts = (ollm__w *)(void *)(w->layers + c->n_layers);
     int64_t H = c->hidden, hd = c->head_dim, qw = (int64_t)c->n_heads * hd, kw = (int64_t)c->n_kv_heads * hd;
     int64_t Kd = (int64_t)c->lin_k_heads * c->lin_k_dim, Vd = (int64_t)c->lin_v_heads * c->lin_v_dim;
-    OLLM__TRY(fn(m, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
-    OLLM__TRY(fn(m, &w->norm, "model.norm.weight", H, 0));
-    if (c->tie_embeddings) w->lm_head = w->embed_tokens;
-    else OLLM__TRY(fn(m, &w->lm_head, "lm_head.weight", c->vocab, H));
+    OLLM__TRY(ollm__bind_fn(m, fn, &w->embed_tokens, "model.embed_tokens.weight", c->vocab, H));
+    OLLM__TRY(ollm__bind_fn(m, fn, &w->norm, "model.norm.weight", H, 0));
+    if (!c->tie_embeddings) OLLM__TRY(ollm__bind_fn(m, fn, &w->lm_head, "lm_head.weight", c->vocab, H));
     for (l = 0; l < c->n_layers; l++) {
         ollm__qn_layer *L = &w->layers[l];
         L->experts = experts + (size_t)l * c->n_experts * 3;
 #define OLLM__T(field, suffix, rows, cols) \
         snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix); \
-        OLLM__TRY(fn(m, &L->field, name, rows, cols))
+        OLLM__TRY(ollm__bind_fn(m, fn, &L->field, name, rows, cols))
         OLLM__T(input_layernorm, "input_layernorm.weight", H, 0);
         OLLM__T(post_attention_layernorm, "post_attention_layernorm.weight", H, 0);
         if (c->layer_kind[l] == OLLM__LAYER_FULL) {
@@ -5338,8 +5316,11 @@ static ollm_result ollm__qn_tensors(ollm_model *m, ollm__tensor_fn fn) {
         } else {
             OLLM__T(in_proj_qkvz, "linear_attn.in_proj_qkvz.weight", 2 * Kd + 2 * Vd, H);
             OLLM__T(in_proj_ba, "linear_attn.in_proj_ba.weight", 2 * (int64_t)c->lin_v_heads, H);
-            snprintf(name, sizeof name, "model.layers.%d.linear_attn.conv1d.weight", l);
-            OLLM__TRY(ollm__qn_conv_weight(m, fn, &L->conv1d, name, 2 * Kd + Vd, c->conv_kernel));
+            {   /* nn.Conv1d, depthwise: [conv_dim, 1, K] */
+                int64_t sh[3]; sh[0] = 2 * Kd + Vd; sh[1] = 1; sh[2] = c->conv_kernel;
+                snprintf(name, sizeof name, "model.layers.%d.linear_attn.conv1d.weight", l);
+                OLLM__TRY(fn(m, &L->conv1d, name, OLLM__FLOAT_DTYPES, 3, sh));
+            }
             OLLM__T(dt_bias, "linear_attn.dt_bias", c->lin_v_heads, 0);  /* BF16 or F32 in real checkpoints */
             OLLM__T(A_log, "linear_attn.A_log", c->lin_v_heads, 0);
             OLLM__T(norm, "linear_attn.norm.weight", c->lin_v_dim, 0);
@@ -5702,7 +5683,7 @@ static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, 
     }
     OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
                          &w->norm, rows, H, eps, 1));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, &w->lm_head, rows, 0));
+    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, rows, 0));
     if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
     OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
                                                          (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
@@ -5984,7 +5965,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
         }
     }
     if (!(m->fw = ollm__calloc(1, m->fam->weights_size(&m->d)))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-    if ((r = m->fam->tensors(m, ollm__bind)) != OLLM_OK) return r;
+    if ((r = m->fam->tensors(m, ollm__bind_shaped)) != OLLM_OK) return r;
     if ((r = ollm__tiers_place(m)) != OLLM_OK) return r;
     /* RoPE frequencies, computed once on the host (modeling_rope_utils.py) */
     inv = (float *)ollm__calloc((size_t)m->d.head_dim / 2 + 1, sizeof *inv);

@@ -1,6 +1,7 @@
 /* Writes a full-size checkpoint with random weights in the exact Hugging Face layout from a real config.json, for
    benchmarks without downloads: shards of at most 5 GB named model-0000X-of-0000N.safetensors plus
-   model.safetensors.index.json (or one model.safetensors when it fits), BF16, the tensor list ollm.h itself expects.
+   model.safetensors.index.json (or one model.safetensors when it fits), BF16 (U8 for MXFP4 blocks and scales), the
+   tensor list ollm.h itself expects.
    Build:  cc -O2 -o make_random_checkpoint tools/make_random_checkpoint.c -lm -lpthread -ldl
    Usage:  make_random_checkpoint CONFIG.json OUT_DIR [--seed N] [--shard-gb G]
    Weights are uniform in +-sqrt(3)*std with std 0.02 (norm weights near 1): the numbers are meaningless but have
@@ -9,11 +10,13 @@
 #include "../ollm.h"
 #include <stdio.h>
 
-typedef struct entry { char name[128]; int64_t rows, cols; uint64_t bytes; int shard; uint64_t off; } entry;
+typedef struct entry { char name[128]; int ndim, dtype; int64_t shape[OLLM__MAX_DIMS]; uint64_t bytes; int shard; uint64_t off; } entry;
 static entry *entries; static int n_entries, cap_entries;
 
-static ollm_result record(ollm_model *m, ollm__w *slot, const char *name, int64_t rows, int64_t cols) {
-    entry *e; (void)m; (void)slot;
+/* BF16 when the family accepts it, else U8 (MXFP4 blocks and scales), else F32 */
+static ollm_result record(ollm_model *m, ollm__w *slot, const char *name, unsigned dtypes, int ndim,
+                          const int64_t *shape) {
+    entry *e; int d; (void)m; (void)slot;
     if (n_entries == cap_entries) {
         cap_entries = cap_entries ? cap_entries * 2 : 256;
         entries = (entry *)realloc(entries, (size_t)cap_entries * sizeof *entries);
@@ -22,19 +25,29 @@ static ollm_result record(ollm_model *m, ollm__w *slot, const char *name, int64_
     e = &entries[n_entries++];
     memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
-    e->rows = rows; e->cols = cols;
-    e->bytes = (uint64_t)rows * (uint64_t)(cols ? cols : 1) * 2;
+    e->dtype = dtypes & (1u << OLLM__BF16) ? OLLM__BF16 : dtypes & (1u << OLLM__U8) ? OLLM__U8 : OLLM__F32;
+    e->ndim = ndim; e->bytes = ollm__dtype_size[e->dtype];
+    for (d = 0; d < ndim; d++) { e->shape[d] = shape[d]; e->bytes *= (uint64_t)shape[d]; }
     return OLLM_OK;
 }
 
 static uint64_t rng = 1;
-static void fill(uint16_t *p, uint64_t n, int is_norm) {
-    uint64_t i;
+static uint64_t next_random(void) {
+    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull; z ^= z >> 27;
+    return z;
+}
+/* n values of entry e into p: BF16/F32 uniform (norms near 1), U8 random codes, or MXFP4 scale bytes 118..122
+   (2^-9..2^-5: E2M1 codes have rms 2.9, so weights of rms ~0.02 as above) */
+static void fill(void *p, uint64_t n, const entry *e) {
+    uint64_t i; int is_norm = e->ndim == 1, scales = strstr(e->name, "_scales") != NULL;
     for (i = 0; i < n; i++) {
-        uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull; z ^= z >> 27;
+        uint64_t z = next_random();
         float u = (float)((double)(z >> 40) / 16777216.0 * 2.0 - 1.0);   /* uniform in [-1, 1) */
-        p[i] = ollm__f32_to_bf16(is_norm ? 1.0f + 0.1f * u : 0.0346f * u);
+        float v = is_norm ? 1.0f + 0.1f * u : 0.0346f * u;
+        if (e->dtype == OLLM__U8) ((uint8_t *)p)[i] = (uint8_t)(scales ? 118 + (z >> 40) % 5 : (z >> 40) & 255);
+        else if (e->dtype == OLLM__BF16) ((uint16_t *)p)[i] = ollm__f32_to_bf16(v);
+        else ((float *)p)[i] = v;
     }
 }
 
@@ -64,14 +77,13 @@ int main(int argc, char **argv) {
         hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, "{\"__metadata__\":{\"format\":\"pt\"}");
         for (i = 0; i < n_entries; i++) {
             if (entries[i].shard != s) continue;
-            if (entries[i].cols)
-                hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, ",\"%s\":{\"dtype\":\"BF16\",\"shape\":[%lld,%lld],\"data_offsets\":[%llu,%llu]}",
-                                       entries[i].name, (long long)entries[i].rows, (long long)entries[i].cols,
-                                       (unsigned long long)entries[i].off, (unsigned long long)(entries[i].off + entries[i].bytes));
-            else
-                hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, ",\"%s\":{\"dtype\":\"BF16\",\"shape\":[%lld],\"data_offsets\":[%llu,%llu]}",
-                                       entries[i].name, (long long)entries[i].rows, (unsigned long long)entries[i].off,
-                                       (unsigned long long)(entries[i].off + entries[i].bytes));
+            int d;
+            hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", entries[i].name,
+                                   ollm__dtype_names[entries[i].dtype]);
+            for (d = 0; d < entries[i].ndim; d++)
+                hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, "%s%lld", d ? "," : "", (long long)entries[i].shape[d]);
+            hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, "],\"data_offsets\":[%llu,%llu]}",
+                                   (unsigned long long)entries[i].off, (unsigned long long)(entries[i].off + entries[i].bytes));
             first = 0;
         }
         (void)first;
@@ -83,12 +95,13 @@ int main(int argc, char **argv) {
         if (!(f = fopen(path, "wb"))) { fprintf(stderr, "cannot write %s\n", path); return 1; }
         fwrite(lb, 1, 8, f); fwrite(hdr, 1, hl, f);
         for (i = 0; i < n_entries; i++) {
-            uint64_t n = entries[i].bytes / 2, done = 0; static uint16_t buf[1 << 20];
+            size_t es = ollm__dtype_size[entries[i].dtype]; uint64_t n = entries[i].bytes / es, done = 0;
+            static float buf[1 << 20];
             if (entries[i].shard != s) continue;
             while (done < n) {
                 uint64_t k = n - done < (1 << 20) ? n - done : (1 << 20);
-                fill(buf, k, entries[i].cols == 0);
-                if (fwrite(buf, 2, (size_t)k, f) != (size_t)k) { fprintf(stderr, "write failed: %s\n", path); return 1; }
+                fill(buf, k, &entries[i]);
+                if (fwrite(buf, es, (size_t)k, f) != (size_t)k) { fprintf(stderr, "write failed: %s\n", path); return 1; }
                 done += k;
             }
         }
