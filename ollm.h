@@ -1176,10 +1176,7 @@ static ollm_result ollm__desc_common(const ollm__json *jp, ollm__desc *d, ollm__
         goto done;
     }
     if (d->n_kv_heads < 0) d->n_kv_heads = d->n_heads;
-    if (d->head_dim < 0) {
-        if (d->hidden % d->n_heads) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d and head_dim is absent", d->hidden, d->n_heads); goto done; }
-        d->head_dim = d->hidden / d->n_heads;
-    }
+    if (d->head_dim < 0 && d->hidden % d->n_heads == 0) d->head_dim = d->hidden / d->n_heads;   /* else: the family's */
     if (d->bos_id >= d->vocab) {
         r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: bos_token_id %d is outside vocab_size %d", d->bos_id, d->vocab);
         goto done;
@@ -1194,8 +1191,6 @@ static ollm_result ollm__desc_common(const ollm__json *jp, ollm__desc *d, ollm__
                        d->n_heads, d->n_kv_heads);
         goto done;
     }
-    if (d->head_dim % 2) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: head_dim %d is odd", d->head_dim); goto done; }
-    if ((int64_t)d->n_heads * d->head_dim > OLLM__MAX_DIM) { r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: heads x head_dim too large"); goto done; }
     if (d->rms_eps <= 0) d->rms_eps = 1e-6;
 done:
     return r;
@@ -5896,6 +5891,14 @@ static ollm_result ollm__desc_parse(ollm__desc *d, const ollm__family **fam, con
     if (!*fam) { r = ollm__fail(lg, OLLM_ERR_UNSUPPORTED, "config.json: model_type \"%s\" is not supported (%s)", mt, known); goto done; }
     snprintf(d->model_type, sizeof d->model_type, "%s", mt);
     if ((r = ollm__desc_common(&j, d, lg)) == OLLM_OK) r = (*fam)->config(&j, d, lg);
+    /* head_dim: from config.json, the family's default, or hidden / heads */
+    if (r == OLLM_OK && d->head_dim < 0)
+        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d and "
+                       "head_dim is absent", d->hidden, d->n_heads);
+    else if (r == OLLM_OK && d->head_dim % 2)
+        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: head_dim %d is odd", d->head_dim);
+    else if (r == OLLM_OK && (int64_t)d->n_heads * d->head_dim > OLLM__MAX_DIM)
+        r = ollm__fail(lg, OLLM_ERR_FORMAT, "config.json: heads x head_dim too large");
     if (r == OLLM_OK && d->rope.type == OLLM__ROPE_YARN) {   /* after the family, which may set its own yarn */
         /* transformers _compute_yarn_parameters: original_max_position_embeddings, else max_position_embeddings */
         if (d->rope.original_max_position_embeddings == 0) d->rope.original_max_position_embeddings = d->max_pos;
