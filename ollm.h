@@ -304,12 +304,22 @@ static ollm_result ollm__file_open(ollm__file *f, const char *path) {
 }
 static void ollm__file_close(ollm__file *f) { if (f->fd >= 0) close(f->fd); f->fd = -1; }
 
+/* Test-only fault injection (define OLLM_FAULT_INJECTION): the hook may shorten a write (*n), or fail it with an errno
+   value (return nonzero). Production builds compile it away. */
+#ifdef OLLM_FAULT_INJECTION
+static int (*ollm__io_fault)(int op, int fd, size_t *n);   /* op: 'r' read, 'w' write, 's' sync */
+#define OLLM__FAULT(op, fd, n) (ollm__io_fault ? ollm__io_fault((op), (fd), (n)) : 0)
+#else
+#define OLLM__FAULT(op, fd, n) 0
+#endif
+
 /* Reads exactly n bytes at off; EINTR and short reads are retried; end of file is OLLM_ERR_IO. */
 static ollm_result ollm__pread_all(int fd, void *buf, uint64_t n, uint64_t off) {
     char *p = (char *)buf;
     while (n > 0) {
-        size_t want = n > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)n;
-        ssize_t r = pread(fd, p, want, (off_t)off);
+        size_t want = n > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)n; ssize_t r; int fault;
+        if ((fault = OLLM__FAULT('r', fd, &want)) != 0) { errno = fault; if (fault == EINTR) continue; return OLLM_ERR_IO; }
+        r = pread(fd, p, want, (off_t)off);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) return OLLM_ERR_IO;
         p += r; n -= (uint64_t)r; off += (uint64_t)r;
@@ -317,14 +327,6 @@ static ollm_result ollm__pread_all(int fd, void *buf, uint64_t n, uint64_t off) 
     return OLLM_OK;
 }
 
-/* Test-only fault injection (define OLLM_FAULT_INJECTION): the hook may shorten a write (*n), or fail it with an errno
-   value (return nonzero). Production builds compile it away. */
-#ifdef OLLM_FAULT_INJECTION
-static int (*ollm__io_fault)(int op, int fd, size_t *n);   /* op: 'w' write, 's' sync */
-#define OLLM__FAULT(op, fd, n) (ollm__io_fault ? ollm__io_fault((op), (fd), (n)) : 0)
-#else
-#define OLLM__FAULT(op, fd, n) 0
-#endif
 
 /* Writes exactly n bytes at off: EINTR and short writes are retried; ENOSPC, EIO and kin are OLLM_ERR_IO (errno set). */
 static ollm_result ollm__pwrite_all(int fd, const void *buf, uint64_t n, uint64_t off) {

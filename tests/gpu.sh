@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/gpu.sh: the GPU tests, for a machine with an NVIDIA GPU and driver (CI has none: tests/run.sh covers the rest).
 #   1. test_kernels: every CUDA op against the CPU backend (odd shapes, long attention, GQA, windows, sinks)
-#   2. the same under compute-sanitizer memcheck (skipped when compute-sanitizer is absent)
+#   2. the same under compute-sanitizer memcheck, and (smaller shapes) racecheck (skipped without compute-sanitizer)
 #   3. a sticky device error (OLLM_TEST_STICKY=1: an illegal address, then every later call fails the same way)
 #   4. the Llama fixtures through the CUDA backend (tests/test_fixtures.c --backend cuda tests/fixtures/llama_*:
 #      logits within 2e-2 x max |logit|, greedy tokens identical), and `ollm logits --backend cuda` on each
@@ -45,6 +45,14 @@ if [ -n "$CS" ]; then
     if [ $rc -eq 0 ] && grep -q 'ERROR SUMMARY: 0 errors' "$B/memcheck.log"; then ok "memcheck: 0 errors"; else bad "memcheck (exit $rc, see $B/memcheck.log)"; fi
 else
     echo "(compute-sanitizer not found: skipped)"
+fi
+
+echo "== compute-sanitizer racecheck test_kernels (OLLM_TEST_SMALL: the largest shapes left out)"
+if [ -n "$CS" ]; then
+    OLLM_TEST_SMALL=1 timeout "${OLLM_RACECHECK_TIMEOUT:-300}" "$CS" --tool racecheck --error-exitcode 99 "$B/test_kernels" > "$B/racecheck.log" 2>&1
+    rc=$?
+    grep -E 'RACECHECK SUMMARY|ERROR SUMMARY|hazard|passed, ' "$B/racecheck.log" | tail -n 8
+    if [ $rc -eq 0 ] && grep -q 'passed, 0 failed' "$B/racecheck.log"; then ok "racecheck: no hazards"; else bad "racecheck (exit $rc, see $B/racecheck.log)"; fi
 fi
 
 echo "== sticky device error"

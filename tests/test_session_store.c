@@ -1,5 +1,5 @@
 /* Sessions in a folder: save and resume without recomputing, rewinds, foreign and damaged folders refused, injected
-   I/O faults (short writes, EINTR, ENOSPC, EIO on fsync), and a writer killed at every point of a commit: the
+   I/O faults (short reads and writes, EINTR, ENOSPC, EIO on read and fsync), and a writer killed at every point of a commit: the
    folder always reopens at its last complete token with the same logits as an uninterrupted run. */
 #define OLLM_FAULT_INJECTION
 #define OLLM_IMPLEMENTATION
@@ -32,9 +32,16 @@ static int logits_match(const float *l, int64_t pos) {
 }
 
 /* fault hooks */
-static int writes, fail_at, fail_errno, kill_at, shorten, eintr_every;
+static int writes, fail_at, fail_errno, kill_at, shorten, eintr_every, reads, read_short, read_fail_at;
 static int hook(int op, int fd, size_t *n) {
     (void)fd;
+    if (op == 'r') {   /* reads: shortened, interrupted, or failing from the read_fail_at-th on */
+        reads++;
+        if (read_fail_at && reads >= read_fail_at) return EIO;
+        if (read_short && reads % 3 == 0) return EINTR;
+        if (read_short && *n > 1) *n = *n / 3 + 1;
+        return 0;
+    }
     if (op == 's') return fail_errno == EIO && fail_at < 0 ? EIO : 0;
     writes++;
     if (kill_at && writes == kill_at) kill(getpid(), SIGKILL);
@@ -43,7 +50,10 @@ static int hook(int op, int fd, size_t *n) {
     if (shorten && *n > 1) *n /= 2;
     return 0;
 }
-static void reset_faults(void) { writes = 0; fail_at = 0; fail_errno = 0; kill_at = 0; shorten = 0; eintr_every = 0; ollm__io_fault = NULL; }
+static void reset_faults(void) {
+    writes = 0; fail_at = 0; fail_errno = 0; kill_at = 0; shorten = 0; eintr_every = 0; reads = 0; read_short = 0;
+    read_fail_at = 0; ollm__io_fault = NULL;
+}
 static void clear_dir(void) { char cmd[512]; snprintf(cmd, sizeof cmd, "rm -rf %s", dir); if (system(cmd)) {} }
 
 static void test_save_resume(ollm_model *m) {
@@ -151,6 +161,26 @@ static void test_faults(ollm_model *m) {
     CHECK(open_session(m, &s) == OLLM_OK && ollm_session_length(s) == 60 && logits_match(ollm_session_logits(s), 59),
           "faults: nothing committed was lost");
     ollm_session_close(s);
+    /* reads: short and interrupted reads are retried; a failing read is an error, never garbage */
+    clear_dir(); reset_faults(); open_session(m, &s); ollm_session_prefill(s, ids, 40, NULL); ollm_session_close(s);
+    ollm__io_fault = hook; read_short = 1;
+    CHECK(open_session(m, &s) == OLLM_OK && ollm_session_length(s) == 40 && logits_match(ollm_session_logits(s), 39),
+          "faults: short and interrupted reads resume the session exactly");
+    ollm_session_close(s);
+    {
+        ollm_model *m2; ollm_model_config c = ollm_model_config_default(); ollm_result r2;
+        c.backend = OLLM_BACKEND_CPU;
+        r2 = ollm_model_open(FX, &c, &m2);
+        CHECK(r2 == OLLM_OK, "faults: a model opens through short and interrupted reads");
+        ollm_model_close(m2);
+        reset_faults(); ollm__io_fault = hook; read_fail_at = 4;
+        r2 = ollm_model_open(FX, &c, &m2);
+        CHECK(r2 != OLLM_OK && ollm_model_last_error(m2)[0], "faults: EIO while opening a model is an error with a message");
+        ollm_model_close(m2);
+        reset_faults(); ollm__io_fault = hook; read_fail_at = 3;
+        CHECK(open_session(m, &s) != OLLM_OK && ollm_model_last_error(m)[0], "faults: EIO while reopening a session is an error");
+        reset_faults();
+    }
     /* fsync failing (EIO) */
     clear_dir(); reset_faults(); open_session(m, &s);
     ollm__io_fault = hook; fail_at = -1; fail_errno = EIO;
