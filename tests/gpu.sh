@@ -5,7 +5,8 @@
 #   3. a sticky device error (OLLM_TEST_STICKY=1: an illegal address, then every later call fails the same way)
 #   4. the Llama fixtures through the CUDA backend (tests/test_fixtures.c --backend cuda tests/fixtures/llama_*:
 #      logits within 2e-2 x max |logit|, greedy tokens identical), and `ollm logits --backend cuda` on each
-#   5. `ollm kernels --arch` of this GPU, twice (the second from the cache)
+#   5. the VRAM ceiling: streamed models and host-RAM KV caches stay within the budget as cuMemGetInfo sees it
+#   6. `ollm kernels --arch` of this GPU, twice (the second from the cache)
 # Ends with "N passed, M failed"; exit status 1 on any failure. Logs under build/gpu. Run from anywhere.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -70,6 +71,12 @@ for d in tests/fixtures/llama_*; do
     if "$B/ollm" logits "$d" --ids "$ids" --out "$B/$(basename "$d").logits.safetensors" --backend cuda > "$B/logits.log" 2>&1 &&
        [ -s "$B/$(basename "$d").logits.safetensors" ]; then ok "ollm logits $d --backend cuda"; else bad "ollm logits $d --backend cuda: $(tail -n 2 "$B/logits.log")"; fi
 done
+
+echo "== the VRAM ceiling against cuMemGetInfo"
+if $CC -O2 -Wall -Wextra -o "$B/test_vram" tests/test_vram.c -lm -lpthread -ldl; then ok "build test_vram"; else bad "build test_vram"; fi
+"$B/test_vram" > "$B/test_vram.log" 2>&1
+grep -v '^ok ' "$B/test_vram.log" | tail -n 10
+tally "$B/test_vram.log" test_vram
 
 echo "== ollm kernels"
 arch=$(grep -o 'sm_[0-9]*' "$B/test_kernels.log" | head -n 1)
