@@ -106,7 +106,8 @@ typedef struct ollm_session ollm_session;  /* one context: KV cache, position, l
 typedef struct ollm_model_config {
     ollm_backend backend;     /* OLLM_BACKEND_AUTO (0): CUDA when a driver and GPU are usable, else the CPU */
     int          threads;     /* CPU worker threads; 0 = online cores, at most 64 */
-    uint64_t     vram_bytes;  /* GPU memory budget; 0 = free memory at open minus 512 MiB */
+    uint64_t     vram_bytes;  /* GPU memory budget for everything the library puts on the GPU (64 MiB of it for the
+                                 kernels and streams); 0 = free memory at open minus 512 MiB */
     uint64_t     ram_bytes;   /* host memory for weights (CPU backend) or the RAM tier (CUDA); 0 = no limit.
                                  Layers that do not fit are read from disk as they are needed */
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
@@ -4202,8 +4203,12 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     }
     /* the budget */
     if ((e = c->cu.cuMemGetInfo(&free_b, &total_b)) != 0) OLLM__CU_NODEV("cuMemGetInfo: %s", ollm__cu_errname(c, e));
-    if (cfg->vram_bytes) c->budget = cfg->vram_bytes;
-    else c->budget = free_b > ((size_t)512 << 20) ? (uint64_t)free_b - ((uint64_t)512 << 20) : 0;
+    /* the budget covers every allocation, and 64 MiB is set aside for what the driver holds for the library (the
+       kernel module, streams, events), which no allocation of ours counts */
+    if (cfg->vram_bytes) c->budget = cfg->vram_bytes >= ((uint64_t)128 << 20) ? cfg->vram_bytes - ((uint64_t)64 << 20) : 0;
+    else c->budget = free_b > ((size_t)576 << 20) ? (uint64_t)free_b - ((uint64_t)576 << 20) : 0;
+    if (!c->budget) OLLM__CU_NODEV("a GPU memory budget of %llu bytes is too small (at least 128 MiB)",
+                                   (unsigned long long)cfg->vram_bytes);
 #undef OLLM__CU_NODEV
     c->b.name = "cuda"; c->b.device = c->dev_name; c->b.host = 0; c->b.kv_elem = 2;
     c->b.destroy = ollm__cu_destroy; c->b.alloc = ollm__cu_alloc; c->b.release = ollm__cu_release;
@@ -4487,16 +4492,19 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
         reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (ollm__kv_host_auto(m, (int64_t)ctx) ? 2u : (uint64_t)L) * ctx +
                   T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
-                           2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab + (256ull << 20);
+                           2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab +
+                  /* backend scratch: a bf16 copy of the widest matmul input, attention partials */
+                  T * 2 * (uint64_t)(c->ffn > c->hidden ? c->ffn : c->hidden) +
+                  T * 2 * (uint64_t)c->n_heads * c->head_dim + (32ull << 20);
         budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
     }
     /* resident first layers while the rest, plus the slots, still fit */
     used = global;
     if (budget && global + all > budget) {
         if (global + (uint64_t)depth * max_block > budget)
-            return ollm__fail(&m->log, OLLM_ERR_BUDGET, "weights budget %.2f GB is less than the %.2f GB of embeddings and head "
-                              "plus %d streaming slots of %.2f GB", (double)budget / 1e9, (double)global / 1e9, depth,
-                              (double)max_block / 1e9);
+            return ollm__fail(&m->log, OLLM_ERR_BUDGET, "weights budget %.1f MB is less than the %.1f MB of embeddings and "
+                              "head plus %d streaming slots of %.1f MB", (double)budget / 1e6, (double)global / 1e6, depth,
+                              (double)max_block / 1e6);
         for (l = 0; l < L; l++)
             if (used + st->block_bytes[l] + (uint64_t)depth * max_block <= budget) { st->resident[l] = 1; used += st->block_bytes[l]; }
             else break;

@@ -74,7 +74,10 @@ done
 
 echo "== the VRAM ceiling against cuMemGetInfo"
 if $CC -O2 -Wall -Wextra -o "$B/test_vram" tests/test_vram.c -lm -lpthread -ldl; then ok "build test_vram"; else bad "build test_vram"; fi
-"$B/test_vram" > "$B/test_vram.log" 2>&1
+# a random Llama-3.2-1B-shaped checkpoint (2.5 GB) streams its layers under a 1.4 GB budget
+$CC -O2 -o "$B/mrc" tools/make_random_checkpoint.c -lm -lpthread -ldl && [ -f "$B/l1b/config.json" ] ||
+    "$B/mrc" tools/configs/llama-3.2-1b.json "$B/l1b" > /dev/null 2>&1
+"$B/test_vram" "$B/l1b" 1400000000 > "$B/test_vram.log" 2>&1
 grep -v '^ok ' "$B/test_vram.log" | tail -n 10
 tally "$B/test_vram.log" test_vram
 

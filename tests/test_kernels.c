@@ -222,13 +222,16 @@ static void t_attn(int nh, int nkv, int hd, int T, int pos0, int window, int sin
     rm(&q); rm(&k); rm(&v); rm(&o); free(h); free(hb);
 }
 
-static void t_budget(void) {
+static void t_budget(void) {   /* a 128 MiB budget: 64 MiB of it set aside for kernels and streams, 64 for allocations */
     ollm_model_config cfg = ollm_model_config_default(); ollm__backend *B = NULL; const char *why = ""; ollm__buf a, b2;
-    cfg.vram_bytes = (uint64_t)64 << 20;
-    CHECK(ollm__cuda_create(&cfg, &lg, &B, &why) == OLLM_OK, "second CUDA backend with a 64 MiB budget");
+    cfg.vram_bytes = (uint64_t)32 << 20;
+    CHECK(ollm__cuda_create(&cfg, &lg, &B, &why) == OLLM_ERR_NO_DEVICE && strstr(why, "too small"),
+          "a 32 MiB budget is refused with the reason");
+    cfg.vram_bytes = (uint64_t)128 << 20;
+    CHECK(ollm__cuda_create(&cfg, &lg, &B, &why) == OLLM_OK, "second CUDA backend with a 128 MiB budget");
     if (!B) return;
     CHECK(B->alloc(B, (uint64_t)100 << 20, &a) == OLLM_ERR_BUDGET && strstr(lg.err, "MiB") && a.ptr == NULL,
-          "100 MiB over a 64 MiB budget: OLLM_ERR_BUDGET with the numbers");
+          "100 MiB over the 64 MiB left for allocations: OLLM_ERR_BUDGET with the numbers");
     printf("     budget message: %s\n", lg.err);
     CHECK(B->alloc(B, (uint64_t)40 << 20, &a) == OLLM_OK, "40 MiB fits");
     CHECK(B->alloc(B, (uint64_t)40 << 20, &b2) == OLLM_ERR_BUDGET, "another 40 MiB does not");

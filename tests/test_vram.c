@@ -1,7 +1,8 @@
 /* The VRAM ceiling, checked against the driver: with a budget B, everything the library puts on the GPU (weights,
    streaming slots, KV cache, activations, scratch, the kernel module) stays within B as cuMemGetInfo sees it, while a
    model that does not fit streams its layers and a long session keeps its KV cache in host RAM.
-   Skips (0 passed, 0 failed) without an NVIDIA driver. Run from the repository root. */
+   Skips (0 passed, 0 failed) without an NVIDIA driver. Run from the repository root.
+   usage: test_vram [MODEL_DIR BUDGET_BYTES]   (a model that streams at that budget: its layers must stream) */
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
@@ -37,14 +38,19 @@ static void run(const char *dir, uint64_t budget, int ctx, int kv_host, const ch
              (double)ollm_model_get_info(m)->device_peak_bytes / 1048576.0, ollm_model_get_info(m)->streamed_layers,
              ollm_model_get_info(m)->n_layers);
     CHECK(used <= budget && ollm_model_get_info(m)->device_peak_bytes <= budget, msg);
+    if (strstr(what, "layers streamed")) CHECK(ollm_model_get_info(m)->streamed_layers > 0, "layers stream at this budget");
+    CHECK(used <= ollm_model_get_info(m)->device_peak_bytes + (64u << 20),
+          "the library's own count covers what the driver sees, but for the 64 MiB set aside for kernels and streams");
     printf("  %s\n", msg);
     ollm_session_close(s); ollm_model_close(m);
     f = device_free();
-    snprintf(msg, sizeof msg, "%s: everything is returned on close (%.1f MiB still in use)", what, (double)(free0 - f) / 1048576.0);
-    CHECK(free0 - f < (4u << 20), msg);
+    /* what remains is the driver's: once kernels have run, the context keeps a few MiB (local memory, pools) */
+    snprintf(msg, sizeof msg, "%s: everything is returned on close (%.1f MiB still in use by the context)", what,
+             (double)(free0 - f) / 1048576.0);
+    CHECK(free0 - f <= (8u << 20), msg);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     char err[256]; ollm__cu_device dev; ollm__cu_context ctx;
     if (!ollm__cuda_load(&cu, err, sizeof err) || cu.cuInit(0) != 0 || cu.cuDeviceGet(&dev, 0) != 0 ||
         cu.cuDevicePrimaryCtxRetain(&ctx, dev) != 0 || cu.cuCtxSetCurrent(ctx) != 0) {
@@ -53,7 +59,24 @@ int main(void) {
     }
     /* the primary context exists (the library shares it): from here on, memory in use is the library's */
     free0 = device_free();
-    run("examples/models/fortune-llama", 275000000u, 512, 0, "fortune-llama, 275 MB, layers streamed");
+    {   /* the smallest budget (1 MB steps) at which the shipped model opens */
+        ollm_model *m = NULL; ollm_model_config mc = ollm_model_config_default(); uint64_t b; char what[160];
+        mc.backend = OLLM_BACKEND_CUDA; mc.max_context = 512;
+        for (b = 100000000u; b < 400000000u; b += 1000000u) {
+            mc.vram_bytes = b;
+            if (ollm_model_open("examples/models/fortune-llama", &mc, &m) == OLLM_OK) break;
+            ollm_model_close(m); m = NULL;
+        }
+        CHECK(m != NULL, "a budget at which the model opens");
+        ollm_model_close(m);
+        snprintf(what, sizeof what, "fortune-llama, the smallest budget that opens (%.0f MB)", (double)b / 1e6);
+        run("examples/models/fortune-llama", b, 512, 0, what);
+    }
+    if (argc == 3) {   /* a larger model and a budget at which its layers stream (tests/gpu.sh: a random 1B) */
+        char what[600];
+        snprintf(what, sizeof what, "%s, %s bytes, layers streamed", argv[1], argv[2]);
+        run(argv[1], strtoull(argv[2], NULL, 10), 512, 0, what);
+    }
     run("examples/models/fortune-llama", 300u << 20, 2048, 1, "fortune-llama, 300 MiB, KV cache in host RAM");
     run("tests/fixtures/llama_untied_gqa2_sharded", 280u << 20, 256, 0, "sharded fixture, 280 MiB");
     cu.cuDevicePrimaryCtxRelease(dev);
