@@ -1259,6 +1259,9 @@ typedef struct ollm__attn_args {
     const ollm__w *sinks;           /* NULL, or one logit per head that joins the softmax and takes no value */
 } ollm__attn_args;
 
+/* Upload slots of the optional async interface below: 0..7 the weight streamer's, 8 and 9 a session's KV staging. */
+#define OLLM__SLOTS 10
+#define OLLM__KV_SLOT 8
 typedef struct ollm__backend ollm__backend;
 struct ollm__backend {
     const char *name;
@@ -3734,7 +3737,7 @@ typedef struct ollm__cu {
     ollm__cu_context ctx;
     ollm__cu_stream st;
     ollm__cu_stream copy_st;          /* weight uploads that overlap compute (created on first use) */
-    ollm__cu_event ev_copy[8], ev_done[8];   /* per streaming slot: its upload finished; compute finished with it */
+    ollm__cu_event ev_copy[OLLM__SLOTS], ev_done[OLLM__SLOTS];   /* per slot: upload finished; compute done with it */
     ollm__cu_module mod;
     ollm__cu_function fn[OLLM__K_COUNT];
     int cc_major, cc_minor, n_sm, smem_optin, have_ctx;
@@ -3844,7 +3847,7 @@ static void ollm__cu_host_free(ollm__backend *b, void *p) {
 /* Streaming slots (@tiers): an upload into slot k runs on the copy stream once compute has finished with k's
    previous layer (ev_done), and compute waits for it (ev_copy) only when it reaches the layer. */
 static ollm_result ollm__cu_slot_events(ollm__cu *c, int k) {
-    if (k < 0 || k >= 8) return ollm__fail(c->b.log, OLLM_ERR_INVALID_ARG, "streaming slot %d out of range", k);
+    if (k < 0 || k >= OLLM__SLOTS) return ollm__fail(c->b.log, OLLM_ERR_INVALID_ARG, "streaming slot %d out of range", k);
     if (!c->copy_st) OLLM__CU(c, cuStreamCreate(&c->copy_st, OLLM__CU_STREAM_NON_BLOCKING));
     if (!c->ev_copy[k]) OLLM__CU(c, cuEventCreate(&c->ev_copy[k], 2));   /* CU_EVENT_DISABLE_TIMING */
     if (!c->ev_done[k]) OLLM__CU(c, cuEventCreate(&c->ev_done[k], 2));
@@ -4125,7 +4128,7 @@ static void ollm__cu_destroy(ollm__backend *b) {
         if (c->mod) c->cu.cuModuleUnload(c->mod);
         if (c->st) c->cu.cuStreamDestroy(c->st);
         if (c->copy_st) { c->cu.cuStreamSynchronize(c->copy_st); c->cu.cuStreamDestroy(c->copy_st); }
-        for (i = 0; i < 8; i++) {
+        for (i = 0; i < OLLM__SLOTS; i++) {
             if (c->ev_copy[i]) c->cu.cuEventDestroy(c->ev_copy[i]);
             if (c->ev_done[i]) c->cu.cuEventDestroy(c->ev_done[i]);
         }
@@ -4263,7 +4266,8 @@ struct ollm_session {
     int kv_host;                 /* the KV cache lives in host memory: */
     char **host_k, **host_v;     /*   per layer [n_ctx, kv row]; */
     uint8_t *host_pinned;        /*   from the backend's host_alloc; */
-    ollm__buf stage_k[2], stage_v[2];         /*   device buffers a layer's cache is uploaded into, alternately */
+    ollm__buf stage_k[2], stage_v[2];         /*   device buffers a layer's cache is uploaded into, alternately, */
+    int kv_staged[2];            /*   and the layer whose rows each holds or is receiving (-1: none) */
     ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk */
     float *last_logits; int has_logits;
     int32_t pending;             /* a generated token not yet fed, or -1 */
@@ -4683,20 +4687,41 @@ static ollm_result ollm__kv_rows(ollm_session *s, int l, int64_t start, int64_t 
 }
 /* The caches layer l's attention reads and appends to: the layer's own, or (kv_host) a staging pair on the device
    holding the layer's first pos0 rows, uploaded here; ollm__kv_end copies the rows attention appended back. */
-static ollm_result ollm__kv_begin(ollm_session *s, int l, int pos0, ollm__buf *kc, ollm__buf *vc) {
+/* Starts copying layer l's first pos0 K and V rows into its staging pair: on the copy stream behind the previous
+   user of that pair when the backend can (compute waits for it in ollm__kv_begin), else at once. */
+static ollm_result ollm__kv_upload(ollm_session *s, int l, int pos0) {
     ollm__backend *B = s->m->B; uint64_t bytes = (uint64_t)pos0 * s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
+    int k = l & 1;
+    if (s->kv_staged[k] == l) return OLLM_OK;
+    s->kv_staged[k] = l;
+    if (!bytes) return OLLM_OK;
+    if (B->upload_async) {
+        OLLM__TRY(B->upload_async(B, OLLM__KV_SLOT + k, s->stage_k[k], s->host_k[l], bytes));
+        return B->upload_async(B, OLLM__KV_SLOT + k, s->stage_v[k], s->host_v[l], bytes);
+    }
+    OLLM__TRY(B->upload(B, s->stage_k[k], s->host_k[l], bytes));
+    return B->upload(B, s->stage_v[k], s->host_v[l], bytes);
+}
+static ollm_result ollm__kv_begin(ollm_session *s, int l, int pos0, ollm__buf *kc, ollm__buf *vc) {
+    ollm__backend *B = s->m->B; int L = s->m->d.n_layers;
     if (!s->kv_host) { *kc = s->k_cache[l]; *vc = s->v_cache[l]; return OLLM_OK; }
     *kc = s->stage_k[l & 1]; *vc = s->stage_v[l & 1];
-    if (!bytes) return OLLM_OK;
-    OLLM__TRY(B->upload(B, *kc, s->host_k[l], bytes));
-    return B->upload(B, *vc, s->host_v[l], bytes);
+    if (l == 0) s->kv_staged[0] = s->kv_staged[1] = -1;   /* a new pass: nothing staged is for its pos0 (after an error) */
+    OLLM__TRY(ollm__kv_upload(s, l, pos0));
+    if (B->slot_wait) OLLM__TRY(B->slot_wait(B, OLLM__KV_SLOT + (l & 1)));
+    /* the next layer's rows go up while this layer computes (its pair's previous user, l - 1, is done) */
+    if (l + 1 < L) OLLM__TRY(ollm__kv_upload(s, l + 1, pos0));
+    return OLLM_OK;
 }
 static ollm_result ollm__kv_end(ollm_session *s, int l, int pos0, int T) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
     uint64_t off = (uint64_t)pos0 * row, bytes = (uint64_t)T * row;
     if (!s->kv_host) return OLLM_OK;
     OLLM__TRY(B->download(B, s->host_k[l] + off, ollm__view(s->stage_k[l & 1], off, bytes), bytes));
-    return B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[l & 1], off, bytes), bytes);
+    OLLM__TRY(B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[l & 1], off, bytes), bytes));
+    s->kv_staged[l & 1] = -1;   /* the pair may now take layer l + 2 */
+    if (B->slot_release) OLLM__TRY(B->slot_release(B, OLLM__KV_SLOT + (l & 1)));
+    return OLLM_OK;
 }
 static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, int64_t ffw) {
     ollm__backend *B = s->m->B; const ollm__desc *c = &s->m->d; uint64_t T = (uint64_t)s->chunk; ollm_result r = OLLM_OK;
@@ -6068,7 +6093,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     m->log.err[0] = 0;
     s = (ollm_session *)ollm__calloc(1, sizeof *s);
     if (!s) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-    s->m = m; s->pending = -1; s->kv_fd = -1;
+    s->m = m; s->pending = -1; s->kv_fd = -1; s->kv_staged[0] = s->kv_staged[1] = -1;
     if (cfg) s->cfg = *cfg;
     if (s->cfg.max_context < 0 || s->cfg.prefill_chunk < 0) {
         OLLM_FREE(s); return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session: negative max_context or prefill_chunk");
