@@ -1250,6 +1250,8 @@ typedef struct ollm__w { ollm__buf data; uint8_t dtype; int64_t rows, cols; } ol
 static ollm__buf ollm__view(ollm__buf b, uint64_t off, uint64_t bytes) {
     ollm__buf v; v.ptr = (char *)b.ptr + off; v.bytes = bytes; return v;
 }
+/* A host array as a buffer of a host backend (the CPU-only families' scratch). */
+static ollm__buf ollm__host_buf(void *p, uint64_t bytes) { ollm__buf b; b.ptr = p; b.bytes = bytes; return b; }
 
 typedef struct ollm__attn_args {
     int T, pos0;                    /* T new queries at positions pos0 .. pos0 + T - 1 */
@@ -5113,7 +5115,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, const ollm__gptoss_layer *L
     const float *xn = (const float *)s->xn.ptr; float *x = (float *)s->x.ptr;
     ollm__xmm_ctx mm; ollm__glu_ctx glu; ollm__buf rb;
     /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear) */
-    rb.ptr = f->router; rb.bytes = (uint64_t)T * E * 4;
+    rb = ollm__host_buf(f->router, (uint64_t)T * E * 4);
     OLLM__TRY(m->B->matmul(m->B, rb, s->xn, &L->router, T, 0));
     OLLM__TRY(ollm__gptoss_add_bias(rb, &L->router_bias, T, E));
     /* top-k (largest first; the lower id on a tie), softmax over those k only */
@@ -5470,7 +5472,6 @@ static float ollm__qn_buf_f32(const ollm__w *w, int64_t i) {   /* one element of
     float f; ollm__to_f32((const char *)w->data.ptr + (uint64_t)i * ollm__dtype_size[w->dtype], w->dtype, &f, 1);
     return f;
 }
-static ollm__buf ollm__qn_hbuf(void *p, uint64_t bytes) { ollm__buf b; b.ptr = p; b.bytes = bytes; return b; }
 
 /* The gated delta rule, recurrent form (torch_recurrent_gated_delta_rule), one task per value head h over the T
    tokens: S <- S exp(g_t); kv = S^T k_t; delta = (v_t - kv) beta_t; S <- S + k_t delta^T; o_t = S^T q_t. The chunked
@@ -5515,8 +5516,8 @@ static ollm_result ollm__qn_deltanet(ollm_session *s, int l, int T) {
     int Kd = nk * dk, Vd = nv * dv, C = 2 * Kd + Vd, G = 2 * dk + 2 * r * dv, t, h, i, jj;
     float eps = (float)c->rms_eps, qscale = 1.0f / sqrtf((float)dk), *conv_state = st->conv[l];
     ollm__qn_dn_ctx dn;
-    OLLM__TRY(B->matmul(B, ollm__qn_hbuf(st->qkvz, (uint64_t)T * (2 * Kd + 2 * Vd) * 4), s->xn, &L->in_proj_qkvz, T, 0));
-    OLLM__TRY(B->matmul(B, ollm__qn_hbuf(st->ba, (uint64_t)T * 2 * nv * 4), s->xn, &L->in_proj_ba, T, 0));
+    OLLM__TRY(B->matmul(B, ollm__host_buf(st->qkvz, (uint64_t)T * (2 * Kd + 2 * Vd) * 4), s->xn, &L->in_proj_qkvz, T, 0));
+    OLLM__TRY(B->matmul(B, ollm__host_buf(st->ba, (uint64_t)T * 2 * nv * 4), s->xn, &L->in_proj_ba, T, 0));
     /* fix_query_key_value_ordering: per key head the projection holds [q dk | k dk | v r dv | z r dv] and [b r | a r].
        mix rows: the K-1 remembered conv inputs, then this chunk's concat(q, k, v) */
     memcpy(st->mix, conv_state, (size_t)(K - 1) * C * 4);
@@ -5572,7 +5573,7 @@ static ollm_result ollm__qn_deltanet(ollm_session *s, int l, int T) {
             inv = 1.0f / sqrtf(ss / (float)dv + eps);
             for (i = 0; i < dv; i++) o[i] = st->wnorm[i] * (o[i] * inv) * (z[i] / (1.0f + expf(-z[i])));
         }
-    return B->matmul(B, s->x, ollm__qn_hbuf(st->core, (uint64_t)T * Vd * 4), &L->out_proj, T, 1);
+    return B->matmul(B, s->x, ollm__host_buf(st->core, (uint64_t)T * Vd * 4), &L->out_proj, T, 1);
 }
 
 /* Gated full attention (Qwen3NextAttention.forward): x += o_proj(Attn(RoPE(q_norm(q)), RoPE(k_norm(k)), v) * sigmoid(gate)). */
@@ -5585,7 +5586,7 @@ static ollm_result ollm__qn_attention(ollm_session *s, int l, int T) {
     memset(&a, 0, sizeof a);
     a.T = T; a.pos0 = (int)s->n_past; a.n_heads = nh; a.n_kv_heads = c->n_kv_heads; a.head_dim = hd;
     a.scale = 1.0f / sqrtf((float)hd);
-    OLLM__TRY(B->matmul(B, ollm__qn_hbuf(st->qg, (uint64_t)T * 2 * nh * hd * 4), s->xn, &L->q_proj, T, 0));
+    OLLM__TRY(B->matmul(B, ollm__host_buf(st->qg, (uint64_t)T * 2 * nh * hd * 4), s->xn, &L->q_proj, T, 0));
     for (t = 0; t < T; t++)                     /* q_proj per head: [query hd | gate hd] */
         for (h = 0; h < nh; h++) {
             const float *p = st->qg + ((int64_t)t * nh + h) * 2 * hd;
@@ -5614,8 +5615,8 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     int64_t I = c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn, d;
     const float *xn = (const float *)s->xn.ptr; float *x = (float *)s->x.ptr;
     int32_t *off;
-    OLLM__TRY(B->matmul(B, ollm__qn_hbuf(st->router, (uint64_t)T * E * 4), s->xn, &L->gate, T, 0));
-    OLLM__TRY(B->matmul(B, ollm__qn_hbuf(st->sg, (uint64_t)T * 4), s->xn, &L->shared_expert_gate, T, 0));
+    OLLM__TRY(B->matmul(B, ollm__host_buf(st->router, (uint64_t)T * E * 4), s->xn, &L->gate, T, 0));
+    OLLM__TRY(B->matmul(B, ollm__host_buf(st->sg, (uint64_t)T * 4), s->xn, &L->shared_expert_gate, T, 0));
     /* Qwen3NextTopKRouter: softmax in fp32 over all E, then top-k of the probabilities (lowest index on ties) */
     for (t = 0; t < T; t++) {
         float *p = st->router + (int64_t)t * E, mx = -INFINITY, sum = 0, ksum = 0; int32_t *sel = st->sel + (int64_t)t * k;
@@ -5666,7 +5667,7 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
         int64_t n = (int64_t)st->count[e] * Wd->cols;
         float *gp = st->hg + (int64_t)off[e] * I; const float *up = st->hu + (int64_t)off[e] * I;
         if (!st->count[e]) continue;
-        for (d = 0; d < n; d++) gp[d] = gp[d] / (1.0f + expf(-gp[d])) * up[d];
+        OLLM__TRY(m->B->silu_mul(m->B, ollm__host_buf(gp, (uint64_t)n * 4), ollm__host_buf((void *)up, (uint64_t)n * 4), n));
         ollm__qn_job(&st->jobs[n_jobs++], Wd, gp, st->yd + (int64_t)off[e] * H, st->count[e]);
     }
     OLLM__TRY(ollm__qn_run_jobs(m, st->jobs, st->first, n_jobs));
