@@ -1307,6 +1307,12 @@ struct ollm__backend {
     ollm_result (*slot_sync)(ollm__backend *b, int k);
 };
 
+/* Copies host memory into streaming slot k's buffer: behind compute on the copy stream when the backend can, else
+   at once. */
+static ollm_result ollm__upload_slot(ollm__backend *B, int k, ollm__buf dst, const void *src, uint64_t n) {
+    return B->upload_async ? B->upload_async(B, k, dst, src, n) : B->upload(B, dst, src, n);
+}
+
 /* ==== @cpu ==== the CPU reference backend: plain loops, fp32 accumulation, a pthread pool ================= */
 
 typedef struct ollm__cpu { ollm__backend b; ollm__pool pool; } ollm__cpu;
@@ -4582,8 +4588,7 @@ static ollm_result ollm__stream_upload(ollm_model *m, ollm__streamer *st, int k)
     int l = st->slot_layer[k]; ollm_result r; const char *src;
     if (m->B->host || st->slot_uploaded[k] == l) return OLLM_OK;
     src = st->host_copy && st->host_copy[l] ? st->host_copy[l] : st->stage[k];
-    r = m->B->upload_async ? m->B->upload_async(m->B, k, st->slot[k], src, st->block_bytes[l])
-                           : m->B->upload(m->B, st->slot[k], src, st->block_bytes[l]);
+    r = ollm__upload_slot(m->B, k, st->slot[k], src, st->block_bytes[l]);
     if (r == OLLM_OK) { st->slot_uploaded[k] = l; st->bytes_uploaded += st->block_bytes[l]; }
     return r;
 }
@@ -4689,20 +4694,15 @@ static ollm_result ollm__kv_rows(ollm_session *s, int l, int64_t start, int64_t 
 }
 /* The caches layer l's attention reads and appends to: the layer's own, or (kv_host) a staging pair on the device
    holding the layer's first pos0 rows, uploaded here; ollm__kv_end copies the rows attention appended back. */
-/* Starts copying layer l's first pos0 K and V rows into its staging pair: on the copy stream behind the previous
-   user of that pair when the backend can (compute waits for it in ollm__kv_begin), else at once. */
+/* Starts copying layer l's first pos0 K and V rows into its staging pair (compute waits for it in ollm__kv_begin). */
 static ollm_result ollm__kv_upload(ollm_session *s, int l, int pos0) {
     ollm__backend *B = s->m->B; uint64_t bytes = (uint64_t)pos0 * s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
     int k = l & 1;
     if (s->kv_staged[k] == l) return OLLM_OK;
     s->kv_staged[k] = l;
     if (!bytes) return OLLM_OK;
-    if (B->upload_async) {
-        OLLM__TRY(B->upload_async(B, OLLM__KV_SLOT + k, s->stage_k[k], s->host_k[l], bytes));
-        return B->upload_async(B, OLLM__KV_SLOT + k, s->stage_v[k], s->host_v[l], bytes);
-    }
-    OLLM__TRY(B->upload(B, s->stage_k[k], s->host_k[l], bytes));
-    return B->upload(B, s->stage_v[k], s->host_v[l], bytes);
+    OLLM__TRY(ollm__upload_slot(B, OLLM__KV_SLOT + k, s->stage_k[k], s->host_k[l], bytes));
+    return ollm__upload_slot(B, OLLM__KV_SLOT + k, s->stage_v[k], s->host_v[l], bytes);
 }
 static ollm_result ollm__kv_begin(ollm_session *s, int l, int pos0, ollm__buf *kc, ollm__buf *vc) {
     ollm__backend *B = s->m->B; int L = s->m->d.n_layers;
