@@ -1245,7 +1245,13 @@ static void ollm__rope_freqs(const ollm__rope *rp, int head_dim, float *inv_freq
    their checkpoint dtype (BF16, F16 or F32), a Linear weight stored [out, in] = [rows, cols]. */
 
 typedef struct ollm__buf { void *ptr; uint64_t bytes; } ollm__buf;
-typedef struct ollm__w { ollm__buf data; uint8_t dtype; int64_t rows, cols; } ollm__w;
+/* A weight of the logical shape [rows, cols] (a Linear [out, in]), stored as fmt says:
+   OLLM__W_DENSE   data holds rows x cols values of dtype, row-major (every checkpoint's Linear weights);
+   OLLM__W_MXFP4   data holds [rows, cols/32, 16] bytes of E2M1 pairs and scales [rows, cols/32] bytes 2^(s-127)
+                   (GPT-OSS experts as published); dtype is unused;
+   OLLM__W_KMAJOR  data holds cols x rows values of dtype, input-major (GPT-OSS experts republished as floats). */
+enum { OLLM__W_DENSE, OLLM__W_MXFP4, OLLM__W_KMAJOR };
+typedef struct ollm__w { ollm__buf data; uint8_t dtype, fmt; int64_t rows, cols; ollm__buf scales; } ollm__w;
 
 static ollm__buf ollm__view(ollm__buf b, uint64_t off, uint64_t bytes) {
     ollm__buf v; v.ptr = (char *)b.ptr + off; v.bytes = bytes; return v;
@@ -1292,6 +1298,18 @@ struct ollm__backend {
                              ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a);
     /* g[n] = silu(g) * u: the SwiGLU of LlamaMLP */
     ollm_result (*silu_mul)(ollm__backend *b, ollm__buf g, ollm__buf u, int64_t n);
+    /* mixture-of-experts plumbing (index arrays and weights on the host):
+       y[T, n] += bias[n], a vector weight (a row view of a stacked [E, n] bias is fine) */
+    ollm_result (*add_bias)(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n);
+    /* dst[r] = src[idx[r]] for r < R, rows of `width` floats */
+    ollm_result (*gather)(ollm__backend *b, ollm__buf dst, ollm__buf src, const int32_t *idx, int R, int64_t width);
+    /* x[t] += sum_{i<k} w[t k + i] src[rows[t k + i]] for t < T, in that order */
+    ollm_result (*combine)(ollm__backend *b, ollm__buf x, ollm__buf src, const int32_t *rows, const float *w, int T,
+                           int k, int64_t width);
+    /* y[R, I] = GptOssExperts' activation of gu[R, 2I] ((gate, up) interleaved): gate = min(gate, limit),
+       up = clamp(up, -limit, limit), y = (up + 1) * gate * sigmoid(alpha * gate) */
+    ollm_result (*swiglu_clamp)(ollm__backend *b, ollm__buf y, ollm__buf gu, int64_t R, int64_t I, float limit,
+                                float alpha);
     ollm_result (*sync)(ollm__backend *b);
     /* memory accounting: the device budget (0 = none) and the most ever allocated at once */
     uint64_t mem_budget, mem_peak;
@@ -1373,15 +1391,47 @@ static ollm_result ollm__cpu_rmsnorm(ollm__backend *b, ollm__buf y, ollm__buf x,
 }
 
 /* Matrix product: one task per block of 16 weight rows, converted to fp32 once and reused for every token. */
+/* E2M1 (FP4) codes 0..15: transformers integrations/mxfp4.py FP4_VALUES */
+static const float ollm__fp4_values[16] = { +0.0f, +0.5f, +1.0f, +1.5f, +2.0f, +3.0f, +4.0f, +6.0f,
+                                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f };
+/* One row of K = 32 * nblk values: block g holds values 32g .. 32g + 31, byte j of it values 2j (low nibble) and
+   2j + 1 (high nibble), all times 2^(scale - 127) (convert_moe_packed_tensors). Exact in fp32. */
+static void ollm__mxfp4_row(const uint8_t *blocks, const uint8_t *scales, int64_t nblk, float *out) {
+    int64_t g; int j;
+    for (g = 0; g < nblk; g++) {
+        float s = ldexpf(1.0f, (int)scales[g] - 127); const uint8_t *b = blocks + g * 16; float *o = out + g * 32;
+        for (j = 0; j < 16; j++) {
+            o[2 * j] = ollm__fp4_values[b[j] & 15] * s;
+            o[2 * j + 1] = ollm__fp4_values[b[j] >> 4] * s;
+        }
+    }
+}
+
+/* Rows r0 .. r0 + nr - 1 of W as floats, whatever its storage (ollm__w's fmt). */
+static void ollm__w_rows_f32(const ollm__w *W, int64_t r0, int64_t nr, float *out, float *tmp) {
+    int64_t K = W->cols, N = W->rows, r, k;
+    if (W->fmt == OLLM__W_MXFP4)
+        for (r = 0; r < nr; r++)
+            ollm__mxfp4_row((const uint8_t *)W->data.ptr + (r0 + r) * (K / 2), (const uint8_t *)W->scales.ptr + (r0 + r) * (K / 32),
+                            K / 32, out + r * K);
+    else if (W->fmt == OLLM__W_KMAJOR) {   /* row n is column n of [K, N]: nr adjacent values per k */
+        size_t es = ollm__dtype_size[W->dtype];
+        for (k = 0; k < K; k++) {
+            ollm__to_f32((const char *)W->data.ptr + (k * N + r0) * es, W->dtype, tmp, nr);
+            for (r = 0; r < nr; r++) out[r * K + k] = tmp[r];
+        }
+    } else
+        for (r = 0; r < nr; r++) ollm__to_f32(ollm__w_row(W, r0 + r), W->dtype, out + r * K, K);
+}
 typedef struct ollm__mm_ctx { float *y; const float *x; const ollm__w *W; int T, accumulate, failed; } ollm__mm_ctx;
 #define OLLM__MM_ROWS 16
 static void ollm__mm_task(void *vctx, int64_t blk) {
     ollm__mm_ctx *c = (ollm__mm_ctx *)vctx;
     int64_t K = c->W->cols, N = c->W->rows, r0 = blk * OLLM__MM_ROWS, nr = N - r0 < OLLM__MM_ROWS ? N - r0 : OLLM__MM_ROWS, r;
-    float *wf = (float *)OLLM_MALLOC((size_t)(nr * K) * 4);
+    float *wf = (float *)OLLM_MALLOC((size_t)(nr * K + OLLM__MM_ROWS) * 4);
     int t;
     if (!wf) { c->failed = 1; return; }   /* a benign race: every writer stores 1 */
-    for (r = 0; r < nr; r++) ollm__to_f32(ollm__w_row(c->W, r0 + r), c->W->dtype, wf + r * K, K);
+    ollm__w_rows_f32(c->W, r0, nr, wf, wf + nr * K);
     for (t = 0; t < c->T; t++) {
         const float *xt = c->x + (int64_t)t * K; float *yt = c->y + (int64_t)t * N + r0;
         for (r = 0; r < nr; r++) {
@@ -1460,6 +1510,45 @@ static ollm_result ollm__cpu_silu_mul(ollm__backend *b, ollm__buf g, ollm__buf u
     return OLLM_OK;
 }
 
+static ollm_result ollm__cpu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n) {
+    float *bf = (float *)OLLM_MALLOC((size_t)n * 4), *yp = (float *)y.ptr; int t; int64_t i; (void)b;
+    if (!bf) return OLLM_ERR_NO_MEMORY;
+    ollm__to_f32(bias->data.ptr, bias->dtype, bf, n);
+    for (t = 0; t < T; t++) for (i = 0; i < n; i++) yp[(int64_t)t * n + i] += bf[i];
+    OLLM_FREE(bf);
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_gather(ollm__backend *b, ollm__buf dst, ollm__buf src, const int32_t *idx, int R, int64_t width) {
+    int r; (void)b;
+    for (r = 0; r < R; r++)
+        memcpy((float *)dst.ptr + (int64_t)r * width, (const float *)src.ptr + (int64_t)idx[r] * width, (size_t)width * 4);
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_combine(ollm__backend *b, ollm__buf x, ollm__buf src, const int32_t *rows, const float *w,
+                                     int T, int k, int64_t width) {
+    int t, j; int64_t i; (void)b;
+    for (t = 0; t < T; t++) {
+        float *xt = (float *)x.ptr + (int64_t)t * width;
+        for (i = 0; i < width; i++) {
+            float acc = 0;
+            for (j = 0; j < k; j++) acc += w[t * k + j] * ((const float *)src.ptr)[(int64_t)rows[t * k + j] * width + i];
+            xt[i] += acc;
+        }
+    }
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__buf gu, int64_t R, int64_t I, float limit,
+                                          float alpha) {
+    float *yp = (float *)y.ptr; const float *g = (const float *)gu.ptr; int64_t i; (void)b;
+    for (i = 0; i < R * I; i++) {
+        float gate = g[2 * i], up = g[2 * i + 1];
+        gate = gate > limit ? limit : gate;                              /* clamp(max=limit) only */
+        up = up > limit ? limit : up < -limit ? -limit : up;
+        yp[i] = (up + 1.0f) * (gate / (1.0f + expf(-gate * alpha)));     /* (up + 1) * glu */
+    }
+    return OLLM_OK;
+}
+
 static void ollm__cpu_destroy(ollm__backend *b) {
     ollm__cpu *c = (ollm__cpu *)b;
     ollm__pool_free(&c->pool);
@@ -1475,6 +1564,8 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
     c->b.upload = ollm__cpu_upload; c->b.download = ollm__cpu_download; c->b.embed = ollm__cpu_embed;
     c->b.rmsnorm = ollm__cpu_rmsnorm; c->b.matmul = ollm__cpu_matmul; c->b.rope = ollm__cpu_rope;
     c->b.attention = ollm__cpu_attention; c->b.silu_mul = ollm__cpu_silu_mul; c->b.sync = ollm__cpu_sync;
+    c->b.add_bias = ollm__cpu_add_bias; c->b.gather = ollm__cpu_gather; c->b.combine = ollm__cpu_combine;
+    c->b.swiglu_clamp = ollm__cpu_swiglu_clamp;
     *out = &c->b;
     ollm__logf(lg, OLLM_LOG_INFO, "CPU backend: %d threads", c->pool.n_threads);
     return OLLM_OK;
@@ -3754,6 +3845,7 @@ typedef struct ollm__cu {
     ollm__cu_result sticky;          /* a sticky CUDA error: every later call fails with sticky_msg */
     char sticky_msg[512];
     ollm__buf ids, abf, part;        /* scratch: token ids, bf16 copy of a matmul input, attention partials */
+    ollm__buf idx, wbf;              /* scratch: routing tables; a bf16 [N, K] copy of an MXFP4 / input-major weight */
     uint64_t abf_src, abf_bytes;     /* abf holds bf16(x) for x = [abf_src, + abf_bytes) when abf_valid */
     int abf_valid;
 } ollm__cu;
@@ -3963,14 +4055,16 @@ static ollm_result ollm__cu_rmsnorm(ollm__backend *b, ollm__buf y, ollm__buf x, 
     return ollm__cu_launch(c, k, (unsigned)T, 1, 256, 0, args);
 }
 
+static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate);
 #define OLLM__GEMM_SMEM (4 * (128 + 128) * 40 * 2)     /* GB_ST * (GB_M + GB_N) * GB_LD * sizeof(bf16) */
 #define OLLM__ABF_MAX ((uint64_t)64 << 20)             /* bf16 copies of matmul inputs: at most this, in row chunks */
 static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate) {
     ollm__cu *c = (ollm__cu *)b; int N = (int)W->rows, K = (int)W->cols, dt = W->dtype; void *args[9];
     uint64_t esz = ollm__dtype_size[dt < OLLM__DTYPE_COUNT ? dt : 0];
     OLLM__CU_ENTER(c);
-    if (ollm__cu_wk(dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", dt);
     if (T <= 0 || N <= 0) return OLLM_OK;
+    if (W->fmt != OLLM__W_DENSE) { ollm__cu_wrote(c, y.ptr, (uint64_t)T * N * 4); return ollm__cu_matmul_fmt(c, y, x, W, T, accumulate); }
+    if (ollm__cu_wk(dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", dt);
     ollm__cu_wrote(c, y.ptr, (uint64_t)T * N * 4);
     if (T <= 8) {   /* decode: bound by reading W once */
         static const int kg[3][4] = {
@@ -4015,6 +4109,89 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
         args[6] = &accumulate;
         return ollm__cu_launch(c, k, (unsigned)((N + 63) / 64), (unsigned)((T + 63) / 64), 256, 0, args);
     }
+}
+
+/* Weights stored other than [N, K] dense (ollm__w's fmt): a GEMV that reads them as stored for decode; for more rows,
+   a bf16 [N, K] copy in scratch (one pass over the weight) and the dense product. */
+static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate) {
+    int N = (int)W->rows, K = (int)W->cols; void *args[8]; ollm__w dense;
+    if (W->fmt == OLLM__W_MXFP4 && (K % 32 || !ollm__al16(W->data.ptr) || !ollm__al16(x.ptr)))
+        return ollm__fail(c->b.log, OLLM_ERR_UNSUPPORTED, "CUDA matmul: MXFP4 weight [%d, %d] needs K %% 32 == 0 and "
+                          "16-byte aligned data", N, K);
+    if (W->fmt == OLLM__W_KMAJOR && ollm__cu_wk(W->dtype, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", W->dtype);
+    if (T <= 8) {
+        args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr;
+        if (W->fmt == OLLM__W_MXFP4) {
+            args[3] = (void *)&W->scales.ptr; args[4] = &T; args[5] = &N; args[6] = &K; args[7] = &accumulate;
+            return ollm__cu_launch(c, T == 1 ? OLLM__K_gemv_mxfp4_1 : OLLM__K_gemv_mxfp4_8, ollm__cu_grid(N, 8, 0x7fffffff),
+                                   1, 256, 0, args);
+        }
+        args[3] = &T; args[4] = &N; args[5] = &K; args[6] = &accumulate;
+        return ollm__cu_launch(c, ollm__cu_wk(W->dtype, OLLM__K_gemv_kmajor_f32, OLLM__K_gemv_kmajor_f16,
+                               OLLM__K_gemv_kmajor_bf16), ollm__cu_grid(N, 64, 0x7fffffff), 1, 256, 0, args);
+    }
+    OLLM__TRY(ollm__cu_scratch(c, &c->wbf, (uint64_t)N * K * 2));
+    if (W->fmt == OLLM__W_MXFP4) {
+        long long nblk = (long long)N * (K / 32);
+        args[0] = &c->wbf.ptr; args[1] = (void *)&W->data.ptr; args[2] = (void *)&W->scales.ptr; args[3] = &nblk;
+        OLLM__TRY(ollm__cu_launch(c, OLLM__K_mxfp4_to_bf16, ollm__cu_grid(nblk, 256, 8192), 1, 256, 0, args));
+    } else {
+        ollm__cu_result e;
+        args[0] = &c->wbf.ptr; args[1] = (void *)&W->data.ptr; args[2] = &N; args[3] = &K;
+        e = c->cu.cuLaunchKernel(c->fn[ollm__cu_wk(W->dtype, OLLM__K_kmajor_to_bf16_f32, OLLM__K_kmajor_to_bf16_f16,
+                                 OLLM__K_kmajor_to_bf16_bf16)], (unsigned)((N + 31) / 32), (unsigned)((K + 31) / 32), 1,
+                                 256, 1, 1, 0, c->st, args, NULL);
+        if (e != 0) return ollm__cu_check(c, e, "cuLaunchKernel(kmajor_to_bf16)");
+    }
+    memset(&dense, 0, sizeof dense);
+    dense.data = c->wbf; dense.dtype = OLLM__BF16; dense.fmt = OLLM__W_DENSE; dense.rows = N; dense.cols = K;
+    return c->b.matmul(&c->b, y, x, &dense, T, accumulate);
+}
+
+static ollm_result ollm__cu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n) {
+    ollm__cu *c = (ollm__cu *)b; long long all = (long long)T * n; int nn = (int)n; void *args[4];
+    int k = ollm__cu_wk(bias->dtype, OLLM__K_add_bias_f32, OLLM__K_add_bias_f16, OLLM__K_add_bias_bf16);
+    OLLM__CU_ENTER(c);
+    if (k < 0) return ollm__cu_bad_dtype(c, "add_bias", bias->dtype);
+    if (all <= 0) return OLLM_OK;
+    args[0] = &y.ptr; args[1] = (void *)&bias->data.ptr; args[2] = &all; args[3] = &nn;
+    ollm__cu_wrote(c, y.ptr, (uint64_t)all * 4);
+    return ollm__cu_launch(c, k, ollm__cu_grid(all, 256, 8192), 1, 256, 0, args);
+}
+/* Host index arrays go up through c->idx (pageable copies are staged before cuMemcpyHtoDAsync returns; kernels on
+   the same stream read them in order). */
+static ollm_result ollm__cu_gather(ollm__backend *b, ollm__buf dst, ollm__buf src, const int32_t *idx, int R, int64_t width) {
+    ollm__cu *c = (ollm__cu *)b; long long w = width; void *args[4];
+    OLLM__CU_ENTER(c);
+    if (R <= 0) return OLLM_OK;
+    OLLM__TRY(ollm__cu_scratch(c, &c->idx, (uint64_t)R * 4));
+    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(c->idx), idx, (size_t)R * 4, c->st));
+    args[0] = &dst.ptr; args[1] = &src.ptr; args[2] = &c->idx.ptr; args[3] = &w;
+    ollm__cu_wrote(c, dst.ptr, (uint64_t)R * width * 4);
+    return ollm__cu_launch(c, OLLM__K_gather_rows, (unsigned)R, 1, 256, 0, args);
+}
+static ollm_result ollm__cu_combine(ollm__backend *b, ollm__buf x, ollm__buf src, const int32_t *rows, const float *w,
+                                    int T, int k, int64_t width) {
+    ollm__cu *c = (ollm__cu *)b; long long wd = width; void *args[6], *rp, *wp; uint64_t n = (uint64_t)T * k * 4;
+    OLLM__CU_ENTER(c);
+    if (T <= 0 || k <= 0) return OLLM_OK;
+    OLLM__TRY(ollm__cu_scratch(c, &c->idx, 2 * n));
+    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(c->idx), rows, (size_t)n, c->st));
+    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(c->idx) + n, w, (size_t)n, c->st));
+    rp = c->idx.ptr; wp = (char *)c->idx.ptr + n;
+    args[0] = &x.ptr; args[1] = &src.ptr; args[2] = &rp; args[3] = &wp; args[4] = &k; args[5] = &wd;
+    ollm__cu_wrote(c, x.ptr, (uint64_t)T * width * 4);
+    return ollm__cu_launch(c, OLLM__K_moe_combine, (unsigned)T, 1, 256, 0, args);
+}
+static ollm_result ollm__cu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__buf gu, int64_t R, int64_t I, float limit,
+                                         float alpha) {
+    ollm__cu *c = (ollm__cu *)b; long long n = (long long)R * I; void *args[5];
+    OLLM__CU_ENTER(c);
+    if (n <= 0) return OLLM_OK;
+    if ((uintptr_t)gu.ptr & 7) return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "CUDA swiglu_clamp: unaligned input");
+    args[0] = &y.ptr; args[1] = &gu.ptr; args[2] = &n; args[3] = &limit; args[4] = &alpha;
+    ollm__cu_wrote(c, y.ptr, (uint64_t)n * 4);
+    return ollm__cu_launch(c, OLLM__K_swiglu_clamp, ollm__cu_grid(n, 256, 8192), 1, 256, 0, args);
 }
 
 static ollm_result ollm__cu_rope(ollm__backend *b, ollm__buf x, int T, int n_heads, int head_dim, int rot_dim,
@@ -4131,6 +4308,7 @@ static void ollm__cu_destroy(ollm__backend *b) {
     if (c->have_ctx) {
         c->cu.cuCtxSetCurrent(c->ctx);
         ollm__cu_release(b, &c->ids); ollm__cu_release(b, &c->abf); ollm__cu_release(b, &c->part);
+        ollm__cu_release(b, &c->idx); ollm__cu_release(b, &c->wbf);
         if (c->used) ollm__logf(b->log, OLLM_LOG_DEBUG, "CUDA backend closed with %llu bytes still allocated",
                                 (unsigned long long)c->used);
         if (c->mod) c->cu.cuModuleUnload(c->mod);
@@ -4226,6 +4404,8 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.upload = ollm__cu_upload; c->b.download = ollm__cu_download; c->b.embed = ollm__cu_embed;
     c->b.rmsnorm = ollm__cu_rmsnorm; c->b.matmul = ollm__cu_matmul; c->b.rope = ollm__cu_rope;
     c->b.attention = ollm__cu_attention; c->b.silu_mul = ollm__cu_silu_mul; c->b.sync = ollm__cu_sync;
+    c->b.add_bias = ollm__cu_add_bias; c->b.gather = ollm__cu_gather; c->b.combine = ollm__cu_combine;
+    c->b.swiglu_clamp = ollm__cu_swiglu_clamp;
     c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;
     c->b.upload_async = ollm__cu_upload_async; c->b.slot_wait = ollm__cu_slot_wait;
     c->b.slot_release = ollm__cu_slot_release; c->b.slot_sync = ollm__cu_slot_sync;
@@ -4508,6 +4688,9 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
                   /* backend scratch: a bf16 copy of the widest matmul input, attention partials */
                   T * 2 * (uint64_t)(c->ffn > c->hidden ? c->ffn : c->hidden) +
                   T * 2 * (uint64_t)c->n_heads * c->head_dim + (32ull << 20);
+        if (c->n_experts)   /* routed rows (k per token, through 2I-wide gate/up), router logits, a bf16 expert copy */
+            reserve += T * (uint64_t)c->n_experts_per_tok * 4 * ((uint64_t)c->hidden + 3ull * c->moe_ffn) +
+                       T * 4 * (uint64_t)c->n_experts + 4ull * c->moe_ffn * c->hidden;
         budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
     }
     /* resident first layers while the rest, plus the slots, still fit */
@@ -4834,7 +5017,7 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
     return OLLM_OK;
 }
 
-/* ==== @graph-gpt-oss ==== the GPT-OSS forward pass: MXFP4 experts, sinks, sliding windows (CPU backend) ====== */
+/* ==== @graph-gpt-oss ==== the GPT-OSS forward pass: MXFP4 experts, sinks, sliding windows ================= */
 /* The GPT-OSS forward pass (transformers models/gpt_oss/modeling_gpt_oss.py, integrations/mxfp4.py).
 
    Per layer: h = x + Wo Attn(RoPE(Wq n1 + bq), RoPE(Wk n1 + bk), Wv n1 + bv) + bo, n1 = RMSNorm(x), attention with one
@@ -4850,9 +5033,9 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
    - packed floats (bf16 re-publications, what transformers holds after dequantising): `mlp.experts.gate_up_proj
      [E, H, 2I]` and `mlp.experts.down_proj [E, I, H]`, input-major (transposed relative to a Linear).
 
-   CPU only for now: the ops below are host loops on the CPU backend's pool; there are no CUDA kernels for the experts
-   yet, so opening a GPT-OSS model on the CUDA backend fails with OLLM_ERR_UNSUPPORTED. Every layer keeps a KV cache of
-   the whole context, sliding ones included (a ring of sliding_window rows would do: a later optimisation). */
+   Both backends: the graph calls backend ops only. Routing is decided on the host (the router logits are read back,
+   T x E floats), so only the picked experts' weights are touched. Every layer keeps a KV cache of the whole context,
+   sliding ones included (a ring of sliding_window rows would do: a later optimisation). */
 
 typedef struct ollm__gptoss_layer {
     ollm__w input_layernorm, q_proj, q_proj_bias, k_proj, k_proj_bias, v_proj, v_proj_bias, o_proj, o_proj_bias, sinks;
@@ -4929,9 +5112,6 @@ static ollm_result ollm__gptoss_tensors(ollm_model *m, ollm__tensor_fn fn) {
     const ollm__desc *c = &m->d; char name[256]; int l; ollm__gptoss *w = (ollm__gptoss *)m->fw;
     int64_t H = c->hidden, qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
     int64_t E = c->n_experts, I = c->moe_ffn, sh[4];
-    if (fn == ollm__bind_shaped && !m->B->host)
-        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "GPT-OSS needs the CPU backend for now (--backend cpu): "
-                          "the %s backend has no kernels for its experts yet", m->B->name);
     /* the layout: packed floats when layer 0 has them, else MXFP4 (also what a writer with no checkpoint gets) */
     w->mxfp4 = !ollm__st_find(&m->st, "model.layers.0.mlp.experts.gate_up_proj");
     if (fn == ollm__bind_shaped && w->mxfp4 && (H % 32 || I % 32))
@@ -4984,144 +5164,93 @@ static ollm_result ollm__gptoss_tensors(ollm_model *m, ollm__tensor_fn fn) {
     return OLLM_OK;
 }
 
-/* ---- CPU ops of the family: host loops on the CPU backend's pool ---- */
+/* ---- the experts ---- */
 
-/* y[T, n] += b[n] (the Linear biases; b may be empty when attention_bias is false) */
-static ollm_result ollm__gptoss_add_bias(ollm__buf y, const ollm__w *b, int T, int64_t n) {
-    float *bf, *yp = (float *)y.ptr; int t; int64_t i;
-    if (!b->data.ptr) return OLLM_OK;
-    if (!(bf = (float *)OLLM_MALLOC((size_t)n * 4))) return OLLM_ERR_NO_MEMORY;
-    ollm__to_f32(b->data.ptr, b->dtype, bf, n);
-    for (t = 0; t < T; t++) for (i = 0; i < n; i++) yp[(int64_t)t * n + i] += bf[i];
-    OLLM_FREE(bf);
-    return OLLM_OK;
-}
-
-/* E2M1 (FP4) codes 0..15: transformers integrations/mxfp4.py FP4_VALUES */
-static const float ollm__fp4_values[16] = { +0.0f, +0.5f, +1.0f, +1.5f, +2.0f, +3.0f, +4.0f, +6.0f,
-                                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f };
-/* One row of K = 32 * nblk values: block g holds values 32g .. 32g + 31, byte j of it values 2j (low nibble) and
-   2j + 1 (high nibble), all times 2^(scale - 127) (convert_moe_packed_tensors). Exact in fp32. */
-static void ollm__mxfp4_row(const uint8_t *blocks, const uint8_t *scales, int64_t nblk, float *out) {
-    int64_t g; int j;
-    for (g = 0; g < nblk; g++) {
-        float s = ldexpf(1.0f, (int)scales[g] - 127); const uint8_t *b = blocks + g * 16; float *o = out + g * 32;
-        for (j = 0; j < 16; j++) {
-            o[2 * j] = ollm__fp4_values[b[j] & 15] * s;
-            o[2 * j + 1] = ollm__fp4_values[b[j] >> 4] * s;
-        }
-    }
-}
-
-/* One expert product Y[rows of e] = X[rows of e] W_e^T + b_e for every picked expert: one task per (expert, block of
-   16 output features); the block is dequantised to fp32 once and used for every row routed to that expert. */
-typedef struct ollm__xmm_ctx {
-    const float *x; float *y;                 /* [routed rows, K], [routed rows, N], grouped by expert */
-    int64_t K, N, nb;                         /* nb = blocks of OLLM__MM_ROWS features per expert */
-    const int32_t *active, *start, *count;    /* picked experts; their first routed row and number of rows */
-    const ollm__w *blocks, *scales;           /* MXFP4 [E, N, K/32, 16] and [E, N, K/32]; or */
-    const ollm__w *packed;                    /* floats [E, K, N], input-major */
-    const ollm__w *bias;                      /* [E, N] */
-    int failed;
-} ollm__xmm_ctx;
-static void ollm__xmm_task(void *vctx, int64_t task) {
-    ollm__xmm_ctx *c = (ollm__xmm_ctx *)vctx;
-    int64_t e = c->active[task / c->nb], K = c->K, N = c->N, n0 = (task % c->nb) * OLLM__MM_ROWS, r, k, t;
-    int64_t nr = N - n0 < OLLM__MM_ROWS ? N - n0 : OLLM__MM_ROWS;
-    float *wf = (float *)OLLM_MALLOC((size_t)(nr * K + nr + OLLM__MM_ROWS) * 4), *bf = wf + nr * K, *tmp = bf + nr;
-    if (!wf) { c->failed = 1; return; }   /* a benign race: every writer stores 1 */
-    if (c->blocks) {
-        const uint8_t *bl = (const uint8_t *)c->blocks->data.ptr, *sc = (const uint8_t *)c->scales->data.ptr;
-        for (r = 0; r < nr; r++)
-            ollm__mxfp4_row(bl + ((e * N + n0 + r) * (K / 32)) * 16, sc + (e * N + n0 + r) * (K / 32), K / 32, wf + r * K);
+/* Expert e's gate_up (which 0: [2I, H]) or down (which 1: [H, I]) weight as a view into the layer's stacked tensors. */
+static ollm__w ollm__gptoss_expert(const ollm__gptoss *w, const ollm__gptoss_layer *L, int which, int64_t e, int64_t N,
+                                   int64_t K) {
+    ollm__w W; memset(&W, 0, sizeof W);
+    W.rows = N; W.cols = K;
+    if (w->mxfp4) {
+        const ollm__w *bl = which ? &L->down_proj_blocks : &L->gate_up_proj_blocks;
+        const ollm__w *sc = which ? &L->down_proj_scales : &L->gate_up_proj_scales;
+        W.fmt = OLLM__W_MXFP4; W.dtype = OLLM__U8;
+        W.data = ollm__view(bl->data, (uint64_t)(e * N * (K / 2)), (uint64_t)(N * (K / 2)));
+        W.scales = ollm__view(sc->data, (uint64_t)(e * N * (K / 32)), (uint64_t)(N * (K / 32)));
     } else {
-        size_t es = ollm__dtype_size[c->packed->dtype];
-        for (k = 0; k < K; k++) {   /* feature n is column n of the expert's [K, N] matrix: nr adjacent values per k */
-            ollm__to_f32((const char *)c->packed->data.ptr + ((e * K + k) * N + n0) * es, c->packed->dtype, tmp, nr);
-            for (r = 0; r < nr; r++) wf[r * K + k] = tmp[r];
-        }
+        const ollm__w *pk = which ? &L->down_proj : &L->gate_up_proj; uint64_t es = ollm__dtype_size[pk->dtype];
+        W.fmt = OLLM__W_KMAJOR; W.dtype = pk->dtype;
+        W.data = ollm__view(pk->data, (uint64_t)(e * K * N) * es, (uint64_t)(K * N) * es);
     }
-    ollm__to_f32((const char *)c->bias->data.ptr + (e * N + n0) * ollm__dtype_size[c->bias->dtype], c->bias->dtype,
-                 bf, nr);
-    for (t = c->start[e]; t < c->start[e] + c->count[e]; t++)
-        for (r = 0; r < nr; r++)
-            c->y[t * N + n0 + r] = ollm__dot(wf + r * K, c->x + t * K, K) + bf[r];   /* bmm, then + bias */
-    OLLM_FREE(wf);
+    return W;
+}
+/* Row e of a stacked [E, n] bias. */
+static ollm__w ollm__w_row_view(const ollm__w *b, int64_t e, int64_t n) {
+    ollm__w v = *b; uint64_t es = ollm__dtype_size[b->dtype];
+    v.data = ollm__view(b->data, (uint64_t)(e * n) * es, (uint64_t)n * es); v.rows = n; v.cols = 0;
+    return v;
 }
 
-/* The clamped SwiGLU of GptOssExperts on one routed row: gu[2I] interleaved (gate, up) -> y[I]. */
-typedef struct ollm__glu_ctx { const float *gu; float *y; int64_t I; float limit; } ollm__glu_ctx;
-static void ollm__glu_task(void *vctx, int64_t t) {
-    ollm__glu_ctx *c = (ollm__glu_ctx *)vctx; const float *gu = c->gu + t * 2 * c->I; float *y = c->y + t * c->I;
-    int64_t i;
-    for (i = 0; i < c->I; i++) {
-        float gate = gu[2 * i], up = gu[2 * i + 1];
-        gate = gate > c->limit ? c->limit : gate;                            /* clamp(max=limit) only */
-        up = up > c->limit ? c->limit : up < -c->limit ? -c->limit : up;
-        y[i] = (up + 1.0f) * (gate * (1.0f / (1.0f + expf(-gate * 1.702f))));   /* (up + 1) * glu */
-    }
-}
-
-/* Session scratch for the experts of one chunk (host memory: the family runs on the CPU backend only). */
+/* Session scratch for the experts of one chunk: backend buffers for the routed rows, host arrays for the routing. */
 typedef struct ollm__gptoss_sess {
-    float *router;               /* [chunk, E] router logits */
+    ollm__buf router;            /* [chunk, E] router logits */
+    ollm__buf xg;                /* [chunk * k, H] routed rows (grouped by expert); then the experts' outputs */
+    ollm__buf gu, act;           /* [chunk * k, 2I], [chunk * k, I] */
+    float *logits;               /* [chunk, E] the router logits on the host */
     int32_t *pick;               /* [chunk, k] experts picked per token */
     float *weight;               /* [chunk, k] their softmax weights */
     int32_t *count, *start, *fill, *active;   /* [E] each */
-    int32_t *row_tok;            /* [chunk * k] token of each routed row, rows grouped by expert */
-    float *row_w;                /* [chunk * k] routing weight of each routed row */
-    float *xg, *gu, *y, *out;    /* [chunk * k, H], [chunk * k, 2I], [chunk * k, I], [chunk * k, H] */
-    float *acc;                  /* [chunk, H] sum of the weighted expert outputs */
+    int32_t *row_tok;            /* [chunk * k] token of each routed row */
+    int32_t *tok_row;            /* [chunk, k] routed row of each pick */
 } ollm__gptoss_sess;
 
 static void ollm__gptoss_session_free(ollm_session *s) {
-    ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs;
+    ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs; ollm__backend *B = s->m->B;
     if (!f) return;
-    OLLM_FREE(f->router); OLLM_FREE(f->pick); OLLM_FREE(f->weight); OLLM_FREE(f->count); OLLM_FREE(f->start);
-    OLLM_FREE(f->fill); OLLM_FREE(f->active); OLLM_FREE(f->row_tok); OLLM_FREE(f->row_w); OLLM_FREE(f->xg);
-    OLLM_FREE(f->gu); OLLM_FREE(f->y); OLLM_FREE(f->out); OLLM_FREE(f->acc);
+    B->release(B, &f->router); B->release(B, &f->xg); B->release(B, &f->gu); B->release(B, &f->act);
+    OLLM_FREE(f->logits); OLLM_FREE(f->pick); OLLM_FREE(f->weight); OLLM_FREE(f->count); OLLM_FREE(f->start);
+    OLLM_FREE(f->fill); OLLM_FREE(f->active); OLLM_FREE(f->row_tok); OLLM_FREE(f->tok_row);
     OLLM_FREE(f);
     s->fs = NULL;
 }
 static ollm_result ollm__gptoss_session_init(ollm_session *s) {
-    ollm_model *m = s->m; const ollm__desc *c = &m->d; ollm__gptoss_sess *f; int l;
-    size_t T = (size_t)s->chunk, E = (size_t)c->n_experts, R = T * (size_t)c->n_experts_per_tok;
-    size_t H = (size_t)c->hidden, I = (size_t)c->moe_ffn;
-    if (!m->B->host)
-        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "GPT-OSS needs the CPU backend for now (--backend cpu)");
+    ollm_model *m = s->m; const ollm__desc *c = &m->d; ollm__backend *B = m->B; ollm__gptoss_sess *f; int l;
+    uint64_t T = (uint64_t)s->chunk, E = (uint64_t)c->n_experts, R = T * (uint64_t)c->n_experts_per_tok;
+    uint64_t H = (uint64_t)c->hidden, I = (uint64_t)c->moe_ffn;
     for (l = 0; l < c->n_layers; l++) OLLM__TRY(ollm__session_kv(s, l, s->n_ctx));   /* sliding layers too, for now */
     OLLM__TRY(ollm__session_acts(s, (int64_t)c->n_heads * c->head_dim, (int64_t)c->n_kv_heads * c->head_dim, 1));
     if (!(f = (ollm__gptoss_sess *)ollm__calloc(1, sizeof *f))) return OLLM_ERR_NO_MEMORY;
     s->fs = f;
-    f->router = (float *)ollm__calloc(T * E, 4); f->pick = (int32_t *)ollm__calloc(R, 4);
-    f->weight = (float *)ollm__calloc(R, 4); f->count = (int32_t *)ollm__calloc(E, 4);
-    f->start = (int32_t *)ollm__calloc(E, 4); f->fill = (int32_t *)ollm__calloc(E, 4);
-    f->active = (int32_t *)ollm__calloc(E, 4); f->row_tok = (int32_t *)ollm__calloc(R, 4);
-    f->row_w = (float *)ollm__calloc(R, 4); f->xg = (float *)ollm__calloc(R * H, 4);
-    f->gu = (float *)ollm__calloc(R * 2 * I, 4); f->y = (float *)ollm__calloc(R * I, 4);
-    f->out = (float *)ollm__calloc(R * H, 4); f->acc = (float *)ollm__calloc(T * H, 4);
-    if (!f->router || !f->pick || !f->weight || !f->count || !f->start || !f->fill || !f->active || !f->row_tok ||
-        !f->row_w || !f->xg || !f->gu || !f->y || !f->out || !f->acc)
+    OLLM__TRY(B->alloc(B, T * E * 4, &f->router));
+    OLLM__TRY(B->alloc(B, R * H * 4, &f->xg));
+    OLLM__TRY(B->alloc(B, R * 2 * I * 4, &f->gu));
+    OLLM__TRY(B->alloc(B, R * I * 4, &f->act));
+    f->logits = (float *)ollm__calloc((size_t)(T * E), 4); f->pick = (int32_t *)ollm__calloc((size_t)R, 4);
+    f->weight = (float *)ollm__calloc((size_t)R, 4); f->count = (int32_t *)ollm__calloc((size_t)E, 4);
+    f->start = (int32_t *)ollm__calloc((size_t)E, 4); f->fill = (int32_t *)ollm__calloc((size_t)E, 4);
+    f->active = (int32_t *)ollm__calloc((size_t)E, 4); f->row_tok = (int32_t *)ollm__calloc((size_t)R, 4);
+    f->tok_row = (int32_t *)ollm__calloc((size_t)R, 4);
+    if (!f->logits || !f->pick || !f->weight || !f->count || !f->start || !f->fill || !f->active || !f->row_tok ||
+        !f->tok_row)
         return OLLM_ERR_NO_MEMORY;
     return OLLM_OK;
 }
 
-/* x[T, H] += MoE(xn) (GptOssMLP): route, run only the picked experts, sum their weighted outputs, add to x. */
+/* x[T, H] += MoE(xn) (GptOssMLP): route on the host, gather each picked expert's rows, run only those experts, add
+   their weighted outputs to x. */
 static ollm_result ollm__gptoss_moe(ollm_session *s, const ollm__gptoss_layer *L, int T) {
-    ollm_model *m = s->m; const ollm__desc *c = &m->d; ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs;
-    ollm__pool *pool = &((ollm__cpu *)m->B)->pool; const ollm__gptoss *w = (const ollm__gptoss *)m->fw;
+    ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs;
+    const ollm__gptoss *w = (const ollm__gptoss *)m->fw;
     int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0;
     int64_t H = c->hidden, I = c->moe_ffn;
-    const float *xn = (const float *)s->xn.ptr; float *x = (float *)s->x.ptr;
-    ollm__xmm_ctx mm; ollm__glu_ctx glu; ollm__buf rb;
-    /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear) */
-    rb = ollm__host_buf(f->router, (uint64_t)T * E * 4);
-    OLLM__TRY(m->B->matmul(m->B, rb, s->xn, &L->router, T, 0));
-    OLLM__TRY(ollm__gptoss_add_bias(rb, &L->router_bias, T, E));
+    /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear), read back for the routing decision */
+    OLLM__TRY(B->matmul(B, f->router, s->xn, &L->router, T, 0));
+    OLLM__TRY(B->add_bias(B, f->router, &L->router_bias, T, E));
+    OLLM__TRY(B->download(B, f->logits, f->router, (uint64_t)T * E * 4));
     /* top-k (largest first; the lower id on a tie), softmax over those k only */
     memset(f->count, 0, (size_t)E * 4);
     for (t = 0; t < T; t++) {
-        const float *lg = f->router + (int64_t)t * E; int32_t *pk = f->pick + t * k; float *wt = f->weight + t * k, sum = 0;
+        const float *lg = f->logits + (int64_t)t * E; int32_t *pk = f->pick + t * k; float *wt = f->weight + t * k, sum = 0;
         for (i = 0; i < k; i++) {
             int best = -1, j;
             for (e = 0; e < E; e++) {
@@ -5133,7 +5262,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, const ollm__gptoss_layer *L
         for (i = 0; i < k; i++) { wt[i] = expf(lg[pk[i]] - lg[pk[0]]); sum += wt[i]; }
         for (i = 0; i < k; i++) wt[i] /= sum;
     }
-    /* routed rows grouped by expert, in expert order; each row a copy of its token's xn */
+    /* routed rows grouped by expert, in expert order */
     for (e = 0; e < E; e++) {
         f->start[e] = R; f->fill[e] = R; R += f->count[e];
         if (f->count[e]) f->active[n_active++] = e;
@@ -5141,35 +5270,29 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, const ollm__gptoss_layer *L
     for (t = 0; t < T; t++)
         for (i = 0; i < k; i++) {
             int r = f->fill[f->pick[t * k + i]]++;
-            f->row_tok[r] = t; f->row_w[r] = f->weight[t * k + i];
-            memcpy(f->xg + (int64_t)r * H, xn + (int64_t)t * H, (size_t)H * 4);
+            f->row_tok[r] = t; f->tok_row[t * k + i] = r;
         }
-    /* gu = xg W_gu^T + b_gu; y = clamped SwiGLU(gu); out = y W_d^T + b_d */
-    memset(&mm, 0, sizeof mm);
-    mm.active = f->active; mm.start = f->start; mm.count = f->count;
-    mm.x = f->xg; mm.y = f->gu; mm.K = H; mm.N = 2 * I; mm.nb = (mm.N + OLLM__MM_ROWS - 1) / OLLM__MM_ROWS;
-    if (w->mxfp4) { mm.blocks = &L->gate_up_proj_blocks; mm.scales = &L->gate_up_proj_scales; }
-    else mm.packed = &L->gate_up_proj;
-    mm.bias = &L->gate_up_proj_bias;
-    ollm__pool_run(pool, (int64_t)n_active * mm.nb, ollm__xmm_task, &mm);
-    if (mm.failed) return OLLM_ERR_NO_MEMORY;
-    glu.gu = f->gu; glu.y = f->y; glu.I = I; glu.limit = (float)c->swiglu_limit;
-    ollm__pool_run(pool, R, ollm__glu_task, &glu);
-    mm.x = f->y; mm.y = f->out; mm.K = I; mm.N = H; mm.nb = (mm.N + OLLM__MM_ROWS - 1) / OLLM__MM_ROWS;
-    if (w->mxfp4) { mm.blocks = &L->down_proj_blocks; mm.scales = &L->down_proj_scales; }
-    else mm.packed = &L->down_proj;
-    mm.bias = &L->down_proj_bias;
-    ollm__pool_run(pool, (int64_t)n_active * mm.nb, ollm__xmm_task, &mm);
-    if (mm.failed) return OLLM_ERR_NO_MEMORY;
-    /* sum over experts (in expert order) of weight * out, then the residual add */
-    memset(f->acc, 0, (size_t)T * H * 4);
-    for (i = 0; i < R; i++) {
-        float *a = f->acc + (int64_t)f->row_tok[i] * H; const float *o = f->out + (int64_t)i * H; float wr = f->row_w[i];
-        int64_t d;
-        for (d = 0; d < H; d++) a[d] += o[d] * wr;
+    OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));
+    /* per picked expert: gu = xg W_gu^T + b_gu; then the clamped SwiGLU of all rows; then out = act W_d^T + b_d */
+    for (i = 0; i < n_active; i++) {
+        ollm__w W, b; e = f->active[i];
+        W = ollm__gptoss_expert(w, L, 0, e, 2 * I, H); b = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I);
+        OLLM__TRY(B->matmul(B, ollm__view(f->gu, (uint64_t)f->start[e] * 2 * I * 4, (uint64_t)f->count[e] * 2 * I * 4),
+                            ollm__view(f->xg, (uint64_t)f->start[e] * H * 4, (uint64_t)f->count[e] * H * 4), &W, f->count[e], 0));
+        OLLM__TRY(B->add_bias(B, ollm__view(f->gu, (uint64_t)f->start[e] * 2 * I * 4, (uint64_t)f->count[e] * 2 * I * 4),
+                              &b, f->count[e], 2 * I));
     }
-    for (i = 0; i < T * H; i++) x[i] += f->acc[i];
-    return OLLM_OK;
+    OLLM__TRY(B->swiglu_clamp(B, f->act, f->gu, R, I, (float)c->swiglu_limit, 1.702f));
+    for (i = 0; i < n_active; i++) {   /* the outputs overwrite the routed rows: xg is no longer needed */
+        ollm__w W, b; e = f->active[i];
+        ollm__buf out = ollm__view(f->xg, (uint64_t)f->start[e] * H * 4, (uint64_t)f->count[e] * H * 4);
+        W = ollm__gptoss_expert(w, L, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
+        OLLM__TRY(B->matmul(B, out, ollm__view(f->act, (uint64_t)f->start[e] * I * 4, (uint64_t)f->count[e] * I * 4), &W,
+                            f->count[e], 0));
+        OLLM__TRY(B->add_bias(B, out, &b, f->count[e], H));
+    }
+    /* x[t] += sum over its k picks of weight * out */
+    return B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H);
 }
 
 /* T tokens at positions n_past.. ; then the final norm and the (untied) head on the rows asked for. */
@@ -5178,7 +5301,7 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
     const ollm__gptoss *w = (const ollm__gptoss *)m->fw;
     int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
     int64_t qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
-    ollm__attn_args a;
+    ollm__attn_args a; ollm__buf kc, vc;
     memset(&a, 0, sizeof a);
     a.T = T; a.pos0 = (int)s->n_past; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
     a.scale = 1.0f / sqrtf((float)c->head_dim);
@@ -5190,16 +5313,20 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
         a.sinks = &L->sinks;
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
         OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, T, 0));
-        OLLM__TRY(ollm__gptoss_add_bias(s->q, &L->q_proj_bias, T, qw));
         OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
-        OLLM__TRY(ollm__gptoss_add_bias(s->k, &L->k_proj_bias, T, kw));
         OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
-        OLLM__TRY(ollm__gptoss_add_bias(s->v, &L->v_proj_bias, T, kw));
+        if (L->q_proj_bias.data.ptr) {   /* attention_bias */
+            OLLM__TRY(B->add_bias(B, s->q, &L->q_proj_bias, T, qw));
+            OLLM__TRY(B->add_bias(B, s->k, &L->k_proj_bias, T, kw));
+            OLLM__TRY(B->add_bias(B, s->v, &L->v_proj_bias, T, kw));
+        }
         OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
         OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
-        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, s->k_cache[l], s->v_cache[l], &a));   /* sinks, window */
+        OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
+        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));           /* sinks, window */
+        OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
         OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, T, 1));                     /* x += o Wo^T */
-        OLLM__TRY(ollm__gptoss_add_bias(s->x, &L->o_proj_bias, T, H));              /* x += bo */
+        if (L->o_proj_bias.data.ptr) OLLM__TRY(B->add_bias(B, s->x, &L->o_proj_bias, T, H));   /* x += bo */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
         OLLM__TRY(ollm__gptoss_moe(s, L, T));                                       /* x += MoE(xn) */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
@@ -5903,7 +6030,7 @@ static const ollm__family ollm__families[] = {
     { "llama", ollm__llama_config, ollm__llama_weights_size, ollm__llama_tensors, ollm__llama_session_init, NULL,
       ollm__llama_forward, 0 },
     { "gpt_oss", ollm__gptoss_config, ollm__gptoss_weights_size, ollm__gptoss_tensors, ollm__gptoss_session_init,
-      ollm__gptoss_session_free, ollm__gptoss_forward, 1 },
+      ollm__gptoss_session_free, ollm__gptoss_forward, 0 },
     { "qwen3_next", ollm__qn_config, ollm__qn_weights_size, ollm__qn_tensors, ollm__qn_session_init,
       ollm__qn_session_free, ollm__qn_forward, 1 },
 };

@@ -61,8 +61,8 @@ OLLM_TEST_STICKY=1 "$B/test_kernels" > "$B/sticky.log" 2>&1
 grep -E 'sticky|later work' "$B/sticky.log"
 tally "$B/sticky.log" test_kernels+sticky
 
-echo "== fixtures, CUDA backend (the Llama fixtures: GPT-OSS and Qwen3-Next have no CUDA kernels yet)"
-"$B/test_fixtures" --backend cuda tests/fixtures/llama_* > "$B/fixtures.log" 2>&1
+echo "== fixtures, CUDA backend (Llama and GPT-OSS: Qwen3-Next has no CUDA kernels yet)"
+"$B/test_fixtures" --backend cuda tests/fixtures/llama_* tests/fixtures/gptoss_* > "$B/fixtures.log" 2>&1
 grep -v '^ok ' "$B/fixtures.log" | tail -n 12
 tally "$B/fixtures.log" test_fixtures-cuda
 for d in tests/fixtures/llama_*; do

@@ -23,9 +23,9 @@ static ollm__log lg;
 
 /* ---- random data ---- */
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rng_next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
 static float frand(void) {   /* uniform [-1, 1) */
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
-    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+    return (float)((rng_next() >> 40) * (1.0 / 8388608.0)) - 1.0f;
 }
 static float bf16_round(float f) { return ollm__bf16_to_f32(ollm__f32_to_bf16(f)); }
 static uint16_t f32_to_f16(float f) {   /* round to nearest even, finite normal range only (test data) */
@@ -151,6 +151,62 @@ static void t_matmul_reuse(void) {
     C->matmul(C, y2.c, x.c, &W2.c, T, 0); G->matmul(G, y2.g, x.g, &W2.g, T, 0);
     e = relerr(y2.c, y2.g, (int64_t)T * (N + 8), &mx); report("matmul bf16 after a kernel rewrote x", e, mx, 1e-2);
     free(h); rm(&x); rm(&y1); rm(&y2); rmw(&W1); rmw(&W2);
+}
+
+/* y (+)= x W^T for the expert layouts: MXFP4 (random codes, scales 2^-8 .. 2^0) and input-major floats */
+static void t_matmul_fmt(int fmt, int dt, int T, int N, int K, int acc) {
+    wpair W; pair xb = mkf((int64_t)T * K, 1.0f), y = mkf((int64_t)T * N, 1.0f), sc; char what[128]; double e, mx;
+    double tol = T > 8 ? 1e-2 : 1e-4;
+    if (fmt == OLLM__W_MXFP4) {
+        uint8_t *bl = (uint8_t *)malloc((size_t)N * K / 2), *s = (uint8_t *)malloc((size_t)N * K / 32); int64_t i;
+        pair b;
+        for (i = 0; i < (int64_t)N * K / 2; i++) bl[i] = (uint8_t)(rng_next() & 0xff);
+        for (i = 0; i < (int64_t)N * K / 32; i++) s[i] = (uint8_t)(119 + rng_next() % 9);
+        b = mk((uint64_t)N * K / 2, bl); sc = mk((uint64_t)N * K / 32, s); free(bl); free(s);
+        memset(&W, 0, sizeof W);
+        W.c.data = b.c; W.g.data = b.g; W.c.scales = sc.c; W.g.scales = sc.g; W.c.dtype = W.g.dtype = OLLM__U8;
+        tol = T > 8 ? 1e-2 : 1e-4;
+    } else { W = mkw(dt, K, N, 1.0f / sqrtf((float)K)); memset(&sc, 0, sizeof sc); }
+    W.c.fmt = W.g.fmt = (uint8_t)fmt; W.c.rows = W.g.rows = N; W.c.cols = W.g.cols = K;
+    if (!acc) poison(y.g, y.bytes);
+    C->matmul(C, y.c, xb.c, &W.c, T, acc);
+    CHECK(G->matmul(G, y.g, xb.g, &W.g, T, acc) == OLLM_OK, "matmul (expert layout) runs");
+    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dt == OLLM__BF16 ?
+             "input-major BF16" : dt == OLLM__F16 ? "input-major F16" : "input-major F32", T, N, K, acc ? " y+=" : "");
+    e = relerr(y.c, y.g, (int64_t)T * N, &mx); report(what, e, mx, tol);
+    rm(&xb); rm(&y); rmw(&W);
+    if (fmt == OLLM__W_MXFP4) rm(&sc);
+}
+
+/* the mixture-of-experts plumbing: bias rows, gathered rows, the weighted combine, GPT-OSS's clamped SwiGLU */
+static void t_moe_ops(int T, int k, int64_t H, int64_t I, int bias_dt) {
+    int R = T * k, i; int32_t *idx = (int32_t *)malloc((size_t)R * 4), *rows = (int32_t *)malloc((size_t)R * 4);
+    float *w = (float *)malloc((size_t)R * 4); char what[128]; double e, mx;
+    pair x = mkf((int64_t)T * H, 1.0f), xg = mk((uint64_t)R * H * 4, NULL), gu = mkf((int64_t)R * 2 * I, 9.0f);
+    pair act = mk((uint64_t)R * I * 4, NULL), acc = mkf((int64_t)T * H, 1.0f);
+    wpair b = mkw(bias_dt, 3, H, 1.0f); ollm__w bc = b.c, bg = b.g;
+    for (i = 0; i < R; i++) { idx[i] = (int32_t)(rng_next() % (uint64_t)T); rows[i] = (i * 7 + 3) % R; w[i] = frand(); }
+    poison(xg.g, xg.bytes);
+    C->gather(C, xg.c, x.c, idx, R, H);
+    CHECK(G->gather(G, xg.g, x.g, idx, R, H) == OLLM_OK, "gather runs");
+    snprintf(what, sizeof what, "gather R=%d width=%lld", R, (long long)H);
+    e = relerr(xg.c, xg.g, (int64_t)R * H, &mx); report(what, e, mx, 1e-7);
+    bc.data = ollm__view(b.c.data, (uint64_t)H * ollm__dtype_size[bias_dt], (uint64_t)H * ollm__dtype_size[bias_dt]);
+    bg.data = ollm__view(b.g.data, (uint64_t)H * ollm__dtype_size[bias_dt], (uint64_t)H * ollm__dtype_size[bias_dt]);
+    C->add_bias(C, xg.c, &bc, R, H);
+    CHECK(G->add_bias(G, xg.g, &bg, R, H) == OLLM_OK, "add_bias runs");
+    snprintf(what, sizeof what, "add_bias %s rows=%d n=%lld (row 1 of a stacked bias)", dtn(bias_dt), R, (long long)H);
+    e = relerr(xg.c, xg.g, (int64_t)R * H, &mx); report(what, e, mx, 1e-6);
+    C->combine(C, acc.c, xg.c, rows, w, T, k, H);
+    CHECK(G->combine(G, acc.g, xg.g, rows, w, T, k, H) == OLLM_OK, "combine runs");
+    snprintf(what, sizeof what, "combine T=%d k=%d width=%lld", T, k, (long long)H);
+    e = relerr(acc.c, acc.g, (int64_t)T * H, &mx); report(what, e, mx, 1e-5);
+    poison(act.g, act.bytes);
+    C->swiglu_clamp(C, act.c, gu.c, R, I, 7.0f, 1.702f);
+    CHECK(G->swiglu_clamp(G, act.g, gu.g, R, I, 7.0f, 1.702f) == OLLM_OK, "swiglu_clamp runs");
+    snprintf(what, sizeof what, "swiglu_clamp rows=%d I=%lld (inputs beyond the limit 7)", R, (long long)I);
+    e = relerr(act.c, act.g, (int64_t)R * I, &mx); report(what, e, mx, 1e-5);
+    free(idx); free(rows); free(w); rm(&x); rm(&xg); rm(&gu); rm(&act); rm(&acc); rmw(&b);
 }
 
 static void t_rope(int T, int nh, int hd, int rot, int pos0, float mscale) {
@@ -283,6 +339,14 @@ int main(void) {
     t_matmul(OLLM__F32, 100, 129, 200, 1, 0);
     if (!small) t_matmul(OLLM__BF16, 512, 4096, 4096, 1, 0);
     t_matmul_reuse();
+    /* expert layouts: MXFP4 GEMV (T <= 8) and via a bf16 copy (T > 8); input-major floats likewise */
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 100, 64, 0); t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 200, 96, 256, 1);
+    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 1, 5760, 2880, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F32, 5, 77, 100, 1);
+    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F16, 2, 130, 64, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 40, 250, 96, 0);
+    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 130, 2880, 2880, 1);
+    t_moe_ops(1, 4, 2880, 2880, OLLM__BF16); t_moe_ops(37, 4, 100, 33, OLLM__F32); t_moe_ops(9, 11, 64, 512, OLLM__F16);
     /* attention: decode (split over keys), prefill (tensor cores for hd 64/128), odd head sizes, windows, sinks */
     t_attn(4, 4, 64, 1, 0, 0, 0);
     t_attn(4, 1, 64, 37, 0, 0, 0);      /* the shapes of tests/fixtures/llama_tied_gqa4 */
