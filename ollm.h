@@ -4078,7 +4078,9 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
         args[6] = &accumulate; args[7] = &vec; args[8] = &wpr;
         return ollm__cu_launch(c, kg[dt][tt], ollm__cu_grid(N, 8 / wpr, 0x7fffffff), 1, 256, 0, args);
     }
-    if (dt == OLLM__BF16 && K % 8 == 0 && ollm__al16(W->data.ptr)) {   /* prefill: tensor cores */
+    /* prefill: tensor cores. Narrow products (N < 64: routers, gates) stay in fp32 on the CUDA cores: cheap, and a
+       router's top-k then sees the logits the CPU reference sees */
+    if (dt == OLLM__BF16 && K % 8 == 0 && N >= 64 && ollm__al16(W->data.ptr)) {
         uint64_t row_bytes = (uint64_t)K * 2;
         int chunk = (int)(OLLM__ABF_MAX / row_bytes) / 128 * 128, m0;
         if (chunk < 128) chunk = 128;

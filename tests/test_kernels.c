@@ -368,6 +368,8 @@ int main(void) {
     t_attn(6, 3, 64, 17, 0, 5, 0);
     t_attn(4, 2, 64, 300, 1000, 128, 1);
     t_attn(4, 2, 32, 100, 7, 0, 1);
+    t_attn(4, 2, 64, 130, 0, 8, 1);     /* the shapes of tests/fixtures/gptoss_*: a window from position 0, sinks */
+    t_attn(2, 1, 64, 130, 0, 8, 1);
     t_attn(2, 1, 36, 20, 5, 10, 0);
     t_attn(4, 4, 256, 5, 700, 0, 0);
     t_budget();
