@@ -141,6 +141,10 @@ typedef struct ollm_model_info {
     uint64_t disk_bytes_read;  /* layer bytes read from disk while running */
     uint64_t upload_bytes;     /* streamed layer bytes copied from host memory to the GPU while running */
     double   stream_wait_s;    /* time compute waited for a layer */
+    /* mixture-of-experts models on the GPU: routed experts live in a cache of expert slots, filled on demand */
+    int32_t  expert_slots;     /* experts the GPU cache holds (0: no cache) */
+    uint64_t expert_bytes;     /* one expert's weights (its slices of every expert tensor of a layer) */
+    uint64_t expert_hits, expert_misses;   /* lookups so far: found in the cache, or uploaded */
 } ollm_model_info;
 
 typedef struct ollm_session_config {
@@ -4424,8 +4428,14 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
 /* ==== @model ==== model and session state; tensors loaded and checked against the config ================= */
 
 typedef struct ollm__family ollm__family;
-typedef struct ollm__tent { ollm__w *w; const ollm__tensor *t; int layer; uint64_t off; } ollm__tent;  /* bound tensor */
+typedef struct ollm__tent {   /* a bound tensor */
+    ollm__w *w; const ollm__tensor *t; int layer;
+    int expert;                  /* OLLM__X_DENSE, OLLM__X_STACKED ([E, ...], one slice per expert), or the expert's index */
+    uint64_t off;                /* offset in its layer's block, or (expert tensors) in one expert's block */
+} ollm__tent;
+enum { OLLM__X_DENSE = -1, OLLM__X_STACKED = -2 };
 typedef struct ollm__streamer ollm__streamer;
+typedef struct ollm__xcache ollm__xcache;
 
 struct ollm_model {
     ollm__log log;               /* first member: the last error lives here */
@@ -4444,6 +4454,7 @@ struct ollm_model {
     int32_t chunk;               /* the sessions' default prefill chunk */
     ollm__tent *ent; int n_ent, cap_ent;        /* every bound tensor, in binding order */
     ollm__streamer *stream;      /* NULL when every layer is resident */
+    ollm__xcache *xc;            /* the expert cache (MoE families on a GPU), or NULL */
 };
 
 struct ollm_session {
@@ -4534,6 +4545,7 @@ static ollm_result ollm__bind_shaped(ollm_model *m, ollm__w *w, const char *name
     }
     m->ent[m->n_ent].w = w; m->ent[m->n_ent].t = t;
     m->ent[m->n_ent].layer = strncmp(name, "model.layers.", 13) == 0 ? atoi(name + 13) : -1;
+    m->ent[m->n_ent].expert = OLLM__X_DENSE;
     if (m->ent[m->n_ent].layer >= m->d.n_layers) m->ent[m->n_ent].layer = -1;
     m->n_ent++;
     return OLLM_OK;
@@ -4634,9 +4646,193 @@ static void *ollm__io_main(void *arg) {
     return NULL;
 }
 
-static int ollm__ent_layer_cmp(const void *a, const void *b) {
+static int ollm__ent_layer_cmp(const void *a, const void *b) {   /* by layer; a layer's dense tensors before its experts */
     const ollm__tent *x = (const ollm__tent *)a, *y = (const ollm__tent *)b;
-    return x->layer != y->layer ? (x->layer < y->layer ? -1 : 1) : (x->t < y->t ? -1 : x->t > y->t);
+    int xe = x->expert != OLLM__X_DENSE, ye = y->expert != OLLM__X_DENSE;
+    if (x->layer != y->layer) return x->layer < y->layer ? -1 : 1;
+    if (xe != ye) return xe - ye;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* ---- the expert cache: routed experts of MoE layers on a GPU ----
+   Every tensor under `model.layers.N.mlp.experts.` but the biases is an expert tensor: stacked ([E, ...], GPT-OSS)
+   or one expert's own (`experts.J.`, Qwen3-Next). Expert e of layer l is one block (its slices of the stacked tensors
+   and its own tensors), uploaded into one of n_slots device slots when a token picks it and kept there, least
+   recently used evicted first; the host keeps every block in (pinned) RAM while ram_bytes lasts, the rest is read from
+   disk when picked. Uploads go on the compute stream, so a slot is overwritten only after the kernels that read it. */
+struct ollm__xcache {
+    int L, E, n_slots;
+    int *first, *count;          /* per layer: its expert entries in m->ent (after its dense ones) */
+    uint64_t *xbytes;            /* per layer: one expert's block */
+    uint64_t slot_bytes;
+    char **host; uint8_t *host_pinned;   /* per layer: its E blocks in host RAM, or NULL (read from disk) */
+    ollm__buf pool;              /* n_slots x slot_bytes of device memory */
+    int32_t *slot_le;            /* per slot: l * E + e held, or -1 */
+    uint64_t *slot_tick, tick;
+    int32_t *where;              /* per (l, e): its slot, or -1 */
+    char *stage; int stage_pinned;   /* one block read from disk */
+    uint64_t hits, misses, uploaded, read;
+};
+
+/* expert index of tensor `name` (OLLM__X_STACKED for [E, ...] tensors), or OLLM__X_DENSE */
+static int ollm__expert_of(const char *name) {
+    const char *p = strstr(name, ".mlp.experts."); size_t n = strlen(name);
+    if (!p || (n >= 5 && strcmp(name + n - 5, "_bias") == 0)) return OLLM__X_DENSE;
+    p += 13;
+    return *p >= '0' && *p <= '9' ? atoi(p) : OLLM__X_STACKED;
+}
+
+static void ollm__xcache_free(ollm_model *m) {
+    ollm__xcache *x = m->xc; int l;
+    if (!x) return;
+    for (l = 0; x->host && l < x->L; l++)
+        if (x->host[l]) { if (x->host_pinned[l]) m->B->host_free(m->B, x->host[l]); else OLLM_FREE(x->host[l]); }
+    if (x->stage) { if (x->stage_pinned) m->B->host_free(m->B, x->stage); else OLLM_FREE(x->stage); }
+    m->B->release(m->B, &x->pool);
+    OLLM_FREE(x->first); OLLM_FREE(x->count); OLLM_FREE(x->xbytes); OLLM_FREE(x->host); OLLM_FREE(x->host_pinned);
+    OLLM_FREE(x->slot_le); OLLM_FREE(x->slot_tick); OLLM_FREE(x->where);
+    OLLM_FREE(x); m->xc = NULL;
+}
+
+/* Expert e of layer l from the checkpoint into dst (its block layout). */
+static ollm_result ollm__expert_read(ollm_model *m, int l, int e, char *dst) {
+    ollm__xcache *x = m->xc; int i;
+    for (i = x->first[l]; i < x->first[l] + x->count[l]; i++) {
+        const ollm__tent *en = &m->ent[i]; const ollm__tensor *t = en->t;
+        uint64_t n = en->expert == OLLM__X_STACKED ? t->nbytes / (uint64_t)x->E : t->nbytes;
+        uint64_t at = t->offset + (en->expert == OLLM__X_STACKED ? (uint64_t)e * n : 0);
+        if (en->expert != OLLM__X_STACKED && en->expert != e) continue;
+        if (ollm__pread_all(m->st.files[t->file].fd, dst + en->off, n, at) != OLLM_OK)
+            return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read expert %d of tensor '%s' (%s)",
+                              m->st.file_names[t->file], e, t->name, strerror(errno));
+    }
+    return OLLM_OK;
+}
+
+/* Marks the expert tensors (non-host backends: the CPU reads experts where they lie) and returns about one expert's
+   bytes, the largest over the layers (0: no experts), for the planner. */
+static uint64_t ollm__xcache_classify(ollm_model *m) {
+    int i, L = m->d.n_layers, E = m->d.n_experts, l; uint64_t mx = 0, *per;
+    if (m->B->host || E <= 0) return 0;
+    if (!(per = (uint64_t *)ollm__calloc((size_t)L, sizeof(uint64_t)))) return 0;
+    for (i = 0; i < m->n_ent; i++) {
+        ollm__tent *e = &m->ent[i]; uint64_t a;
+        if (e->layer < 0) continue;
+        e->expert = ollm__expert_of(e->t->name);
+        if (e->expert >= E) e->expert = OLLM__X_DENSE;   /* not an expert this config knows: a plain tensor */
+        if (e->expert == OLLM__X_STACKED && (e->t->ndim < 1 || e->t->shape[0] != E || e->t->nbytes % (uint64_t)E))
+            e->expert = OLLM__X_DENSE;
+        if (e->expert == OLLM__X_DENSE) continue;
+        a = e->expert == OLLM__X_STACKED ? e->t->nbytes / (uint64_t)E : e->t->nbytes / (uint64_t)E + 1;
+        per[e->layer] += (a + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;   /* own tensors: spread over the E */
+    }
+    for (l = 0; l < L; l++) if (per[l] > mx) mx = per[l];
+    OLLM_FREE(per);
+    return mx;
+}
+
+/* After the sort: per layer, expert entries' offsets in the block and the block size; then the cache itself with as
+   many slots as `avail` bytes hold (at most every expert), and the host copies while ram_bytes lasts. */
+static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *ram_used) {
+    int L = m->d.n_layers, E = m->d.n_experts, i, l, e; ollm__xcache *x; uint64_t *cur;
+    for (i = 0; i < m->n_ent; i++) if (m->ent[i].expert != OLLM__X_DENSE) break;
+    if (i == m->n_ent) return OLLM_OK;   /* no expert tensors */
+    if (!(x = (ollm__xcache *)ollm__calloc(1, sizeof *x))) return OLLM_ERR_NO_MEMORY;
+    m->xc = x; x->L = L; x->E = E;
+    x->first = (int *)ollm__calloc((size_t)L, sizeof(int)); x->count = (int *)ollm__calloc((size_t)L, sizeof(int));
+    x->xbytes = (uint64_t *)ollm__calloc((size_t)L, sizeof(uint64_t)); cur = (uint64_t *)ollm__calloc((size_t)E, sizeof(uint64_t));
+    x->host = (char **)ollm__calloc((size_t)L, sizeof(char *)); x->host_pinned = (uint8_t *)ollm__calloc((size_t)L, 1);
+    x->where = (int32_t *)OLLM_MALLOC((size_t)L * E * sizeof(int32_t));
+    if (!x->first || !x->count || !x->xbytes || !cur || !x->host || !x->host_pinned || !x->where) {
+        OLLM_FREE(cur); return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    }
+    for (i = 0; i < L * E; i++) x->where[i] = -1;
+    for (l = 0; l < L; l++) {
+        uint64_t stacked = 0;
+        for (i = 0; i < m->n_ent && !(m->ent[i].layer == l && m->ent[i].expert != OLLM__X_DENSE); i++) {}
+        x->first[l] = i;
+        for (; i < m->n_ent && m->ent[i].layer == l; i++) x->count[l]++;
+        for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)   /* the stacked slices first, then each expert's own */
+            if (m->ent[i].expert == OLLM__X_STACKED) {
+                m->ent[i].off = stacked;
+                stacked += (m->ent[i].t->nbytes / (uint64_t)E + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;
+            }
+        for (e = 0; e < E; e++) cur[e] = stacked;
+        for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)
+            if (m->ent[i].expert >= 0) {
+                m->ent[i].off = cur[m->ent[i].expert];
+                cur[m->ent[i].expert] += (m->ent[i].t->nbytes + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;
+            }
+        for (e = 0; e < E; e++) if (cur[e] > x->xbytes[l]) x->xbytes[l] = cur[e];
+        if (x->xbytes[l] > x->slot_bytes) x->slot_bytes = x->xbytes[l];
+    }
+    OLLM_FREE(cur);
+    if (!x->slot_bytes) { ollm__xcache_free(m); return OLLM_OK; }
+    x->n_slots = avail / x->slot_bytes > (uint64_t)L * E ? L * E : (int)(avail / x->slot_bytes);
+    if (x->n_slots < 1)
+        return ollm__fail(&m->log, OLLM_ERR_BUDGET, "no room for one expert (%.1f MB) in the GPU budget",
+                          (double)x->slot_bytes / 1e6);
+    x->slot_le = (int32_t *)OLLM_MALLOC((size_t)x->n_slots * sizeof(int32_t));
+    x->slot_tick = (uint64_t *)ollm__calloc((size_t)x->n_slots, sizeof(uint64_t));
+    if (!x->slot_le || !x->slot_tick) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    for (i = 0; i < x->n_slots; i++) x->slot_le[i] = -1;
+    {
+        ollm_result r = m->B->alloc(m->B, (uint64_t)x->n_slots * x->slot_bytes, &x->pool);
+        if (r != OLLM_OK) return ollm__fail(&m->log, r, "no memory for %d expert slots of %.1f MB", x->n_slots,
+                                            (double)x->slot_bytes / 1e6);
+    }
+    x->stage = m->B->host_alloc ? (char *)m->B->host_alloc(m->B, x->slot_bytes) : NULL;
+    x->stage_pinned = x->stage != NULL;
+    if (!x->stage && !(x->stage = (char *)OLLM_MALLOC((size_t)x->slot_bytes)))
+        return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "no host memory to stage an expert");
+    /* the RAM tier: every expert block of a layer in (pinned) host memory while ram_bytes lasts */
+    for (l = 0; l < L; l++) {
+        uint64_t bytes = x->xbytes[l] * (uint64_t)E; char *h;
+        if (!bytes || (m->cfg.ram_bytes && *ram_used + bytes > m->cfg.ram_bytes)) continue;
+        h = m->B->host_alloc ? (char *)m->B->host_alloc(m->B, bytes) : NULL;
+        x->host_pinned[l] = h != NULL;
+        if (!h && !(h = (char *)OLLM_MALLOC((size_t)bytes))) break;   /* out of RAM: the rest stay on disk */
+        x->host[l] = h; *ram_used += bytes;
+        for (e = 0; e < E; e++) OLLM__TRY(ollm__expert_read(m, l, e, h + (uint64_t)e * x->xbytes[l]));
+    }
+    m->info.expert_slots = x->n_slots; m->info.expert_bytes = x->slot_bytes;
+    ollm__logf(&m->log, OLLM_LOG_INFO, "experts: %d of %d in a GPU cache of %.2f GB (%.1f MB each); host RAM holds %.2f GB "
+               "of them, the rest is read from disk when picked", x->n_slots, L * E,
+               (double)x->n_slots * x->slot_bytes / 1e9, (double)x->slot_bytes / 1e6, (double)*ram_used / 1e9);
+    return OLLM_OK;
+}
+
+/* Makes expert e of layer l usable: a no-op without a cache; else finds its slot or uploads it into the least
+   recently used one. */
+static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
+    ollm__xcache *x = m->xc; int k, best = 0; int32_t le; const char *src;
+    if (!x || x->count[l] == 0) return OLLM_OK;
+    le = l * x->E + e; x->tick++;
+    if ((k = x->where[le]) >= 0) { x->hits++; x->slot_tick[k] = x->tick; return OLLM_OK; }
+    x->misses++;
+    for (k = 1; k < x->n_slots; k++) if (x->slot_tick[k] < x->slot_tick[best]) best = k;
+    if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
+    x->slot_le[best] = -1; x->slot_tick[best] = x->tick;
+    if (x->host[l]) src = x->host[l] + (uint64_t)e * x->xbytes[l];
+    else { OLLM__TRY(ollm__expert_read(m, l, e, x->stage)); src = x->stage; x->read += x->xbytes[l]; }
+    OLLM__TRY(m->B->upload(m->B, ollm__view(x->pool, (uint64_t)best * x->slot_bytes, x->xbytes[l]), src, x->xbytes[l]));
+    x->uploaded += x->xbytes[l];
+    x->slot_le[best] = le; x->where[le] = best;
+    return OLLM_OK;
+}
+
+/* The memory of expert e's part w (a stacked [E, ...] tensor when `stacked`, else the expert's own tensor) of layer
+   l: in the cache after ollm__expert_fetch, else in the tensor itself. */
+static ollm__buf ollm__expert_data(const ollm_model *m, int l, int e, const ollm__w *w, int stacked) {
+    const ollm__xcache *x = m->xc; int i;
+    uint64_t n = stacked ? w->data.bytes / (uint64_t)m->d.n_experts : w->data.bytes;
+    if (x && x->count[l])
+        for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)
+            if (m->ent[i].w == w) {
+                n = stacked ? m->ent[i].t->nbytes / (uint64_t)x->E : m->ent[i].t->nbytes;
+                return ollm__view(x->pool, (uint64_t)x->where[l * x->E + e] * x->slot_bytes + m->ent[i].off, n);
+            }
+    return stacked ? ollm__view(w->data, (uint64_t)e * n, n) : w->data;
 }
 
 static void ollm__streamer_free(ollm_model *m) {
@@ -4664,8 +4860,10 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     int L = m->d.n_layers, i, l, k, n_stream = 0, depth = m->cfg.stream_depth > 0 ? m->cfg.stream_depth : 2;
     uint64_t budget = m->B->host ? m->cfg.ram_bytes : 0, global = 0, all = 0, max_block = 0, used, ram_used = 0;
     ollm__streamer *st;
+    uint64_t xb = ollm__xcache_classify(m), xmin;
     if (depth > 8) depth = 8;
     qsort(m->ent, (size_t)m->n_ent, sizeof *m->ent, ollm__ent_layer_cmp);   /* globals (-1) first, then by layer */
+    xmin = xb * 2 * (uint64_t)(m->d.n_experts_per_tok > 0 ? m->d.n_experts_per_tok : 1);   /* the least expert cache */
     if (!(st = (ollm__streamer *)ollm__calloc(1, sizeof *st))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     m->stream = st; st->m = m;
     st->block_first = (int *)ollm__calloc((size_t)L, sizeof(int)); st->block_count = (int *)ollm__calloc((size_t)L, sizeof(int));
@@ -4675,6 +4873,7 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     for (i = 0; i < m->n_ent; i++) {
         ollm__tent *e = &m->ent[i];
         if (e->layer < 0) { global += e->t->nbytes; continue; }
+        if (e->expert != OLLM__X_DENSE) continue;   /* in the expert cache, not the layer's block */
         if (st->block_count[e->layer]++ == 0) st->block_first[e->layer] = i;
         e->off = st->block_bytes[e->layer];
         st->block_bytes[e->layer] += (e->t->nbytes + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;
@@ -4697,20 +4896,24 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     }
     /* resident first layers while the rest, plus the slots, still fit */
     used = global;
-    if (budget && global + all > budget) {
-        if (global + (uint64_t)depth * max_block > budget)
+    if (budget && global + all + xmin > budget) {
+        if (global + (uint64_t)depth * max_block + xmin > budget)
             return ollm__fail(&m->log, OLLM_ERR_BUDGET, "weights budget %.1f MB is less than the %.1f MB of embeddings and "
-                              "head plus %d streaming slots of %.1f MB", (double)budget / 1e6, (double)global / 1e6, depth,
-                              (double)max_block / 1e6);
+                              "head plus %d streaming slots of %.1f MB%s", (double)budget / 1e6, (double)global / 1e6, depth,
+                              (double)max_block / 1e6, xmin ? " plus room for the picked experts" : "");
         for (l = 0; l < L; l++)
-            if (used + st->block_bytes[l] + (uint64_t)depth * max_block <= budget) { st->resident[l] = 1; used += st->block_bytes[l]; }
+            if (used + st->block_bytes[l] + (uint64_t)depth * max_block + xmin <= budget) { st->resident[l] = 1; used += st->block_bytes[l]; }
             else break;
-    } else memset(st->resident, 1, (size_t)L);
+    } else { memset(st->resident, 1, (size_t)L); used = global + all; }
     for (i = 0; i < m->n_ent; i++)
-        if (m->ent[i].layer < 0 || st->resident[m->ent[i].layer]) OLLM__TRY(ollm__load_resident(m, &m->ent[i]));
+        if ((m->ent[i].layer < 0 || st->resident[m->ent[i].layer]) && m->ent[i].expert == OLLM__X_DENSE)
+            OLLM__TRY(ollm__load_resident(m, &m->ent[i]));
     for (l = 0; l < L; l++) n_stream += !st->resident[l];
     m->info.resident_layers = L - n_stream; m->info.streamed_layers = n_stream; m->info.resident_bytes = used;
-    if (n_stream == 0) { ollm__streamer_free(m); m->info.resident_bytes = global + all; return OLLM_OK; }
+    if (n_stream == 0) {
+        ollm__streamer_free(m);
+        return ollm__xcache_place(m, budget ? budget - used : UINT64_MAX, &ram_used);
+    }
     if (!m->B->host) {
         /* the RAM tier: streamed layers kept in (page-locked) host memory while the RAM budget lasts */
         st->host_copy = (char **)ollm__calloc((size_t)L, sizeof(char *));
@@ -4746,6 +4949,7 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     }
     st->started = 1;
     m->info.stream_slots = st->n_slots; m->info.slot_bytes = max_block;
+    OLLM__TRY(ollm__xcache_place(m, budget ? budget - used - (uint64_t)st->n_slots * max_block : UINT64_MAX, &ram_used));
     ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: %d of %d layers resident (%.2f GB with embeddings and head), %d streamed "
                "(%d from RAM, %.2f GB; %d from disk) through %d slots of %.2f GB", L - n_stream, L, (double)used / 1e9,
                n_stream, m->info.ram_layers, (double)ram_used / 1e9, n_stream - m->info.ram_layers, st->n_slots,
@@ -5168,21 +5372,20 @@ static ollm_result ollm__gptoss_tensors(ollm_model *m, ollm__tensor_fn fn) {
 
 /* ---- the experts ---- */
 
-/* Expert e's gate_up (which 0: [2I, H]) or down (which 1: [H, I]) weight as a view into the layer's stacked tensors. */
-static ollm__w ollm__gptoss_expert(const ollm__gptoss *w, const ollm__gptoss_layer *L, int which, int64_t e, int64_t N,
-                                   int64_t K) {
+/* Expert e's gate_up (which 0: [2I, H]) or down (which 1: [H, I]) weight of layer l: views into the stacked tensors,
+   or into the expert cache (after ollm__expert_fetch). */
+static ollm__w ollm__gptoss_expert(const ollm_model *m, int l, int which, int64_t e, int64_t N, int64_t K) {
+    const ollm__gptoss *w = (const ollm__gptoss *)m->fw; const ollm__gptoss_layer *L = &w->layers[l];
     ollm__w W; memset(&W, 0, sizeof W);
     W.rows = N; W.cols = K;
     if (w->mxfp4) {
-        const ollm__w *bl = which ? &L->down_proj_blocks : &L->gate_up_proj_blocks;
-        const ollm__w *sc = which ? &L->down_proj_scales : &L->gate_up_proj_scales;
         W.fmt = OLLM__W_MXFP4; W.dtype = OLLM__U8;
-        W.data = ollm__view(bl->data, (uint64_t)(e * N * (K / 2)), (uint64_t)(N * (K / 2)));
-        W.scales = ollm__view(sc->data, (uint64_t)(e * N * (K / 32)), (uint64_t)(N * (K / 32)));
+        W.data = ollm__expert_data(m, l, (int)e, which ? &L->down_proj_blocks : &L->gate_up_proj_blocks, 1);
+        W.scales = ollm__expert_data(m, l, (int)e, which ? &L->down_proj_scales : &L->gate_up_proj_scales, 1);
     } else {
-        const ollm__w *pk = which ? &L->down_proj : &L->gate_up_proj; uint64_t es = ollm__dtype_size[pk->dtype];
+        const ollm__w *pk = which ? &L->down_proj : &L->gate_up_proj;
         W.fmt = OLLM__W_KMAJOR; W.dtype = pk->dtype;
-        W.data = ollm__view(pk->data, (uint64_t)(e * K * N) * es, (uint64_t)(K * N) * es);
+        W.data = ollm__expert_data(m, l, (int)e, pk, 1);
     }
     return W;
 }
@@ -5240,9 +5443,9 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
 
 /* x[T, H] += MoE(xn) (GptOssMLP): route on the host, gather each picked expert's rows, run only those experts, add
    their weighted outputs to x. */
-static ollm_result ollm__gptoss_moe(ollm_session *s, const ollm__gptoss_layer *L, int T) {
+static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs;
-    const ollm__gptoss *w = (const ollm__gptoss *)m->fw;
+    const ollm__gptoss_layer *L = &((const ollm__gptoss *)m->fw)->layers[l];
     int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0;
     int64_t H = c->hidden, I = c->moe_ffn;
     /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear), read back for the routing decision */
@@ -5275,23 +5478,22 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, const ollm__gptoss_layer *L
             f->row_tok[r] = t; f->tok_row[t * k + i] = r;
         }
     OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));
-    /* per picked expert: gu = xg W_gu^T + b_gu; then the clamped SwiGLU of all rows; then out = act W_d^T + b_d */
+    /* per picked expert: gu = xg W_gu^T + b_gu; act = clamped SwiGLU(gu); out = act W_d^T + b_d, over its rows (the
+       outputs overwrite the rows' inputs in xg) */
     for (i = 0; i < n_active; i++) {
-        ollm__w W, b; e = f->active[i];
-        W = ollm__gptoss_expert(w, L, 0, e, 2 * I, H); b = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I);
-        OLLM__TRY(B->matmul(B, ollm__view(f->gu, (uint64_t)f->start[e] * 2 * I * 4, (uint64_t)f->count[e] * 2 * I * 4),
-                            ollm__view(f->xg, (uint64_t)f->start[e] * H * 4, (uint64_t)f->count[e] * H * 4), &W, f->count[e], 0));
-        OLLM__TRY(B->add_bias(B, ollm__view(f->gu, (uint64_t)f->start[e] * 2 * I * 4, (uint64_t)f->count[e] * 2 * I * 4),
-                              &b, f->count[e], 2 * I));
-    }
-    OLLM__TRY(B->swiglu_clamp(B, f->act, f->gu, R, I, (float)c->swiglu_limit, 1.702f));
-    for (i = 0; i < n_active; i++) {   /* the outputs overwrite the routed rows: xg is no longer needed */
-        ollm__w W, b; e = f->active[i];
-        ollm__buf out = ollm__view(f->xg, (uint64_t)f->start[e] * H * 4, (uint64_t)f->count[e] * H * 4);
-        W = ollm__gptoss_expert(w, L, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
-        OLLM__TRY(B->matmul(B, out, ollm__view(f->act, (uint64_t)f->start[e] * I * 4, (uint64_t)f->count[e] * I * 4), &W,
-                            f->count[e], 0));
-        OLLM__TRY(B->add_bias(B, out, &b, f->count[e], H));
+        ollm__w W, b; int64_t r0, n; e = f->active[i]; r0 = f->start[e]; n = f->count[e];
+        OLLM__TRY(ollm__expert_fetch(m, l, e));
+        W = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); b = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I);
+        OLLM__TRY(B->matmul(B, ollm__view(f->gu, (uint64_t)(r0 * 2 * I * 4), (uint64_t)(n * 2 * I * 4)),
+                            ollm__view(f->xg, (uint64_t)(r0 * H * 4), (uint64_t)(n * H * 4)), &W, (int)n, 0));
+        OLLM__TRY(B->add_bias(B, ollm__view(f->gu, (uint64_t)(r0 * 2 * I * 4), (uint64_t)(n * 2 * I * 4)), &b, (int)n, 2 * I));
+        OLLM__TRY(B->swiglu_clamp(B, ollm__view(f->act, (uint64_t)(r0 * I * 4), (uint64_t)(n * I * 4)),
+                                  ollm__view(f->gu, (uint64_t)(r0 * 2 * I * 4), (uint64_t)(n * 2 * I * 4)), n, I,
+                                  (float)c->swiglu_limit, 1.702f));
+        W = ollm__gptoss_expert(m, l, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
+        OLLM__TRY(B->matmul(B, ollm__view(f->xg, (uint64_t)(r0 * H * 4), (uint64_t)(n * H * 4)),
+                            ollm__view(f->act, (uint64_t)(r0 * I * 4), (uint64_t)(n * I * 4)), &W, (int)n, 0));
+        OLLM__TRY(B->add_bias(B, ollm__view(f->xg, (uint64_t)(r0 * H * 4), (uint64_t)(n * H * 4)), &b, (int)n, H));
     }
     /* x[t] += sum over its k picks of weight * out */
     return B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H);
@@ -5330,7 +5532,7 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
         OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, T, 1));                     /* x += o Wo^T */
         if (L->o_proj_bias.data.ptr) OLLM__TRY(B->add_bias(B, s->x, &L->o_proj_bias, T, H));   /* x += bo */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
-        OLLM__TRY(ollm__gptoss_moe(s, L, T));                                       /* x += MoE(xn) */
+        OLLM__TRY(ollm__gptoss_moe(s, l, T));                                       /* x += MoE(xn) */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
     OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
@@ -6168,7 +6370,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
 OLLM_API void ollm_model_close(ollm_model *m) {
     int i;
     if (!m) return;
-    if (m->B) ollm__streamer_free(m);
+    if (m->B) { ollm__streamer_free(m); ollm__xcache_free(m); }
     for (i = 0; m->B && i < m->n_owned; i++) m->B->release(m->B, &m->owned[i]);
     OLLM_FREE(m->ent);
     OLLM_FREE(m->owned); OLLM_FREE(m->fw);
@@ -6188,6 +6390,12 @@ OLLM_API const ollm_model_info *ollm_model_get_info(const ollm_model *m) {
         pthread_mutex_lock(&st->mu);
         info->disk_bytes_read = st->bytes_read; info->stream_wait_s = st->wait_s; info->upload_bytes = st->bytes_uploaded;
         pthread_mutex_unlock(&st->mu);
+    }
+    if (m->xc) {   /* the expert cache's traffic adds to the layers' */
+        ollm_model_info *info = (ollm_model_info *)&m->info;
+        if (!m->stream) info->disk_bytes_read = info->upload_bytes = 0;
+        info->expert_hits = m->xc->hits; info->expert_misses = m->xc->misses;
+        info->disk_bytes_read += m->xc->read; info->upload_bytes += m->xc->uploaded;
     }
     return &m->info;
 }

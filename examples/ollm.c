@@ -241,6 +241,7 @@ static int tokenize_text(ollm_tokenizer *t, const char *text, size_t len, unsign
 static int cmd_run(const opts *o, int *verbose) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int32_t *ids = NULL;
     size_t n_ids = 0, n_gen = 0; long nl; progress pr; emit e; ollm_generate_config g; ollm_result r; double t0, t1, t2;
+    uint64_t x_hits = 0, x_miss = 0, x_up = 0;
     if (o->ids && o->prompt) return die("run: give a PROMPT or --ids LIST, not both%s%s", "", "");
     if (!o->ids && !o->prompt && !o->session) return die("run: give a PROMPT or --ids LIST%s%s", "", "");
     if (o->ids) {
@@ -276,6 +277,10 @@ static int cmd_run(const opts *o, int *verbose) {
     t0 = now_s();
     r = ollm_session_prefill(s, ids, n_ids, NULL);
     t1 = now_s();
+    {   /* expert-cache counters at the end of prefill: the decode figures below are the difference */
+        const ollm_model_info *mi = ollm_model_get_info(m);
+        x_hits = mi->expert_hits; x_miss = mi->expert_misses; x_up = mi->upload_bytes;
+    }
     if (r == OLLM_OK && o->n != 0) {                  /* -n 0: prefill only (e.g. a document into --session) */
         g = gen_config(o, &e);
         r = ollm_session_generate(s, &g, NULL, 0, &n_gen);
@@ -290,6 +295,14 @@ static int cmd_run(const opts *o, int *verbose) {
                 t2 - t1, n_gen > 1 ? (t2 - t1) / (double)(n_gen - 1) : 0.0, n_gen > 1 ? n_gen - 1 : 0, mi->backend);
         if (mi->device_peak_bytes) fprintf(stderr, ", peak VRAM %.2f GB", (double)mi->device_peak_bytes / 1e9);
         fprintf(stderr, "\n");
+    }
+    if (ollm_model_get_info(m)->expert_slots) {
+        const ollm_model_info *mi = ollm_model_get_info(m); uint64_t h = mi->expert_hits - x_hits, n = mi->expert_misses - x_miss;
+        fprintf(stderr, "ollm: experts: a GPU cache of %d x %.1f MB; prefill %llu hits, %llu misses; generation %llu hits, "
+                "%llu misses (hit rate %.1f%%), %.3f GB copied to the GPU per token\n", mi->expert_slots,
+                (double)mi->expert_bytes / 1e6, (unsigned long long)x_hits, (unsigned long long)x_miss,
+                (unsigned long long)h, (unsigned long long)n, h + n ? 100.0 * (double)h / (double)(h + n) : 0.0,
+                n_gen > 1 ? (double)(mi->upload_bytes - x_up) / 1e9 / (double)(n_gen - 1) : 0.0);
     }
     if (o->session) fprintf(stderr, "ollm: session %s holds %zu tokens\n", o->session, ollm_session_length(s));
     if (ollm_model_get_info(m)->streamed_layers)
