@@ -1271,9 +1271,11 @@ typedef struct ollm__attn_args {
     const ollm__w *sinks;           /* NULL, or one logit per head that joins the softmax and takes no value */
 } ollm__attn_args;
 
-/* Upload slots of the optional async interface below: 0..7 the weight streamer's, 8 and 9 a session's KV staging. */
-#define OLLM__SLOTS 10
+/* Upload slots of the optional async interface below: 0..7 the weight streamer's, 8 and 9 a session's KV staging,
+   10.. the expert cache's uploads in flight (a ring). */
+#define OLLM__SLOTS 42
 #define OLLM__KV_SLOT 8
+#define OLLM__X_SLOT 10
 typedef struct ollm__backend ollm__backend;
 struct ollm__backend {
     const char *name;
@@ -4670,6 +4672,8 @@ struct ollm__xcache {
     int32_t *slot_le;            /* per slot: l * E + e held, or -1 */
     uint64_t *slot_tick, tick;
     int32_t *where;              /* per (l, e): its slot, or -1 */
+    int8_t *pending;             /* per slot: the upload slot (OLLM__X_SLOT..) of its upload in flight, or -1 */
+    int ring;                    /* the next upload slot of the ring */
     char *stage; int stage_pinned;   /* one block read from disk */
     uint64_t hits, misses, uploaded, read;
 };
@@ -4690,7 +4694,7 @@ static void ollm__xcache_free(ollm_model *m) {
     if (x->stage) { if (x->stage_pinned) m->B->host_free(m->B, x->stage); else OLLM_FREE(x->stage); }
     m->B->release(m->B, &x->pool);
     OLLM_FREE(x->first); OLLM_FREE(x->count); OLLM_FREE(x->xbytes); OLLM_FREE(x->host); OLLM_FREE(x->host_pinned);
-    OLLM_FREE(x->slot_le); OLLM_FREE(x->slot_tick); OLLM_FREE(x->where);
+    OLLM_FREE(x->slot_le); OLLM_FREE(x->slot_tick); OLLM_FREE(x->where); OLLM_FREE(x->pending);
     OLLM_FREE(x); m->xc = NULL;
 }
 
@@ -4774,8 +4778,9 @@ static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *r
                           (double)x->slot_bytes / 1e6);
     x->slot_le = (int32_t *)OLLM_MALLOC((size_t)x->n_slots * sizeof(int32_t));
     x->slot_tick = (uint64_t *)ollm__calloc((size_t)x->n_slots, sizeof(uint64_t));
-    if (!x->slot_le || !x->slot_tick) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-    for (i = 0; i < x->n_slots; i++) x->slot_le[i] = -1;
+    x->pending = (int8_t *)OLLM_MALLOC((size_t)x->n_slots);
+    if (!x->slot_le || !x->slot_tick || !x->pending) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    for (i = 0; i < x->n_slots; i++) { x->slot_le[i] = -1; x->pending[i] = -1; }
     {
         ollm_result r = m->B->alloc(m->B, (uint64_t)x->n_slots * x->slot_bytes, &x->pool);
         if (r != OLLM_OK) return ollm__fail(&m->log, r, "no memory for %d expert slots of %.1f MB", x->n_slots,
@@ -4802,15 +4807,49 @@ static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *r
     return OLLM_OK;
 }
 
-/* Makes expert e of layer l usable: a no-op without a cache; else finds its slot or uploads it into the least
-   recently used one. */
+/* The picked experts of layer l (all of them known once the router has run, and the compute stream idle): protects
+   those already cached from eviction and starts uploading the missing ones from the RAM tier on the copy stream, into
+   slots no expert of this layer holds, so the copies overlap the first experts' compute. Experts it cannot start
+   (no free slot, or on disk) are fetched one by one by ollm__expert_fetch. */
+static ollm_result ollm__experts_prefetch(ollm_model *m, int l, const int32_t *list, int n) {
+    ollm__xcache *x = m->xc; int i, k; uint64_t stamp;
+    if (!x || x->count[l] == 0 || !m->B->upload_async || !x->host[l]) return OLLM_OK;
+    stamp = ++x->tick;
+    for (i = 0; i < n; i++) if ((k = x->where[l * x->E + list[i]]) >= 0) x->slot_tick[k] = stamp;
+    for (i = 0; i < n; i++) {
+        int32_t le = l * x->E + list[i]; int best = -1; uint64_t bytes = x->xbytes[l];
+        if (x->where[le] >= 0) continue;
+        for (k = 0; k < x->n_slots; k++)
+            if (x->slot_tick[k] < stamp && (best < 0 || x->slot_tick[k] < x->slot_tick[best])) best = k;
+        if (best < 0) break;                       /* every slot holds a picked expert of this layer */
+        if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
+        x->misses++; x->uploaded += bytes;
+        x->slot_le[best] = le; x->where[le] = best; x->slot_tick[best] = stamp;
+        x->pending[best] = (int8_t)(OLLM__X_SLOT + x->ring);
+        x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
+        OLLM__TRY(m->B->upload_async(m->B, x->pending[best], ollm__view(x->pool, (uint64_t)best * x->slot_bytes, bytes),
+                                     x->host[l] + (uint64_t)list[i] * bytes, bytes));
+    }
+    return OLLM_OK;
+}
+
+/* Makes expert e of layer l usable: a no-op without a cache; else finds its slot (waiting for an upload the prefetch
+   started) or uploads it into the least recently used one. */
 static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
     ollm__xcache *x = m->xc; int k, best = 0; int32_t le; const char *src;
     if (!x || x->count[l] == 0) return OLLM_OK;
     le = l * x->E + e; x->tick++;
-    if ((k = x->where[le]) >= 0) { x->hits++; x->slot_tick[k] = x->tick; return OLLM_OK; }
+    if ((k = x->where[le]) >= 0) {
+        x->slot_tick[k] = x->tick;
+        if (x->pending[k] < 0) { x->hits++; return OLLM_OK; }
+        best = x->pending[k]; x->pending[k] = -1;   /* counted as a miss when it started */
+        return m->B->slot_wait(m->B, best);
+    }
     x->misses++;
     for (k = 1; k < x->n_slots; k++) if (x->slot_tick[k] < x->slot_tick[best]) best = k;
+    if (x->pending[best] >= 0) {   /* an upload nobody consumed: let it land before the slot is rewritten */
+        OLLM__TRY(m->B->slot_wait(m->B, x->pending[best])); x->pending[best] = -1;
+    }
     if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
     x->slot_le[best] = -1; x->slot_tick[best] = x->tick;
     if (x->host[l]) src = x->host[l] + (uint64_t)e * x->xbytes[l];
@@ -5478,6 +5517,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
             f->row_tok[r] = t; f->tok_row[t * k + i] = r;
         }
     OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));
+    OLLM__TRY(ollm__experts_prefetch(m, l, f->active, n_active));   /* missing experts start uploading */
     /* per picked expert: gu = xg W_gu^T + b_gu; act = clamped SwiGLU(gu); out = act W_d^T + b_d, over its rows (the
        outputs overwrite the rows' inputs in xg) */
     for (i = 0; i < n_active; i++) {
