@@ -33,6 +33,14 @@ run() {   # name, then ollm run arguments
     "$B/ollm" run "$@" --print-ids --ignore-eos -v > "$B/$name.out" 2> "$B/$name.log"
     echo "$name: $(grep -E 'tiers:|experts:|prompt .* tokens in|rror|budget' "$B/$name.log" | sed 's/^ollm: //' | tr '\n' ' ')"
 }
+echo "== the expert cache changes where experts live, not what is computed: greedy ids must be identical"
+ids 64 "$B/ids64.txt"
+run g20_all "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 30 --ctx 128
+run g20_8gb "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 8 --ctx 128
+run g20_tight "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 4.2 --ctx 128
+for v in g20_8gb g20_tight; do
+    if cmp -s "$B/g20_all.out" "$B/$v.out"; then echo "$v == every expert cached: identical ids"; else echo "$v != every expert cached: DIFFERENT ids"; fi
+done
 run g20_10k "$W/g20" --ids @"$B/ids10k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 10300 --chunk 2048
 run g20_64k "$W/g20" --ids @"$B/ids64k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 65600 --chunk 2048
 
