@@ -417,6 +417,9 @@ static int cmd_info(const opts *o, int *verbose) {
     if (i->streamed_layers)
         printf("per token      %.3f GB read for streamed layers (less when slots still hold them)\n",
                (double)i->slot_bytes * i->streamed_layers / 1e9);
+    if (i->expert_slots)
+        printf("experts        a GPU cache of %d experts of %.1f MB; the others are uploaded when picked\n",
+               i->expert_slots, (double)i->expert_bytes / 1e6);
     ollm_model_close(m);
     return 0;
 }
