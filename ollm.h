@@ -38,7 +38,7 @@
              @tokenizer  byte-level BPE from tokenizer.json, Unicode tables, chat formats
              @cuda       Driver API and NVRTC loaded at run time; kernels from kernels.cu.inc; CUBIN cache
              @model      model and session state; tensors bound and checked against the config
-             @tiers      where weights live: resident, or streamed per layer from RAM or disk
+             @tiers      where weights live: resident, or streamed per layer (per expert) from RAM or disk
              @graph-llama, @graph-gpt-oss, @graph-qwen3-next   the families' forward passes
              @kvstore    sessions in a folder: crash-consistent K/V records, resumable
              @open       the family table; opening and closing models and sessions; prefill
@@ -4567,9 +4567,9 @@ static int ollm__kv_host_auto(const ollm_model *m, int64_t ctx) {
     return !m->B->host && m->B->mem_budget && kv > m->B->mem_budget / 2 && strcmp(m->d.model_type, "llama") == 0;
 }
 
-/* ==== @tiers ==== where each weight lives: resident, or streamed per layer from RAM or disk ===================== */
+/* ==== @tiers ==== where each weight lives: resident, or streamed per layer (per expert) from RAM or disk ====== */
 /* Tensors outside model.layers.N (embeddings, final norm, head) are always resident on the compute device. A layer's
-   tensors form one block. The planner keeps as many blocks resident as the budget allows (first layers first);
+   tensors form one block (on a GPU, its routed experts are blocks of their own: the expert cache below). The planner keeps as many blocks resident as the budget allows (first layers first);
    the rest stream through `depth` slots: an I/O thread reads layer l+1.. into free slots while layer l computes, so
    compute waits only when the disk is slower than the math. Slots keep their layer until reused, so when the
    streamed layers fit the slots they are read once. */

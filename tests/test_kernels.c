@@ -1,6 +1,7 @@
 /* tests/test_kernels.c: every op of the CUDA backend against the CPU backend (ollm.h @cpu), on random inputs of odd
    shapes: sizes that are not multiples of the tiles, T = 1, attention over 4K..32K keys with GQA, windows and sinks,
-   BF16/F16/F32 weights. Error measure: ||gpu - cpu|| / ||cpu|| (bf16 tensor-core paths <= 1e-2, fp32 paths <= 1e-4);
+   BF16/F16/F32 weights, MXFP4 and input-major expert weights, the mixture-of-experts ops (bias, gather, combine,
+   clamped SwiGLU). Error measure: ||gpu - cpu|| / ||cpu|| (bf16 tensor-core paths <= 1e-2, fp32 paths <= 1e-4);
    NaN never passes; outputs are poisoned with NaN before each op so an unwritten element fails. Also: the memory
    budget, the bf16 copy cache of matmul inputs, the KV append, and (OLLM_TEST_STICKY=1) a sticky device error.
    No GPU or driver: prints "skipped: no CUDA driver" and exits 0.
