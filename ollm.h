@@ -4144,12 +4144,10 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
         args[0] = &c->wbf.ptr; args[1] = (void *)&W->data.ptr; args[2] = (void *)&W->scales.ptr; args[3] = &nblk;
         OLLM__TRY(ollm__cu_launch(c, OLLM__K_mxfp4_to_bf16, ollm__cu_grid(nblk, 256, 8192), 1, 256, 0, args));
     } else {
-        ollm__cu_result e;
         args[0] = &c->wbf.ptr; args[1] = (void *)&W->data.ptr; args[2] = &N; args[3] = &K;
-        e = c->cu.cuLaunchKernel(c->fn[ollm__cu_wk(W->dtype, OLLM__K_kmajor_to_bf16_f32, OLLM__K_kmajor_to_bf16_f16,
-                                 OLLM__K_kmajor_to_bf16_bf16)], (unsigned)((N + 31) / 32), (unsigned)((K + 31) / 32), 1,
-                                 256, 1, 1, 0, c->st, args, NULL);
-        if (e != 0) return ollm__cu_check(c, e, "cuLaunchKernel(kmajor_to_bf16)");
+        OLLM__TRY(ollm__cu_launch(c, ollm__cu_wk(W->dtype, OLLM__K_kmajor_to_bf16_f32, OLLM__K_kmajor_to_bf16_f16,
+                                  OLLM__K_kmajor_to_bf16_bf16), (unsigned)((N + 31) / 32), (unsigned)((K + 31) / 32), 256,
+                                  0, args));
     }
     memset(&dense, 0, sizeof dense);
     dense.data = c->wbf; dense.dtype = OLLM__BF16; dense.fmt = OLLM__W_DENSE; dense.rows = N; dense.cols = K;

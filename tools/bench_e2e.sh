@@ -15,18 +15,7 @@ cc -O2 -o "$B/mrc" tools/make_random_checkpoint.c -lm -lpthread -ldl || exit 1
 [ -f "$W/l8b/config.json" ] || "$B/mrc" tools/configs/llama-3.1-8b.json "$W/l8b" 2>/dev/null
 
 echo "== floors"
-python3 - <<'PY' > "$B/floors.txt"
-import torch, time
-n = 1 << 30
-d = torch.empty(n, dtype=torch.uint8, device="cuda")
-for pin in (True, False):
-    h = torch.empty(n, dtype=torch.uint8, pin_memory=pin)
-    d.copy_(h); torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(5): d.copy_(h)
-    torch.cuda.synchronize()
-    print("h2d_%s %.2f" % ("pinned" if pin else "pageable", 5 * n / (time.perf_counter() - t) / 1e9))
-PY
+python3 tools/h2d_floor.py > "$B/floors.txt" || exit 1
 cat "$B/floors.txt"
 H2D=$(awk '/h2d_pinned/ {print $2}' "$B/floors.txt")
 cat "$W"/l8b/model-0000*.safetensors > /dev/null   # warm the page cache

@@ -12,17 +12,7 @@ cc -O2 -o "$B/ollm" examples/ollm.c -lm -lpthread -ldl || exit 1
 cc -O2 -o "$B/mrc" tools/make_random_checkpoint.c -lm -lpthread -ldl || exit 1
 [ -f "$W/g20/config.json" ] || "$B/mrc" tools/configs/gpt-oss-20b.json "$W/g20" 2>/dev/null
 
-python3 - <<'PY' > "$B/floors-moe.txt"
-import torch, time
-n = 1 << 30
-d = torch.empty(n, dtype=torch.uint8, device="cuda")
-h = torch.empty(n, dtype=torch.uint8, pin_memory=True)
-d.copy_(h); torch.cuda.synchronize()
-t = time.perf_counter()
-for _ in range(5): d.copy_(h)
-torch.cuda.synchronize()
-print("h2d_pinned %.2f" % (5 * n / (time.perf_counter() - t) / 1e9))
-PY
+python3 tools/h2d_floor.py > "$B/floors-moe.txt" || exit 1
 H2D=$(awk '/h2d_pinned/ {print $2}' "$B/floors-moe.txt")
 echo "pinned H2D $H2D GB/s"
 ids() { python3 -c "import sys; n=int(sys.argv[1]); print(' '.join(str((i * 7919 + 13) % 199000) for i in range(n)))" "$1" > "$2"; }
