@@ -1396,7 +1396,6 @@ static ollm_result ollm__cpu_rmsnorm(ollm__backend *b, ollm__buf y, ollm__buf x,
     return OLLM_OK;
 }
 
-/* Matrix product: one task per block of 16 weight rows, converted to fp32 once and reused for every token. */
 /* E2M1 (FP4) codes 0..15: transformers integrations/mxfp4.py FP4_VALUES */
 static const float ollm__fp4_values[16] = { +0.0f, +0.5f, +1.0f, +1.5f, +2.0f, +3.0f, +4.0f, +6.0f,
                                             -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f };
@@ -1429,6 +1428,7 @@ static void ollm__w_rows_f32(const ollm__w *W, int64_t r0, int64_t nr, float *ou
     } else
         for (r = 0; r < nr; r++) ollm__to_f32(ollm__w_row(W, r0 + r), W->dtype, out + r * K, K);
 }
+/* Matrix product: one task per block of 16 weight rows, converted to fp32 once and reused for every token. */
 typedef struct ollm__mm_ctx { float *y; const float *x; const ollm__w *W; int T, accumulate, failed; } ollm__mm_ctx;
 #define OLLM__MM_ROWS 16
 static void ollm__mm_task(void *vctx, int64_t blk) {
@@ -4069,9 +4069,9 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
     uint64_t esz = ollm__dtype_size[dt < OLLM__DTYPE_COUNT ? dt : 0];
     OLLM__CU_ENTER(c);
     if (T <= 0 || N <= 0) return OLLM_OK;
-    if (W->fmt != OLLM__W_DENSE) { ollm__cu_wrote(c, y.ptr, (uint64_t)T * N * 4); return ollm__cu_matmul_fmt(c, y, x, W, T, accumulate); }
-    if (ollm__cu_wk(dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", dt);
     ollm__cu_wrote(c, y.ptr, (uint64_t)T * N * 4);
+    if (W->fmt != OLLM__W_DENSE) return ollm__cu_matmul_fmt(c, y, x, W, T, accumulate);
+    if (ollm__cu_wk(dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", dt);
     if (T <= 8) {   /* decode: bound by reading W once */
         static const int kg[3][4] = {
             { OLLM__K_gemv_f32_1, OLLM__K_gemv_f32_2, OLLM__K_gemv_f32_4, OLLM__K_gemv_f32_8 },
@@ -4085,7 +4085,7 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
         return ollm__cu_launch(c, kg[dt][tt], ollm__cu_grid(N, 8 / wpr, 0x7fffffff), 1, 256, 0, args);
     }
     /* prefill: tensor cores. Narrow products (N < 64: routers, gates) stay in fp32 on the CUDA cores: cheap, and a
-       router's top-k then sees the logits the CPU reference sees */
+       router's logits then carry no bf16 rounding of its input */
     if (dt == OLLM__BF16 && K % 8 == 0 && N >= 64 && ollm__al16(W->data.ptr)) {
         uint64_t row_bytes = (uint64_t)K * 2;
         int chunk = (int)(OLLM__ABF_MAX / row_bytes) / 128 * 128, m0;
@@ -4567,8 +4567,8 @@ static int ollm__kv_host_auto(const ollm_model *m, int64_t ctx) {
 
 /* ==== @tiers ==== where each weight lives: resident, or streamed per layer (per expert) from RAM or disk ====== */
 /* Tensors outside model.layers.N (embeddings, final norm, head) are always resident on the compute device. A layer's
-   tensors form one block (on a GPU, its routed experts are blocks of their own: the expert cache below). The planner keeps as many blocks resident as the budget allows (first layers first);
-   the rest stream through `depth` slots: an I/O thread reads layer l+1.. into free slots while layer l computes, so
+   tensors form one block (on a GPU, its routed experts are blocks of their own: the expert cache below). The planner
+   keeps as many blocks resident as the budget allows (first layers first); the rest stream through `depth` slots: an I/O thread reads layer l+1.. into free slots while layer l computes, so
    compute waits only when the disk is slower than the math. Slots keep their layer until reused, so when the
    streamed layers fit the slots they are read once. */
 
@@ -4659,7 +4659,9 @@ static int ollm__ent_layer_cmp(const void *a, const void *b) {   /* by layer; a 
    or one expert's own (`experts.J.`, Qwen3-Next). Expert e of layer l is one block (its slices of the stacked tensors
    and its own tensors), uploaded into one of n_slots device slots when a token picks it and kept there, least
    recently used evicted first; the host keeps every block in (pinned) RAM while ram_bytes lasts, the rest is read from
-   disk when picked. Uploads go on the compute stream, so a slot is overwritten only after the kernels that read it. */
+   disk when picked. Once a layer's router has run (the compute stream idle after its read-back), the missing experts
+   upload on the copy stream into slots no picked expert holds (ollm__experts_prefetch); the rest one by one on the
+   compute stream, so a slot is overwritten only after the kernels that read it (ollm__expert_fetch). */
 struct ollm__xcache {
     int L, E, n_slots;
     int *first, *count;          /* per layer: its expert entries in m->ent (after its dense ones) */
@@ -4749,11 +4751,10 @@ static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *r
         OLLM_FREE(cur); return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     }
     for (i = 0; i < L * E; i++) x->where[i] = -1;
+    for (i = 0; i < m->n_ent; i++)   /* sorted: a layer's expert entries are contiguous, after its dense ones */
+        if (m->ent[i].expert != OLLM__X_DENSE && x->count[m->ent[i].layer]++ == 0) x->first[m->ent[i].layer] = i;
     for (l = 0; l < L; l++) {
         uint64_t stacked = 0;
-        for (i = 0; i < m->n_ent && !(m->ent[i].layer == l && m->ent[i].expert != OLLM__X_DENSE); i++) {}
-        x->first[l] = i;
-        for (; i < m->n_ent && m->ent[i].layer == l; i++) x->count[l]++;
         for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)   /* the stacked slices first, then each expert's own */
             if (m->ent[i].expert == OLLM__X_STACKED) {
                 m->ent[i].off = stacked;
@@ -4865,10 +4866,8 @@ static ollm__buf ollm__expert_data(const ollm_model *m, int l, int e, const ollm
     uint64_t n = stacked ? w->data.bytes / (uint64_t)m->d.n_experts : w->data.bytes;
     if (x && x->count[l])
         for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)
-            if (m->ent[i].w == w) {
-                n = stacked ? m->ent[i].t->nbytes / (uint64_t)x->E : m->ent[i].t->nbytes;
+            if (m->ent[i].w == w)
                 return ollm__view(x->pool, (uint64_t)x->where[l * x->E + e] * x->slot_bytes + m->ent[i].off, n);
-            }
     return stacked ? ollm__view(w->data, (uint64_t)e * n, n) : w->data;
 }
 
@@ -5519,19 +5518,19 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     /* per picked expert: gu = xg W_gu^T + b_gu; act = clamped SwiGLU(gu); out = act W_d^T + b_d, over its rows (the
        outputs overwrite the rows' inputs in xg) */
     for (i = 0; i < n_active; i++) {
-        ollm__w W, b; int64_t r0, n; e = f->active[i]; r0 = f->start[e]; n = f->count[e];
+        ollm__w W, b; ollm__buf xe, gue, ae; uint64_t r0, n;
+        e = f->active[i]; r0 = (uint64_t)f->start[e]; n = (uint64_t)f->count[e];
+        xe = ollm__view(f->xg, r0 * H * 4, n * H * 4);              /* the expert's rows: inputs, then outputs */
+        gue = ollm__view(f->gu, r0 * 2 * I * 4, n * 2 * I * 4);
+        ae = ollm__view(f->act, r0 * I * 4, n * I * 4);
         OLLM__TRY(ollm__expert_fetch(m, l, e));
         W = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); b = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I);
-        OLLM__TRY(B->matmul(B, ollm__view(f->gu, (uint64_t)(r0 * 2 * I * 4), (uint64_t)(n * 2 * I * 4)),
-                            ollm__view(f->xg, (uint64_t)(r0 * H * 4), (uint64_t)(n * H * 4)), &W, (int)n, 0));
-        OLLM__TRY(B->add_bias(B, ollm__view(f->gu, (uint64_t)(r0 * 2 * I * 4), (uint64_t)(n * 2 * I * 4)), &b, (int)n, 2 * I));
-        OLLM__TRY(B->swiglu_clamp(B, ollm__view(f->act, (uint64_t)(r0 * I * 4), (uint64_t)(n * I * 4)),
-                                  ollm__view(f->gu, (uint64_t)(r0 * 2 * I * 4), (uint64_t)(n * 2 * I * 4)), n, I,
-                                  (float)c->swiglu_limit, 1.702f));
+        OLLM__TRY(B->matmul(B, gue, xe, &W, (int)n, 0));
+        OLLM__TRY(B->add_bias(B, gue, &b, (int)n, 2 * I));
+        OLLM__TRY(B->swiglu_clamp(B, ae, gue, (int64_t)n, I, (float)c->swiglu_limit, 1.702f));
         W = ollm__gptoss_expert(m, l, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
-        OLLM__TRY(B->matmul(B, ollm__view(f->xg, (uint64_t)(r0 * H * 4), (uint64_t)(n * H * 4)),
-                            ollm__view(f->act, (uint64_t)(r0 * I * 4), (uint64_t)(n * I * 4)), &W, (int)n, 0));
-        OLLM__TRY(B->add_bias(B, ollm__view(f->xg, (uint64_t)(r0 * H * 4), (uint64_t)(n * H * 4)), &b, (int)n, H));
+        OLLM__TRY(B->matmul(B, xe, ae, &W, (int)n, 0));
+        OLLM__TRY(B->add_bias(B, xe, &b, (int)n, H));
     }
     /* x[t] += sum over its k picks of weight * out */
     return B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H);
