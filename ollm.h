@@ -1260,8 +1260,6 @@ typedef struct ollm__w { ollm__buf data; uint8_t dtype, fmt; int64_t rows, cols;
 static ollm__buf ollm__view(ollm__buf b, uint64_t off, uint64_t bytes) {
     ollm__buf v; v.ptr = (char *)b.ptr + off; v.bytes = bytes; return v;
 }
-/* A host array as a buffer of a host backend (the CPU-only families' scratch). */
-static ollm__buf ollm__host_buf(void *p, uint64_t bytes) { ollm__buf b; b.ptr = p; b.bytes = bytes; return b; }
 
 typedef struct ollm__attn_args {
     int T, pos0;                    /* T new queries at positions pos0 .. pos0 + T - 1 */
@@ -1270,6 +1268,10 @@ typedef struct ollm__attn_args {
     float scale;                    /* softmax scale, 1/sqrt(head_dim) */
     const ollm__w *sinks;           /* NULL, or one logit per head that joins the softmax and takes no value */
 } ollm__attn_args;
+
+/* Gated DeltaNet dimensions (Qwen3-Next's linear attention): nk key heads of dk and nv = nk r value heads of dv; the
+   causal conv (kernel K) runs over C = 2 nk dk + nv dv channels: q, k, v. */
+typedef struct ollm__dn_dims { int nk, nv, dk, dv, K; } ollm__dn_dims;
 
 /* Upload slots of the optional async interface below: 0..7 the weight streamer's, 8 and 9 a session's KV staging,
    10.. the expert cache's uploads in flight (a ring). */
@@ -1316,6 +1318,29 @@ struct ollm__backend {
        up = clamp(up, -limit, limit), y = (up + 1) * gate * sigmoid(alpha * gate) */
     ollm_result (*swiglu_clamp)(ollm__backend *b, ollm__buf y, ollm__buf gu, int64_t R, int64_t I, float limit,
                                 float alpha);
+    /* gated attention and Gated DeltaNet (Qwen3-Next):
+       a[rows, na], b[rows, nb] = the two column ranges of src[rows, na + nb] */
+    ollm_result (*split_cols)(ollm__backend *b, ollm__buf a, ollm__buf bb, ollm__buf src, int64_t rows, int64_t na,
+                              int64_t nb);
+    /* y[n] *= sigmoid(g[n]) */
+    ollm_result (*sigmoid_mul)(ollm__backend *b, ollm__buf y, ollm__buf g, int64_t n);
+    /* from the projections qkvz[T, nk (2 dk + 2 r dv)] and ba[T, nk 2 r] (per key head: [q | k | v | z], [b | a]):
+       mix[T, C] = (q, k, v) of all heads, z[T, nv dv], beta[T, nv] = sigmoid(b),
+       g[T, nv] = -exp(A_log) softplus(a + dt_bias) */
+    ollm_result (*dn_split)(ollm__backend *b, ollm__buf mix, ollm__buf z, ollm__buf beta, ollm__buf g, ollm__buf qkvz,
+                            ollm__buf ba, const ollm__w *A_log, const ollm__w *dt_bias, const ollm__dn_dims *d, int T);
+    /* causal depthwise conv then SiLU: y[t, c] = silu(sum_j w[c, j] X[t + j, c]), X = the K-1 rows of state then
+       mix[T, C]; state becomes X's last K-1 rows */
+    ollm_result (*dn_conv)(ollm__backend *b, ollm__buf y, ollm__buf state, ollm__buf mix, const ollm__w *w, int T,
+                           int C, int K);
+    /* the gated delta rule over T tokens of qkv[T, C] (the conv output): q and k of each key head l2-normalised in
+       place (q also scaled by 1/sqrt(dk)); per value head h (key head h / r), S[h] [dk, dv] carried across calls:
+       S <- exp(g_t) S; d = beta_t (v_t - S^T k_t); S <- S + k_t d^T; o[t, h] = S^T q_t */
+    ollm_result (*dn_rule)(ollm__backend *b, ollm__buf o, ollm__buf qkv, ollm__buf beta, ollm__buf g, ollm__buf S,
+                           const ollm__dn_dims *d, int T);
+    /* y[rows, n] = w * y / sqrt(mean(y^2) + eps) * silu(z) (RMSNormGated, plain weight) */
+    ollm_result (*norm_gated)(ollm__backend *b, ollm__buf y, ollm__buf z, const ollm__w *w, int64_t rows, int n,
+                              float eps);
     ollm_result (*sync)(ollm__backend *b);
     /* memory accounting: the device budget (0 = none) and the most ever allocated at once */
     uint64_t mem_budget, mem_peak;
@@ -1555,6 +1580,131 @@ static ollm_result ollm__cpu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__b
     return OLLM_OK;
 }
 
+static float ollm__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+static ollm_result ollm__cpu_split_cols(ollm__backend *b, ollm__buf a, ollm__buf bb, ollm__buf src, int64_t rows,
+                                        int64_t na, int64_t nb) {
+    int64_t r; const float *sp = (const float *)src.ptr; (void)b;
+    for (r = 0; r < rows; r++) {
+        memcpy((float *)a.ptr + r * na, sp + r * (na + nb), (size_t)na * 4);
+        memcpy((float *)bb.ptr + r * nb, sp + r * (na + nb) + na, (size_t)nb * 4);
+    }
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_sigmoid_mul(ollm__backend *b, ollm__buf y, ollm__buf g, int64_t n) {
+    float *yp = (float *)y.ptr; const float *gp = (const float *)g.ptr; int64_t i; (void)b;
+    for (i = 0; i < n; i++) yp[i] *= ollm__sigmoid(gp[i]);
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_dn_split(ollm__backend *b, ollm__buf mix, ollm__buf z, ollm__buf beta, ollm__buf g,
+                                      ollm__buf qkvz, ollm__buf ba, const ollm__w *A_log, const ollm__w *dt_bias,
+                                      const ollm__dn_dims *d, int T) {
+    int nk = d->nk, nv = d->nv, dk = d->dk, dv = d->dv, r = nv / nk, Kd = nk * dk, Vd = nv * dv, C = 2 * Kd + Vd;
+    int G = 2 * dk + 2 * r * dv, t, h, j; float A[4096], dtb[4096]; (void)b;
+    if (nv > 4096) return OLLM_ERR_INVALID_ARG;
+    ollm__to_f32(A_log->data.ptr, A_log->dtype, A, nv); ollm__to_f32(dt_bias->data.ptr, dt_bias->dtype, dtb, nv);
+    for (t = 0; t < T; t++) {
+        const float *p = (const float *)qkvz.ptr + (int64_t)t * nk * G, *pb = (const float *)ba.ptr + (int64_t)t * 2 * nv;
+        float *mx = (float *)mix.ptr + (int64_t)t * C, *zt = (float *)z.ptr + (int64_t)t * Vd;
+        for (h = 0; h < nk; h++) {
+            const float *ph = p + (int64_t)h * G;
+            memcpy(mx + h * dk, ph, (size_t)dk * 4);
+            memcpy(mx + Kd + h * dk, ph + dk, (size_t)dk * 4);
+            memcpy(mx + 2 * Kd + h * r * dv, ph + 2 * dk, (size_t)(r * dv) * 4);
+            memcpy(zt + h * r * dv, ph + 2 * dk + r * dv, (size_t)(r * dv) * 4);
+            for (j = 0; j < r; j++) {
+                int hv = h * r + j; float sp = pb[h * 2 * r + r + j] + dtb[hv];
+                sp = sp > 20.0f ? sp : log1pf(expf(sp));                 /* F.softplus, threshold 20 */
+                ((float *)beta.ptr)[t * nv + hv] = ollm__sigmoid(pb[h * 2 * r + j]);
+                ((float *)g.ptr)[t * nv + hv] = -expf(A[hv]) * sp;
+            }
+        }
+    }
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_dn_conv(ollm__backend *b, ollm__buf y, ollm__buf state, ollm__buf mix, const ollm__w *w,
+                                     int T, int C, int K) {
+    float *wf = (float *)OLLM_MALLOC((size_t)C * K * 4), *st = (float *)state.ptr, *yp = (float *)y.ptr;
+    const float *mx = (const float *)mix.ptr; int t, c, j; (void)b;
+    if (!wf) return OLLM_ERR_NO_MEMORY;
+    ollm__to_f32(w->data.ptr, w->dtype, wf, (int64_t)C * K);
+    for (t = 0; t < T; t++)
+        for (c = 0; c < C; c++) {
+            float acc = 0;
+            for (j = 0; j < K; j++) {
+                int r = t + j;   /* row of X: the state's rows first */
+                acc += wf[(int64_t)c * K + j] * (r < K - 1 ? st[(int64_t)r * C + c] : mx[(int64_t)(r - (K - 1)) * C + c]);
+            }
+            yp[(int64_t)t * C + c] = acc * ollm__sigmoid(acc);
+        }
+    for (j = 0; j < K - 1; j++) {   /* the last K-1 rows of X, oldest first (in place: row j reads row j + T >= j) */
+        int r = T + j;
+        if (r < K - 1) memmove(st + (int64_t)j * C, st + (int64_t)r * C, (size_t)C * 4);
+        else memcpy(st + (int64_t)j * C, mx + (int64_t)(r - (K - 1)) * C, (size_t)C * 4);
+    }
+    OLLM_FREE(wf);
+    return OLLM_OK;
+}
+/* One task per value head: the recurrence over the T tokens (torch_recurrent_gated_delta_rule). */
+typedef struct ollm__dn_ctx { const float *qkv, *beta, *g; float *o, *S; int T; ollm__dn_dims d; } ollm__dn_ctx;
+static void ollm__cpu_dn_task(void *vctx, int64_t hv) {
+    const ollm__dn_ctx *c = (const ollm__dn_ctx *)vctx;
+    int dk = c->d.dk, dv = c->d.dv, nv = c->d.nv, Kd = c->d.nk * dk, C = 2 * Kd + nv * dv, kh = (int)hv / (nv / c->d.nk);
+    int t, i, j; float *S = c->S + hv * (int64_t)dk * dv;
+    for (t = 0; t < c->T; t++) {
+        const float *row = c->qkv + (int64_t)t * C;
+        const float *q = row + kh * dk, *k = row + Kd + kh * dk, *v = row + 2 * Kd + hv * dv;
+        float decay = expf(c->g[t * nv + hv]), beta = c->beta[t * nv + hv];
+        float *o = c->o + (int64_t)t * nv * dv + hv * dv;
+        for (j = 0; j < dv; j++) o[j] = 0;
+        for (i = 0; i < dk * dv; i++) S[i] *= decay;
+        for (i = 0; i < dk; i++) {                      /* o temporarily holds S^T k */
+            const float *Si = S + (int64_t)i * dv; float ki = k[i];
+            for (j = 0; j < dv; j++) o[j] += Si[j] * ki;
+        }
+        for (j = 0; j < dv; j++) o[j] = (v[j] - o[j]) * beta;   /* the delta */
+        for (i = 0; i < dk; i++) {
+            float *Si = S + (int64_t)i * dv; float ki = k[i];
+            for (j = 0; j < dv; j++) Si[j] += ki * o[j];
+        }
+        for (j = 0; j < dv; j++) o[j] = 0;
+        for (i = 0; i < dk; i++) {
+            const float *Si = S + (int64_t)i * dv; float qi = q[i];
+            for (j = 0; j < dv; j++) o[j] += Si[j] * qi;
+        }
+    }
+}
+static ollm_result ollm__cpu_dn_rule(ollm__backend *b, ollm__buf o, ollm__buf qkv, ollm__buf beta, ollm__buf g,
+                                     ollm__buf S, const ollm__dn_dims *d, int T) {
+    int dk = d->dk, C = 2 * d->nk * dk + d->nv * d->dv, t, h, i; float qscale = 1.0f / sqrtf((float)dk);
+    ollm__dn_ctx c;
+    for (t = 0; t < T; t++)   /* l2norm (eps 1e-6 inside the rsqrt of the sum of squares) of q and k per key head */
+        for (h = 0; h < 2 * d->nk; h++) {
+            float *v = (float *)qkv.ptr + (int64_t)t * C + (int64_t)h * dk, ss = 0, inv;
+            for (i = 0; i < dk; i++) ss += v[i] * v[i];
+            inv = 1.0f / sqrtf(ss + 1e-6f);
+            if (h < d->nk) inv *= qscale;
+            for (i = 0; i < dk; i++) v[i] *= inv;
+        }
+    c.qkv = (const float *)qkv.ptr; c.beta = (const float *)beta.ptr; c.g = (const float *)g.ptr; c.o = (float *)o.ptr;
+    c.S = (float *)S.ptr; c.T = T; c.d = *d;
+    ollm__pool_run(&((ollm__cpu *)b)->pool, d->nv, ollm__cpu_dn_task, &c);
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_norm_gated(ollm__backend *b, ollm__buf y, ollm__buf z, const ollm__w *w, int64_t rows, int n,
+                                        float eps) {
+    float *wf = (float *)OLLM_MALLOC((size_t)n * 4); int64_t r; int i; (void)b;
+    if (!wf) return OLLM_ERR_NO_MEMORY;
+    ollm__to_f32(w->data.ptr, w->dtype, wf, n);
+    for (r = 0; r < rows; r++) {
+        float *o = (float *)y.ptr + r * n, ss = 0, inv; const float *zr = (const float *)z.ptr + r * n;
+        for (i = 0; i < n; i++) ss += o[i] * o[i];
+        inv = 1.0f / sqrtf(ss / (float)n + eps);
+        for (i = 0; i < n; i++) o[i] = wf[i] * (o[i] * inv) * (zr[i] * ollm__sigmoid(zr[i]));
+    }
+    OLLM_FREE(wf);
+    return OLLM_OK;
+}
+
 static void ollm__cpu_destroy(ollm__backend *b) {
     ollm__cpu *c = (ollm__cpu *)b;
     ollm__pool_free(&c->pool);
@@ -1571,7 +1721,9 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
     c->b.rmsnorm = ollm__cpu_rmsnorm; c->b.matmul = ollm__cpu_matmul; c->b.rope = ollm__cpu_rope;
     c->b.attention = ollm__cpu_attention; c->b.silu_mul = ollm__cpu_silu_mul; c->b.sync = ollm__cpu_sync;
     c->b.add_bias = ollm__cpu_add_bias; c->b.gather = ollm__cpu_gather; c->b.combine = ollm__cpu_combine;
-    c->b.swiglu_clamp = ollm__cpu_swiglu_clamp;
+    c->b.swiglu_clamp = ollm__cpu_swiglu_clamp; c->b.split_cols = ollm__cpu_split_cols;
+    c->b.sigmoid_mul = ollm__cpu_sigmoid_mul; c->b.dn_split = ollm__cpu_dn_split; c->b.dn_conv = ollm__cpu_dn_conv;
+    c->b.dn_rule = ollm__cpu_dn_rule; c->b.norm_gated = ollm__cpu_norm_gated;
     *out = &c->b;
     ollm__logf(lg, OLLM_LOG_INFO, "CPU backend: %d threads", c->pool.n_threads);
     return OLLM_OK;
@@ -4200,6 +4352,81 @@ static ollm_result ollm__cu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__bu
     return ollm__cu_launch(c, OLLM__K_swiglu_clamp, ollm__cu_grid(n, 256, 8192), 1, 256, 0, args);
 }
 
+static ollm_result ollm__cu_split_cols(ollm__backend *b, ollm__buf a, ollm__buf bb, ollm__buf src, int64_t rows,
+                                       int64_t na, int64_t nb) {
+    ollm__cu *c = (ollm__cu *)b; long long r = rows, x = na, y = nb; void *args[6];
+    OLLM__CU_ENTER(c);
+    if (rows <= 0) return OLLM_OK;
+    args[0] = &a.ptr; args[1] = &bb.ptr; args[2] = &src.ptr; args[3] = &r; args[4] = &x; args[5] = &y;
+    ollm__cu_wrote(c, a.ptr, (uint64_t)rows * na * 4); ollm__cu_wrote(c, bb.ptr, (uint64_t)rows * nb * 4);
+    return ollm__cu_launch(c, OLLM__K_split_cols, ollm__cu_grid(rows * (na + nb), 256, 8192), 1, 256, 0, args);
+}
+static ollm_result ollm__cu_sigmoid_mul(ollm__backend *b, ollm__buf y, ollm__buf g, int64_t n) {
+    ollm__cu *c = (ollm__cu *)b; long long nn = n; void *args[3];
+    OLLM__CU_ENTER(c);
+    if (n <= 0) return OLLM_OK;
+    args[0] = &y.ptr; args[1] = &g.ptr; args[2] = &nn;
+    ollm__cu_wrote(c, y.ptr, (uint64_t)n * 4);
+    return ollm__cu_launch(c, OLLM__K_sigmoid_mul, ollm__cu_grid(n, 256, 8192), 1, 256, 0, args);
+}
+static ollm_result ollm__cu_dn_split(ollm__backend *b, ollm__buf mix, ollm__buf z, ollm__buf beta, ollm__buf g,
+                                     ollm__buf qkvz, ollm__buf ba, const ollm__w *A_log, const ollm__w *dt_bias,
+                                     const ollm__dn_dims *d, int T) {
+    ollm__cu *c = (ollm__cu *)b; void *args[15]; int adt = A_log->dtype, ddt = dt_bias->dtype, nk = d->nk, dk = d->dk;
+    int r = d->nv / d->nk, dv = d->dv; int64_t C = 2 * (int64_t)nk * dk + (int64_t)d->nv * dv;
+    OLLM__CU_ENTER(c);
+    if (ollm__cu_wk(adt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "A_log", adt);
+    if (ollm__cu_wk(ddt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "dt_bias", ddt);
+    if (T <= 0) return OLLM_OK;
+    args[0] = &mix.ptr; args[1] = &z.ptr; args[2] = &beta.ptr; args[3] = &g.ptr; args[4] = &qkvz.ptr; args[5] = &ba.ptr;
+    args[6] = (void *)&A_log->data.ptr; args[7] = &adt; args[8] = (void *)&dt_bias->data.ptr; args[9] = &ddt;
+    args[10] = &T; args[11] = &nk; args[12] = &dk; args[13] = &r; args[14] = &dv;
+    ollm__cu_wrote(c, mix.ptr, (uint64_t)T * C * 4); ollm__cu_wrote(c, z.ptr, (uint64_t)T * d->nv * dv * 4);
+    ollm__cu_wrote(c, beta.ptr, (uint64_t)T * d->nv * 4); ollm__cu_wrote(c, g.ptr, (uint64_t)T * d->nv * 4);
+    return ollm__cu_launch(c, OLLM__K_dn_split, ollm__cu_grid((int64_t)T * nk * (2 * dk + 2 * r * dv), 256, 8192), 1, 256,
+                           0, args);
+}
+static ollm_result ollm__cu_dn_conv(ollm__backend *b, ollm__buf y, ollm__buf state, ollm__buf mix, const ollm__w *w,
+                                    int T, int C, int K) {
+    ollm__cu *c = (ollm__cu *)b; void *args[7];
+    int k = ollm__cu_wk(w->dtype, OLLM__K_dn_conv_f32, OLLM__K_dn_conv_f16, OLLM__K_dn_conv_bf16);
+    OLLM__CU_ENTER(c);
+    if (k < 0) return ollm__cu_bad_dtype(c, "conv1d", w->dtype);
+    if (T <= 0) return OLLM_OK;
+    args[0] = &y.ptr; args[1] = &state.ptr; args[2] = &mix.ptr; args[3] = (void *)&w->data.ptr; args[4] = &T; args[5] = &C;
+    args[6] = &K;
+    ollm__cu_wrote(c, y.ptr, (uint64_t)T * C * 4); ollm__cu_wrote(c, state.ptr, (uint64_t)(K - 1) * C * 4);
+    return ollm__cu_launch(c, k, (unsigned)((C + 127) / 128), 1, 128, 0, args);
+}
+static ollm_result ollm__cu_dn_rule(ollm__backend *b, ollm__buf o, ollm__buf qkv, ollm__buf beta, ollm__buf g,
+                                    ollm__buf S, const ollm__dn_dims *d, int T) {
+    ollm__cu *c = (ollm__cu *)b; void *args[10]; int nk = d->nk, nv = d->nv, dk = d->dk, dv = d->dv;
+    long long C = 2ll * nk * dk + (long long)nv * dv; float qscale = 1.0f / sqrtf((float)dk);
+    OLLM__CU_ENTER(c);
+    if (dk > 256)
+        return ollm__fail(b->log, OLLM_ERR_UNSUPPORTED, "CUDA Gated DeltaNet: key head dim %d > 256 is not supported", dk);
+    if (T <= 0) return OLLM_OK;
+    args[0] = &qkv.ptr; args[1] = &T; args[2] = &C; args[3] = &nk; args[4] = &dk; args[5] = &qscale;
+    ollm__cu_wrote(c, qkv.ptr, (uint64_t)T * C * 4);
+    OLLM__TRY(ollm__cu_launch(c, OLLM__K_dn_l2norm, ollm__cu_grid((int64_t)T * 2 * nk, 8, 0x7fffffff), 1, 256, 0, args));
+    args[0] = &o.ptr; args[1] = &qkv.ptr; args[2] = &beta.ptr; args[3] = &g.ptr; args[4] = &S.ptr; args[5] = &T;
+    args[6] = &nk; args[7] = &nv; args[8] = &dk; args[9] = &dv;
+    ollm__cu_wrote(c, o.ptr, (uint64_t)T * nv * dv * 4); ollm__cu_wrote(c, S.ptr, (uint64_t)nv * dk * dv * 4);
+    return ollm__cu_launch(c, dk <= 128 ? OLLM__K_dn_rule_32 : OLLM__K_dn_rule_64, (unsigned)nv, (unsigned)((dv + 31) / 32),
+                           128, 0, args);
+}
+static ollm_result ollm__cu_norm_gated(ollm__backend *b, ollm__buf y, ollm__buf z, const ollm__w *w, int64_t rows, int n,
+                                       float eps) {
+    ollm__cu *c = (ollm__cu *)b; long long r = rows; void *args[6];
+    int k = ollm__cu_wk(w->dtype, OLLM__K_norm_gated_f32, OLLM__K_norm_gated_f16, OLLM__K_norm_gated_bf16);
+    OLLM__CU_ENTER(c);
+    if (k < 0) return ollm__cu_bad_dtype(c, "norm_gated", w->dtype);
+    if (rows <= 0) return OLLM_OK;
+    args[0] = &y.ptr; args[1] = &z.ptr; args[2] = (void *)&w->data.ptr; args[3] = &r; args[4] = &n; args[5] = &eps;
+    ollm__cu_wrote(c, y.ptr, (uint64_t)rows * n * 4);
+    return ollm__cu_launch(c, k, ollm__cu_grid(rows, 8, 0x7fffffff), 1, 256, 0, args);
+}
+
 static ollm_result ollm__cu_rope(ollm__backend *b, ollm__buf x, int T, int n_heads, int head_dim, int rot_dim,
                                  int pos0, ollm__buf inv_freq, float mscale) {
     ollm__cu *c = (ollm__cu *)b; void *args[7];
@@ -4411,7 +4638,9 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.rmsnorm = ollm__cu_rmsnorm; c->b.matmul = ollm__cu_matmul; c->b.rope = ollm__cu_rope;
     c->b.attention = ollm__cu_attention; c->b.silu_mul = ollm__cu_silu_mul; c->b.sync = ollm__cu_sync;
     c->b.add_bias = ollm__cu_add_bias; c->b.gather = ollm__cu_gather; c->b.combine = ollm__cu_combine;
-    c->b.swiglu_clamp = ollm__cu_swiglu_clamp;
+    c->b.swiglu_clamp = ollm__cu_swiglu_clamp; c->b.split_cols = ollm__cu_split_cols;
+    c->b.sigmoid_mul = ollm__cu_sigmoid_mul; c->b.dn_split = ollm__cu_dn_split; c->b.dn_conv = ollm__cu_dn_conv;
+    c->b.dn_rule = ollm__cu_dn_rule; c->b.norm_gated = ollm__cu_norm_gated;
     c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;
     c->b.upload_async = ollm__cu_upload_async; c->b.slot_wait = ollm__cu_slot_wait;
     c->b.slot_release = ollm__cu_slot_release; c->b.slot_sync = ollm__cu_slot_sync;
@@ -4476,6 +4705,7 @@ struct ollm_session {
     int kv_fd;                   /* the session folder's record log (kv.bin), or -1 */
     uint64_t log_end;            /* bytes of kv.bin the committed header covers */
     int64_t disk_len;            /* tokens the committed header holds */
+    int64_t state_len;           /* tokens the saved recurrent state (state.bin) holds, or -1: none */
 };
 
 /* A model family: how to read its config, which tensors it needs, the session state it keeps and its forward pass.
@@ -4492,7 +4722,10 @@ struct ollm__family {
     ollm_result (*session_init)(ollm_session *s);                                     /* caches and activations */
     void (*session_free)(ollm_session *s);                                            /* NULL: nothing of its own */
     ollm_result (*forward)(ollm_session *s, const int32_t *ids, int T, float *logits_all);
-    int cpu_only;                /* its ops exist only in the CPU backend: AUTO picks the CPU */
+    /* recurrent state beside the KV cache, saved in session folders (NULL: none): its bytes, and a copy of it into
+       buf (put 0, after a forward pass) or from buf (put 1: the state after the session's first n_past tokens) */
+    uint64_t (*state_bytes)(const ollm_session *s);
+    ollm_result (*state_io)(ollm_session *s, void *buf, int put);
 };
 
 OLLM_API ollm_model_config ollm_model_config_default(void) { ollm_model_config c; memset(&c, 0, sizeof c); return c; }
@@ -4919,7 +5152,9 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
         const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk;
         uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
-        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (ollm__kv_host_auto(m, (int64_t)ctx) ? 2u : (uint64_t)L) * ctx +
+        uint64_t kv_layers = 0, dn_layers = 0;
+        for (l = 0; l < L; l++) { if (c->layer_kind[l] == OLLM__LAYER_LINEAR) dn_layers++; else kv_layers++; }
+        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (ollm__kv_host_auto(m, (int64_t)ctx) ? 2u : kv_layers) * ctx +
                   T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
                            2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab +
                   /* backend scratch: a bf16 copy of the widest matmul input, attention partials */
@@ -4928,6 +5163,13 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         if (c->n_experts)   /* routed rows (k per token, through 2I-wide gate/up), router logits, a bf16 expert copy */
             reserve += T * (uint64_t)c->n_experts_per_tok * 4 * ((uint64_t)c->hidden + 3ull * c->moe_ffn) +
                        T * 4 * (uint64_t)c->n_experts + 4ull * c->moe_ffn * c->hidden;
+        if (dn_layers) {   /* Gated DeltaNet: states per layer; chunk scratch; gated q; the shared expert's rows */
+            uint64_t Kd = (uint64_t)c->lin_k_heads * c->lin_k_dim, nv = (uint64_t)c->lin_v_heads, Vd = nv * c->lin_v_dim;
+            uint64_t C = 2 * Kd + Vd, I = (uint64_t)(c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn);
+            reserve += dn_layers * 4 * (nv * c->lin_k_dim * c->lin_v_dim + (uint64_t)(c->conv_kernel - 1) * C + 1) +
+                       T * 4 * (2 * Kd + 2 * Vd + 2 * nv + 2 * C + 2 * Vd + 2 * nv + 3ull * c->n_heads * c->head_dim) +
+                       T * 4 * ((uint64_t)c->hidden + 2 * I + 1);
+        }
         budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
     }
     /* resident first layers while the rest, plus the slots, still fit */
@@ -5120,9 +5362,15 @@ static ollm_result ollm__kv_rows(ollm_session *s, int l, int64_t start, int64_t 
 /* The caches layer l's attention reads and appends to: the layer's own, or (kv_host) a staging pair on the device
    holding the layer's first pos0 rows, uploaded here; ollm__kv_end copies the rows attention appended back. */
 /* Starts copying layer l's first pos0 K and V rows into its staging pair (compute waits for it in ollm__kv_begin). */
+/* The staging pair of layer l: layers with a KV cache take the two pairs in turn (hybrid models skip the others). */
+static int ollm__kv_pair(const ollm_session *s, int l) {
+    int i, n = 0;
+    for (i = 0; i < l; i++) n += s->host_k[i] != NULL;
+    return n & 1;
+}
 static ollm_result ollm__kv_upload(ollm_session *s, int l, int pos0) {
     ollm__backend *B = s->m->B; uint64_t bytes = (uint64_t)pos0 * s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    int k = l & 1;
+    int k = ollm__kv_pair(s, l);
     if (s->kv_staged[k] == l) return OLLM_OK;
     s->kv_staged[k] = l;
     if (!bytes) return OLLM_OK;
@@ -5130,24 +5378,28 @@ static ollm_result ollm__kv_upload(ollm_session *s, int l, int pos0) {
     return ollm__upload_slot(B, OLLM__KV_SLOT + k, s->stage_v[k], s->host_v[l], bytes);
 }
 static ollm_result ollm__kv_begin(ollm_session *s, int l, int pos0, ollm__buf *kc, ollm__buf *vc) {
-    ollm__backend *B = s->m->B; int L = s->m->d.n_layers;
+    ollm__backend *B = s->m->B; int L = s->m->d.n_layers, k = 0, n;
     if (!s->kv_host) { *kc = s->k_cache[l]; *vc = s->v_cache[l]; return OLLM_OK; }
-    *kc = s->stage_k[l & 1]; *vc = s->stage_v[l & 1];
-    if (l == 0) s->kv_staged[0] = s->kv_staged[1] = -1;   /* a new pass: nothing staged is for its pos0 (after an error) */
+    k = ollm__kv_pair(s, l);
+    *kc = s->stage_k[k]; *vc = s->stage_v[k];
+    for (n = 0; n < l && !s->host_k[n]; n++) {}
+    if (n == l) s->kv_staged[0] = s->kv_staged[1] = -1;   /* a new pass: nothing staged is for its pos0 (after an error) */
     OLLM__TRY(ollm__kv_upload(s, l, pos0));
-    if (B->slot_wait) OLLM__TRY(B->slot_wait(B, OLLM__KV_SLOT + (l & 1)));
-    /* the next layer's rows go up while this layer computes (its pair's previous user, l - 1, is done) */
-    if (l + 1 < L) OLLM__TRY(ollm__kv_upload(s, l + 1, pos0));
+    if (B->slot_wait) OLLM__TRY(B->slot_wait(B, OLLM__KV_SLOT + k));
+    /* the next cached layer's rows go up while this layer computes (its pair's previous user is done) */
+    for (n = l + 1; n < L && !s->host_k[n]; n++) {}
+    if (n < L) OLLM__TRY(ollm__kv_upload(s, n, pos0));
     return OLLM_OK;
 }
 static ollm_result ollm__kv_end(ollm_session *s, int l, int pos0, int T) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    uint64_t off = (uint64_t)pos0 * row, bytes = (uint64_t)T * row;
+    uint64_t off = (uint64_t)pos0 * row, bytes = (uint64_t)T * row; int k;
     if (!s->kv_host) return OLLM_OK;
-    OLLM__TRY(B->download(B, s->host_k[l] + off, ollm__view(s->stage_k[l & 1], off, bytes), bytes));
-    OLLM__TRY(B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[l & 1], off, bytes), bytes));
-    s->kv_staged[l & 1] = -1;   /* the pair may now take layer l + 2 */
-    if (B->slot_release) OLLM__TRY(B->slot_release(B, OLLM__KV_SLOT + (l & 1)));
+    k = ollm__kv_pair(s, l);
+    OLLM__TRY(B->download(B, s->host_k[l] + off, ollm__view(s->stage_k[k], off, bytes), bytes));
+    OLLM__TRY(B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[k], off, bytes), bytes));
+    s->kv_staged[k] = -1;   /* the pair may now take the cached layer after next */
+    if (B->slot_release) OLLM__TRY(B->slot_release(B, OLLM__KV_SLOT + k));
     return OLLM_OK;
 }
 static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, int64_t ffw) {
@@ -5257,6 +5509,17 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
     OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
                                                          (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
     return OLLM_OK;
+}
+
+/* The k largest of v[n] into out[k], largest first; on a tie the lower index comes first (as repeated argmax). */
+static void ollm__topk(const float *v, int n, int k, int32_t *out) {
+    int e, i, have = 0;
+    for (e = 0; e < n; e++) {
+        if (have == k && !(v[e] > v[out[k - 1]])) continue;
+        i = have < k ? have++ : k - 1;
+        while (i > 0 && v[e] > v[out[i - 1]]) { out[i] = out[i - 1]; i--; }
+        out[i] = e;
+    }
 }
 
 /* ==== @graph-gpt-oss ==== the GPT-OSS forward pass: MXFP4 experts, sinks, sliding windows ================= */
@@ -5492,14 +5755,8 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     memset(f->count, 0, (size_t)E * 4);
     for (t = 0; t < T; t++) {
         const float *lg = f->logits + (int64_t)t * E; int32_t *pk = f->pick + t * k; float *wt = f->weight + t * k, sum = 0;
-        for (i = 0; i < k; i++) {
-            int best = -1, j;
-            for (e = 0; e < E; e++) {
-                for (j = 0; j < i && pk[j] != e; j++) {}
-                if (j == i && (best < 0 || lg[e] > lg[best])) best = e;
-            }
-            pk[i] = best; f->count[best]++;
-        }
+        ollm__topk(lg, E, k, pk);
+        for (i = 0; i < k; i++) f->count[pk[i]]++;
         for (i = 0; i < k; i++) { wt[i] = expf(lg[pk[i]] - lg[pk[0]]); sum += wt[i]; }
         for (i = 0; i < k; i++) wt[i] /= sum;
     }
@@ -5582,10 +5839,10 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
 }
 
 
-/* ==== @graph-qwen3-next ==== Gated DeltaNet + gated attention + MoE (CPU backend) ========================= */
+/* ==== @graph-qwen3-next ==== Gated DeltaNet + gated attention + MoE ====================================== */
 /* Qwen3-Next (transformers models/qwen3_next/modeling_qwen3_next.py): a hybrid of Gated DeltaNet layers and gated
-   full attention, every layer followed by a sparse MoE with a shared expert. CPU reference only: the recurrent
-   DeltaNet and the routed experts are static helpers here that run on the CPU backend's thread pool.
+   full attention, every layer followed by a sparse MoE with a shared expert. Backend-generic: the DeltaNet is the
+   backend's dn_* ops, the routed experts go through gather / combine and the expert cache like GPT-OSS's.
 
    Per layer:  h = x + Mixer(RMSNorm0(x));  x = h + MoE(RMSNorm0(h)),  RMSNorm0(x) = x_hat * (1 + w) (zero-centred).
    Mixer is Gated DeltaNet (layer_kind OLLM__LAYER_LINEAR) or gated attention (OLLM__LAYER_FULL).
@@ -5749,305 +6006,197 @@ static ollm_result ollm__qn_tensors(ollm_model *m, ollm__tensor_fn fn) {
 
 typedef struct ollm__qn_state {
     int64_t pos;                 /* tokens absorbed into the DeltaNet states; -1 after a failed forward */
-    float **conv;                /* per DeltaNet layer: the last K-1 conv inputs [K-1][conv_dim], oldest first */
-    float **S;                   /* per DeltaNet layer: [value heads][dk][dv] */
-    /* one chunk's scratch (T = s->chunk rows) */
-    float *qg, *gate;            /* attention: q_proj output [T, 2 nh hd]; the gate [T, nh hd] */
-    float *qkvz, *ba, *mix, *conv_out, *z, *beta, *g, *core, *wconv, *wnorm;   /* DeltaNet */
-    float *router, *moe, *sg, *xg, *hg, *hu, *yd, *slot_w;                     /* MoE */
-    int32_t *sel, *slot_tok, *count, *off, *fill;
-    ollm__mm_ctx *jobs; int64_t *first;
+    ollm__buf *conv;             /* per DeltaNet layer: the last K-1 conv inputs [K-1, C], oldest first */
+    ollm__buf *S;                /* per DeltaNet layer: [value heads][dk][dv] */
+    /* one chunk's scratch (T = s->chunk rows), backend buffers */
+    ollm__buf qg, gate;                                  /* attention: q_proj output [T, 2 nh hd]; the gate [T, nh hd] */
+    ollm__buf qkvz, ba, mix, conv_out, z, beta, g, core;   /* DeltaNet */
+    ollm__buf router, xg, hg, hu;                        /* MoE: logits [T, E + 1], rows [(k + 1) T, .] */
+    /* the routing, on the host */
+    float *logits, *weight;                              /* [T, E + 1], [T, k + 1] */
+    int32_t *pick, *count, *start, *fill, *active, *row_tok, *tok_row;
 } ollm__qn_state;
 
 static void ollm__qn_session_free(ollm_session *s) {
-    ollm__qn_state *st = (ollm__qn_state *)s->fs; int l;
+    ollm__qn_state *st = (ollm__qn_state *)s->fs; ollm__backend *B = s->m->B; int l;
     if (!st) return;
     for (l = 0; l < s->m->d.n_layers; l++) {
-        if (st->conv) OLLM_FREE(st->conv[l]);
-        if (st->S) OLLM_FREE(st->S[l]);
+        if (st->conv) B->release(B, &st->conv[l]);
+        if (st->S) B->release(B, &st->S[l]);
     }
     OLLM_FREE(st->conv); OLLM_FREE(st->S);
-    OLLM_FREE(st->qg); OLLM_FREE(st->gate); OLLM_FREE(st->qkvz); OLLM_FREE(st->ba); OLLM_FREE(st->mix);
-    OLLM_FREE(st->conv_out); OLLM_FREE(st->z); OLLM_FREE(st->beta); OLLM_FREE(st->g); OLLM_FREE(st->core);
-    OLLM_FREE(st->wconv); OLLM_FREE(st->router); OLLM_FREE(st->moe); OLLM_FREE(st->sg); OLLM_FREE(st->xg);
-    OLLM_FREE(st->hg); OLLM_FREE(st->hu); OLLM_FREE(st->yd); OLLM_FREE(st->slot_w); OLLM_FREE(st->sel);
-    OLLM_FREE(st->slot_tok); OLLM_FREE(st->count); OLLM_FREE(st->jobs); OLLM_FREE(st->first);
-    OLLM_FREE(st->wnorm); OLLM_FREE(st->off); OLLM_FREE(st->fill);
+    B->release(B, &st->qg); B->release(B, &st->gate); B->release(B, &st->qkvz); B->release(B, &st->ba);
+    B->release(B, &st->mix); B->release(B, &st->conv_out); B->release(B, &st->z); B->release(B, &st->beta);
+    B->release(B, &st->g); B->release(B, &st->core); B->release(B, &st->router);
+    B->release(B, &st->xg); B->release(B, &st->hg); B->release(B, &st->hu);
+    OLLM_FREE(st->logits); OLLM_FREE(st->weight); OLLM_FREE(st->pick); OLLM_FREE(st->count);
+    OLLM_FREE(st->start); OLLM_FREE(st->fill); OLLM_FREE(st->active); OLLM_FREE(st->row_tok); OLLM_FREE(st->tok_row);
     OLLM_FREE(st);
     s->fs = NULL;
 }
 
+static ollm__dn_dims ollm__qn_dims(const ollm__desc *c) {
+    ollm__dn_dims d; d.nk = c->lin_k_heads; d.nv = c->lin_v_heads; d.dk = c->lin_k_dim; d.dv = c->lin_v_dim;
+    d.K = c->conv_kernel; return d;
+}
+/* Clears the DeltaNet states of every layer (a fresh context). */
+static ollm_result ollm__qn_clear(ollm_session *s) {
+    ollm__qn_state *st = (ollm__qn_state *)s->fs; ollm__backend *B = s->m->B; uint64_t most = 0; void *zero; int l;
+    ollm_result r = OLLM_OK;
+    for (l = 0; l < s->m->d.n_layers; l++) {
+        if (st->S[l].bytes > most) most = st->S[l].bytes;
+        if (st->conv[l].bytes > most) most = st->conv[l].bytes;
+    }
+    if (!most) return OLLM_OK;
+    if (!(zero = ollm__calloc(1, (size_t)most))) return ollm__fail(&s->m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    for (l = 0; l < s->m->d.n_layers && r == OLLM_OK; l++) {
+        if (st->S[l].bytes) r = B->upload(B, st->S[l], zero, st->S[l].bytes);
+        if (r == OLLM_OK && st->conv[l].bytes) r = B->upload(B, st->conv[l], zero, st->conv[l].bytes);
+    }
+    if (r == OLLM_OK) r = B->sync(B);   /* the zeros' host memory goes away */
+    OLLM_FREE(zero);
+    return r;
+}
+
 static ollm_result ollm__qn_session_init(ollm_session *s) {
-    ollm_model *m = s->m; const ollm__desc *c = &m->d; ollm__qn_state *st; int l;
-    size_t T = (size_t)s->chunk, H = (size_t)c->hidden, E = (size_t)c->n_experts, k = (size_t)c->n_experts_per_tok;
-    size_t qw = (size_t)c->n_heads * c->head_dim, Kd = (size_t)c->lin_k_heads * c->lin_k_dim;
-    size_t Vd = (size_t)c->lin_v_heads * c->lin_v_dim, C = 2 * Kd + Vd, K = (size_t)c->conv_kernel;
-    size_t slots = T * (k + 1), I = (size_t)(c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn);
-    if (!m->B->host) return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "Qwen3-Next needs the CPU backend for now");
-    st = (ollm__qn_state *)ollm__calloc(1, sizeof *st);
-    if (!st) return OLLM_ERR_NO_MEMORY;
+    ollm_model *m = s->m; const ollm__desc *c = &m->d; ollm__backend *B = m->B; ollm__qn_state *st; int l;
+    uint64_t T = (uint64_t)s->chunk, H = (uint64_t)c->hidden, E = (uint64_t)c->n_experts, k = (uint64_t)c->n_experts_per_tok;
+    uint64_t qw = (uint64_t)c->n_heads * c->head_dim, Kd = (uint64_t)c->lin_k_heads * c->lin_k_dim;
+    uint64_t nv = (uint64_t)c->lin_v_heads, Vd = nv * c->lin_v_dim, C = 2 * Kd + Vd, K = (uint64_t)c->conv_kernel;
+    uint64_t R = T * (k + 1), I = (uint64_t)(c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn);
+    ollm_result r = OLLM_OK;
+    if (!(st = (ollm__qn_state *)ollm__calloc(1, sizeof *st))) return OLLM_ERR_NO_MEMORY;
     s->fs = st;
-    st->conv = (float **)ollm__calloc((size_t)c->n_layers, sizeof(float *));
-    st->S = (float **)ollm__calloc((size_t)c->n_layers, sizeof(float *));
+    st->conv = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
+    st->S = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     if (!st->conv || !st->S) return OLLM_ERR_NO_MEMORY;
     for (l = 0; l < c->n_layers; l++) {
         if (c->layer_kind[l] == OLLM__LAYER_FULL) { OLLM__TRY(ollm__session_kv(s, l, s->n_ctx)); continue; }
-        st->conv[l] = (float *)ollm__calloc((K - 1) * C + 1, sizeof(float));
-        st->S[l] = (float *)ollm__calloc((size_t)c->lin_v_heads * c->lin_k_dim * c->lin_v_dim, sizeof(float));
-        if (!st->conv[l] || !st->S[l]) return OLLM_ERR_NO_MEMORY;
+        OLLM__TRY(B->alloc(B, ((K - 1) * C + 1) * 4, &st->conv[l]));
+        OLLM__TRY(B->alloc(B, nv * c->lin_k_dim * c->lin_v_dim * 4, &st->S[l]));
     }
     /* x, xn, q, o [T, nh hd], k, v [T, nkv hd], logits; g and u are unused (the MoE has its own buffers) */
     OLLM__TRY(ollm__session_acts(s, (int64_t)qw, (int64_t)c->n_kv_heads * c->head_dim, 1));
-#define OLLM__QA(ptr, type, n) if (!((st->ptr) = (type *)ollm__calloc((n), sizeof(type)))) return OLLM_ERR_NO_MEMORY
-    OLLM__QA(qg, float, T * 2 * qw); OLLM__QA(gate, float, T * qw);
-    OLLM__QA(qkvz, float, T * (2 * Kd + 2 * Vd)); OLLM__QA(ba, float, T * 2 * (size_t)c->lin_v_heads);
-    OLLM__QA(mix, float, (T + K - 1) * C); OLLM__QA(conv_out, float, T * C); OLLM__QA(z, float, T * Vd);
-    OLLM__QA(beta, float, T * (size_t)c->lin_v_heads); OLLM__QA(g, float, T * (size_t)c->lin_v_heads);
-    OLLM__QA(core, float, T * Vd); OLLM__QA(wconv, float, C * K); OLLM__QA(wnorm, float, (size_t)c->lin_v_dim);
-    OLLM__QA(router, float, T * E); OLLM__QA(moe, float, T * H); OLLM__QA(sg, float, T);
-    OLLM__QA(xg, float, slots * H); OLLM__QA(hg, float, slots * I); OLLM__QA(hu, float, slots * I);
-    OLLM__QA(yd, float, slots * H); OLLM__QA(slot_w, float, slots);
-    OLLM__QA(sel, int32_t, T * k); OLLM__QA(slot_tok, int32_t, slots); OLLM__QA(count, int32_t, E + 1);
-    OLLM__QA(off, int32_t, E + 2); OLLM__QA(fill, int32_t, E + 1);
-    OLLM__QA(jobs, ollm__mm_ctx, 2 * (E + 1)); OLLM__QA(first, int64_t, 2 * (E + 1) + 1);
+#define OLLM__QB(buf, n) if (r == OLLM_OK) r = B->alloc(B, (uint64_t)(n) * 4, &st->buf)
+    OLLM__QB(qg, T * 2 * qw); OLLM__QB(gate, T * qw);
+    OLLM__QB(qkvz, T * (2 * Kd + 2 * Vd)); OLLM__QB(ba, T * 2 * nv); OLLM__QB(mix, T * C); OLLM__QB(conv_out, T * C);
+    OLLM__QB(z, T * Vd); OLLM__QB(beta, T * nv); OLLM__QB(g, T * nv); OLLM__QB(core, T * Vd);
+    OLLM__QB(router, T * (E + 1));   /* the router logits [T, E], then the shared expert's gate logits [T] */ OLLM__QB(xg, R * H); OLLM__QB(hg, R * I); OLLM__QB(hu, R * I);
+#undef OLLM__QB
+    if (r != OLLM_OK) return r;
+#define OLLM__QA(ptr, type, n) if (!((st->ptr) = (type *)ollm__calloc((size_t)(n), sizeof(type)))) return OLLM_ERR_NO_MEMORY
+    OLLM__QA(logits, float, T * (E + 1)); OLLM__QA(weight, float, R);
+    OLLM__QA(pick, int32_t, T * k); OLLM__QA(count, int32_t, E); OLLM__QA(start, int32_t, E); OLLM__QA(fill, int32_t, E);
+    OLLM__QA(active, int32_t, E); OLLM__QA(row_tok, int32_t, T * k); OLLM__QA(tok_row, int32_t, R);
 #undef OLLM__QA
-    return OLLM_OK;
+    return ollm__qn_clear(s);
 }
 
-/* ---- CPU helpers ---- */
-
-/* Several matrix products in one parallel-for: task i is row block i - first[j] of job j (ollm__mm_task). */
-typedef struct ollm__qn_multi { ollm__mm_ctx *jobs; const int64_t *first; int n; } ollm__qn_multi;
-static void ollm__qn_multi_task(void *vctx, int64_t i) {
-    ollm__qn_multi *c = (ollm__qn_multi *)vctx; int lo = 0, hi = c->n - 1;
-    while (lo < hi) { int mid = (lo + hi + 1) / 2; if (c->first[mid] <= i) lo = mid; else hi = mid - 1; }
-    ollm__mm_task(&c->jobs[lo], i - c->first[lo]);
-}
-static ollm_result ollm__qn_run_jobs(ollm_model *m, ollm__mm_ctx *jobs, int64_t *first, int n) {
-    ollm__qn_multi c; int j;
-    first[0] = 0;
-    for (j = 0; j < n; j++) first[j + 1] = first[j] + (jobs[j].W->rows + OLLM__MM_ROWS - 1) / OLLM__MM_ROWS;
-    c.jobs = jobs; c.first = first; c.n = n;
-    ollm__pool_run(&((ollm__cpu *)m->B)->pool, first[n], ollm__qn_multi_task, &c);
-    for (j = 0; j < n; j++) if (jobs[j].failed) return OLLM_ERR_NO_MEMORY;
-    return OLLM_OK;
-}
-static void ollm__qn_job(ollm__mm_ctx *job, const ollm__w *W, const float *x, float *y, int T) {
-    job->W = W; job->x = x; job->y = y; job->T = T; job->accumulate = 0; job->failed = 0;
-}
-static float ollm__qn_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-static float ollm__qn_buf_f32(const ollm__w *w, int64_t i) {   /* one element of a small vector weight */
-    float f; ollm__to_f32((const char *)w->data.ptr + (uint64_t)i * ollm__dtype_size[w->dtype], w->dtype, &f, 1);
-    return f;
-}
-
-/* The gated delta rule, recurrent form (torch_recurrent_gated_delta_rule), one task per value head h over the T
-   tokens: S <- S exp(g_t); kv = S^T k_t; delta = (v_t - kv) beta_t; S <- S + k_t delta^T; o_t = S^T q_t. The chunked
-   form transformers uses for prefill (torch_chunk_gated_delta_rule) computes the same in exact arithmetic. */
-typedef struct ollm__qn_dn_ctx {
-    const float *qkv, *beta, *g; float *core, *S;
-    int T, C, Kd, nv, r, dk, dv;
-} ollm__qn_dn_ctx;
-static void ollm__qn_dn_task(void *vctx, int64_t hv) {
-    const ollm__qn_dn_ctx *c = (const ollm__qn_dn_ctx *)vctx;
-    int kh = (int)hv / c->r, t, i, jj, dk = c->dk, dv = c->dv;   /* repeat_interleave: value head hv uses key head hv / r */
-    float *S = c->S + hv * (int64_t)dk * dv;
-    for (t = 0; t < c->T; t++) {
-        const float *row = c->qkv + (int64_t)t * c->C;
-        const float *q = row + kh * dk, *k = row + c->Kd + kh * dk, *v = row + 2 * c->Kd + hv * dv;
-        float decay = expf(c->g[t * c->nv + hv]), beta = c->beta[t * c->nv + hv];
-        float *o = c->core + (int64_t)t * c->nv * dv + hv * dv;
-        for (jj = 0; jj < dv; jj++) o[jj] = 0;
-        for (i = 0; i < dk * dv; i++) S[i] *= decay;
-        for (i = 0; i < dk; i++) {                      /* o temporarily holds kv = S^T k */
-            const float *Si = S + (int64_t)i * dv; float ki = k[i];
-            for (jj = 0; jj < dv; jj++) o[jj] += Si[jj] * ki;
-        }
-        for (jj = 0; jj < dv; jj++) o[jj] = (v[jj] - o[jj]) * beta;   /* delta */
-        for (i = 0; i < dk; i++) {
-            float *Si = S + (int64_t)i * dv; float ki = k[i];
-            for (jj = 0; jj < dv; jj++) Si[jj] += ki * o[jj];
-        }
-        for (jj = 0; jj < dv; jj++) o[jj] = 0;
-        for (i = 0; i < dk; i++) {
-            const float *Si = S + (int64_t)i * dv; float qi = q[i];
-            for (jj = 0; jj < dv; jj++) o[jj] += Si[jj] * qi;
-        }
-    }
-}
+/* ---- the layers ---- */
 
 /* Gated DeltaNet (Qwen3NextGatedDeltaNet.forward): x += out_proj(RMSNormGated(DeltaRule(conv(q, k, v)), z)). */
 static ollm_result ollm__qn_deltanet(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
-    int nk = c->lin_k_heads, nv = c->lin_v_heads, dk = c->lin_k_dim, dv = c->lin_v_dim, r = nv / nk, K = c->conv_kernel;
-    int Kd = nk * dk, Vd = nv * dv, C = 2 * Kd + Vd, G = 2 * dk + 2 * r * dv, t, h, i, jj;
-    float eps = (float)c->rms_eps, qscale = 1.0f / sqrtf((float)dk), *conv_state = st->conv[l];
-    ollm__qn_dn_ctx dn;
-    OLLM__TRY(B->matmul(B, ollm__host_buf(st->qkvz, (uint64_t)T * (2 * Kd + 2 * Vd) * 4), s->xn, &L->in_proj_qkvz, T, 0));
-    OLLM__TRY(B->matmul(B, ollm__host_buf(st->ba, (uint64_t)T * 2 * nv * 4), s->xn, &L->in_proj_ba, T, 0));
-    /* fix_query_key_value_ordering: per key head the projection holds [q dk | k dk | v r dv | z r dv] and [b r | a r].
-       mix rows: the K-1 remembered conv inputs, then this chunk's concat(q, k, v) */
-    memcpy(st->mix, conv_state, (size_t)(K - 1) * C * 4);
-    for (t = 0; t < T; t++) {
-        const float *p = st->qkvz + (int64_t)t * (2 * Kd + 2 * Vd), *pb = st->ba + (int64_t)t * 2 * nv;
-        float *mx = st->mix + (int64_t)(K - 1 + t) * C, *z = st->z + (int64_t)t * Vd;
-        for (h = 0; h < nk; h++) {
-            const float *ph = p + (int64_t)h * G;
-            memcpy(mx + h * dk, ph, (size_t)dk * 4);
-            memcpy(mx + Kd + h * dk, ph + dk, (size_t)dk * 4);
-            memcpy(mx + 2 * Kd + h * r * dv, ph + 2 * dk, (size_t)(r * dv) * 4);
-            memcpy(z + h * r * dv, ph + 2 * dk + r * dv, (size_t)(r * dv) * 4);
-            for (jj = 0; jj < r; jj++) {
-                int hv = h * r + jj;
-                float b = pb[h * 2 * r + jj], a = pb[h * 2 * r + r + jj];
-                float sp = a + ollm__qn_buf_f32(&L->dt_bias, hv);
-                sp = sp > 20.0f ? sp : log1pf(expf(sp));            /* F.softplus, threshold 20 */
-                st->beta[t * nv + hv] = ollm__qn_sigmoid(b);
-                st->g[t * nv + hv] = -expf(ollm__qn_buf_f32(&L->A_log, hv)) * sp;
-            }
-        }
-    }
-    /* causal depthwise conv1d (kernel K, left padding K-1 = the remembered inputs), then SiLU */
-    ollm__to_f32(L->conv1d.data.ptr, L->conv1d.dtype, st->wconv, (int64_t)C * K);
-    for (t = 0; t < T; t++) {
-        float *out = st->conv_out + (int64_t)t * C;
-        for (i = 0; i < C; i++) {
-            float acc = 0; const float *w = st->wconv + (int64_t)i * K;
-            for (jj = 0; jj < K; jj++) acc += w[jj] * st->mix[(int64_t)(t + jj) * C + i];
-            out[i] = acc / (1.0f + expf(-acc));
-        }
-    }
-    memcpy(conv_state, st->mix + (int64_t)T * C, (size_t)(K - 1) * C * 4);   /* the last K-1 inputs */
-    /* l2norm (eps 1e-6 inside the rsqrt of the sum of squares) of q and k per key head; q scaled by 1/sqrt(dk) */
-    for (t = 0; t < T; t++)
-        for (h = 0; h < 2 * nk; h++) {
-            float *v = st->conv_out + (int64_t)t * C + (int64_t)h * dk, ss = 0, inv;
-            for (i = 0; i < dk; i++) ss += v[i] * v[i];
-            inv = 1.0f / sqrtf(ss + 1e-6f);
-            if (h < nk) inv *= qscale;
-            for (i = 0; i < dk; i++) v[i] *= inv;
-        }
-    dn.qkv = st->conv_out; dn.beta = st->beta; dn.g = st->g; dn.core = st->core; dn.S = st->S[l];
-    dn.T = T; dn.C = C; dn.Kd = Kd; dn.nv = nv; dn.r = r; dn.dk = dk; dn.dv = dv;
-    ollm__pool_run(&((ollm__cpu *)B)->pool, nv, ollm__qn_dn_task, &dn);
-    /* RMSNormGated per value head: w * x_hat * silu(z), plain weight (not 1 + w) */
-    ollm__to_f32(L->norm.data.ptr, L->norm.dtype, st->wnorm, dv);
-    for (t = 0; t < T; t++)
-        for (h = 0; h < nv; h++) {
-            float *o = st->core + (int64_t)t * Vd + (int64_t)h * dv; const float *z = st->z + (int64_t)t * Vd + (int64_t)h * dv;
-            float ss = 0, inv;
-            for (i = 0; i < dv; i++) ss += o[i] * o[i];
-            inv = 1.0f / sqrtf(ss / (float)dv + eps);
-            for (i = 0; i < dv; i++) o[i] = st->wnorm[i] * (o[i] * inv) * (z[i] / (1.0f + expf(-z[i])));
-        }
-    return B->matmul(B, s->x, ollm__host_buf(st->core, (uint64_t)T * Vd * 4), &L->out_proj, T, 1);
+    ollm__dn_dims d = ollm__qn_dims(c); int C = 2 * d.nk * d.dk + d.nv * d.dv;
+    OLLM__TRY(B->matmul(B, st->qkvz, s->xn, &L->in_proj_qkvz, T, 0));
+    OLLM__TRY(B->matmul(B, st->ba, s->xn, &L->in_proj_ba, T, 0));
+    /* fix_query_key_value_ordering, beta = sigmoid(b), g = -exp(A_log) softplus(a + dt_bias) */
+    OLLM__TRY(B->dn_split(B, st->mix, st->z, st->beta, st->g, st->qkvz, st->ba, &L->A_log, &L->dt_bias, &d, T));
+    OLLM__TRY(B->dn_conv(B, st->conv_out, st->conv[l], st->mix, &L->conv1d, T, C, d.K));   /* causal conv1d, SiLU */
+    OLLM__TRY(B->dn_rule(B, st->core, st->conv_out, st->beta, st->g, st->S[l], &d, T));   /* l2norm, delta rule */
+    OLLM__TRY(B->norm_gated(B, st->core, st->z, &L->norm, (int64_t)T * d.nv, d.dv, (float)c->rms_eps));
+    return B->matmul(B, s->x, st->core, &L->out_proj, T, 1);
 }
 
 /* Gated full attention (Qwen3NextAttention.forward): x += o_proj(Attn(RoPE(q_norm(q)), RoPE(k_norm(k)), v) * sigmoid(gate)). */
 static ollm_result ollm__qn_attention(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
-    int nh = c->n_heads, hd = c->head_dim, t, h; int64_t i, n = (int64_t)T * nh * hd; float eps = (float)c->rms_eps;
-    float *q = (float *)s->q.ptr, *o = (float *)s->o.ptr;
-    ollm__attn_args a;
+    int nh = c->n_heads, hd = c->head_dim; float eps = (float)c->rms_eps;
+    ollm__attn_args a; ollm__buf kc, vc;
     memset(&a, 0, sizeof a);
     a.T = T; a.pos0 = (int)s->n_past; a.n_heads = nh; a.n_kv_heads = c->n_kv_heads; a.head_dim = hd;
     a.scale = 1.0f / sqrtf((float)hd);
-    OLLM__TRY(B->matmul(B, ollm__host_buf(st->qg, (uint64_t)T * 2 * nh * hd * 4), s->xn, &L->q_proj, T, 0));
-    for (t = 0; t < T; t++)                     /* q_proj per head: [query hd | gate hd] */
-        for (h = 0; h < nh; h++) {
-            const float *p = st->qg + ((int64_t)t * nh + h) * 2 * hd;
-            memcpy(q + ((int64_t)t * nh + h) * hd, p, (size_t)hd * 4);
-            memcpy(st->gate + ((int64_t)t * nh + h) * hd, p + hd, (size_t)hd * 4);
-        }
+    OLLM__TRY(B->matmul(B, st->qg, s->xn, &L->q_proj, T, 0));
+    OLLM__TRY(B->split_cols(B, s->q, st->gate, st->qg, (int64_t)T * nh, hd, hd));   /* per head: [query hd | gate hd] */
     OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
     OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
     OLLM__TRY(B->rmsnorm(B, s->q, s->q, &L->q_norm, T * nh, hd, eps, 1));            /* per head, 1 + w */
     OLLM__TRY(B->rmsnorm(B, s->k, s->k, &L->k_norm, T * c->n_kv_heads, hd, eps, 1));
     OLLM__TRY(B->rope(B, s->q, T, nh, hd, m->rot_dim, a.pos0, m->inv_freq, m->mscale));   /* partial: first rot_dim */
     OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, hd, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
-    OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, s->k_cache[l], s->v_cache[l], &a));
-    for (i = 0; i < n; i++) o[i] *= ollm__qn_sigmoid(st->gate[i]);
+    OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));
+    OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
+    OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
+    OLLM__TRY(B->sigmoid_mul(B, s->o, st->gate, (int64_t)T * nh * hd));
     return B->matmul(B, s->x, s->o, &L->o_proj, T, 1);
 }
 
+/* Expert e's gate (which 0), up (1) or down (2) projection of layer l: the checkpoint's tensor, or its copy in the
+   expert cache after ollm__expert_fetch. */
+static ollm__w ollm__qn_expert(const ollm_model *m, int l, int e, int which) {
+    const ollm__w *src = &((const ollm__qn *)m->fw)->layers[l].experts[3 * e + which]; ollm__w W = *src;
+    W.data = ollm__expert_data(m, l, e, src, 0);
+    return W;
+}
+
 /* Sparse MoE block (Qwen3NextSparseMoeBlock): p = softmax(all router logits), top-k, renormalised when
-   norm_topk_prob; x += sum_e p_e expert_e(xn) + sigmoid(shared_expert_gate xn) shared_expert(xn). The (token,
-   expert) pairs are grouped by expert (the shared expert last, with all T tokens), so each expert's weights are
-   read once per chunk; the products of all experts share one parallel-for. */
+   norm_topk_prob; x += sum_e p_e expert_e(xn) + sigmoid(shared_expert_gate xn) shared_expert(xn). Routing is
+   decided on the host; the rows routed to each expert are gathered and run through that expert only, the shared
+   expert runs on all T rows, and one combine adds each token's k + 1 weighted outputs to x. */
 static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
-    int E = c->n_experts, k = c->n_experts_per_tok, H = c->hidden, t, e, i, n_jobs, slot;
-    int64_t I = c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn, d;
-    const float *xn = (const float *)s->xn.ptr; float *x = (float *)s->x.ptr;
-    int32_t *off;
-    OLLM__TRY(B->matmul(B, ollm__host_buf(st->router, (uint64_t)T * E * 4), s->xn, &L->gate, T, 0));
-    OLLM__TRY(B->matmul(B, ollm__host_buf(st->sg, (uint64_t)T * 4), s->xn, &L->shared_expert_gate, T, 0));
-    /* Qwen3NextTopKRouter: softmax in fp32 over all E, then top-k of the probabilities (lowest index on ties) */
+    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0;
+    int64_t H = c->hidden, I = c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn;
+    /* one read-back: the router logits [T, E] and the shared expert's gate logits [T] after them */
+    OLLM__TRY(B->matmul(B, st->router, s->xn, &L->gate, T, 0));
+    OLLM__TRY(B->matmul(B, ollm__view(st->router, (uint64_t)T * E * 4, (uint64_t)T * 4), s->xn, &L->shared_expert_gate, T, 0));
+    OLLM__TRY(B->download(B, st->logits, st->router, (uint64_t)T * (E + 1) * 4));
+    /* Qwen3NextTopKRouter: softmax in fp32 over all E, then the top k of the probabilities */
+    memset(st->count, 0, (size_t)E * 4);
     for (t = 0; t < T; t++) {
-        float *p = st->router + (int64_t)t * E, mx = -INFINITY, sum = 0, ksum = 0; int32_t *sel = st->sel + (int64_t)t * k;
+        float *p = st->logits + (int64_t)t * E, mx = -INFINITY, sum = 0, ksum = 0; int32_t *pk = st->pick + t * k;
+        float *wt = st->weight + t * (k + 1);
         for (e = 0; e < E; e++) if (p[e] > mx) mx = p[e];
         for (e = 0; e < E; e++) { p[e] = expf(p[e] - mx); sum += p[e]; }
-        for (e = 0; e < E; e++) p[e] /= sum;
-        for (i = 0; i < k; i++) {
-            int best = -1;
-            for (e = 0; e < E; e++) {
-                int taken = 0, q;
-                for (q = 0; q < i; q++) taken |= sel[q] == e;
-                if (!taken && (best < 0 || p[e] > p[best])) best = e;
-            }
-            sel[i] = best; ksum += p[best];
-        }
-        if (c->norm_topk_prob) for (i = 0; i < k; i++) p[sel[i]] /= ksum;   /* router_top_value /= sum */
+        ollm__topk(p, E, k, pk);
+        for (i = 0; i < k; i++) { wt[i] = p[pk[i]] / sum; ksum += wt[i]; st->count[pk[i]]++; }
+        if (c->norm_topk_prob) for (i = 0; i < k; i++) wt[i] /= ksum;   /* router_top_value /= sum */
+        wt[k] = ollm__sigmoid(st->logits[(int64_t)T * E + t]);         /* the shared expert's gate */
     }
-    /* group the (token, expert) pairs by expert: slots [off[e], off[e] + count[e]) */
-    memset(st->count, 0, (size_t)(E + 1) * sizeof *st->count);
-    for (i = 0; i < T * k; i++) st->count[st->sel[i]]++;
-    st->count[E] = T;
-    off = st->off; off[0] = 0;
-    for (e = 0; e <= E; e++) off[e + 1] = off[e] + st->count[e];
-    for (e = 0; e <= E; e++) st->fill[e] = off[e];
-    for (t = 0; t < T; t++)                      /* tokens ascending within each expert, as index_add_ sees them */
-        for (i = 0; i < k; i++) {
-            e = st->sel[t * k + i]; slot = st->fill[e]++;
-            st->slot_tok[slot] = t; st->slot_w[slot] = st->router[(int64_t)t * E + e];
-        }
+    /* routed rows grouped by expert, in expert order; the shared expert's T rows after them */
+    for (e = 0; e < E; e++) {
+        st->start[e] = R; st->fill[e] = R; R += st->count[e];
+        if (st->count[e]) st->active[n_active++] = e;
+    }
     for (t = 0; t < T; t++) {
-        slot = st->fill[E]++;
-        st->slot_tok[slot] = t; st->slot_w[slot] = ollm__qn_sigmoid(st->sg[t]);
+        for (i = 0; i < k; i++) {
+            int r = st->fill[st->pick[t * k + i]]++;
+            st->row_tok[r] = t; st->tok_row[t * (k + 1) + i] = r;
+        }
+        st->tok_row[t * (k + 1) + k] = R + t;
     }
-    for (slot = 0; slot < off[E + 1]; slot++)
-        memcpy(st->xg + (int64_t)slot * H, xn + (int64_t)st->slot_tok[slot] * H, (size_t)H * 4);
-    /* gate and up of every expert with tokens, then silu(gate) * up, then down */
-    n_jobs = 0;
-    for (e = 0; e <= E; e++) {
-        const ollm__w *Wg = e < E ? &L->experts[3 * e] : &L->shared_gate_proj, *Wu = e < E ? &L->experts[3 * e + 1] : &L->shared_up_proj;
-        if (!st->count[e]) continue;
-        ollm__qn_job(&st->jobs[n_jobs++], Wg, st->xg + (int64_t)off[e] * H, st->hg + (int64_t)off[e] * I, st->count[e]);
-        ollm__qn_job(&st->jobs[n_jobs++], Wu, st->xg + (int64_t)off[e] * H, st->hu + (int64_t)off[e] * I, st->count[e]);
+    OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, R, H));
+    OLLM__TRY(ollm__experts_prefetch(m, l, st->active, n_active));   /* missing experts start uploading */
+    /* per expert (the shared one last): down(silu(gate x) * up x) over its rows; outputs overwrite the inputs in xg */
+    for (i = 0; i <= n_active; i++) {
+        ollm__w Wg, Wu, Wd; ollm__buf xe, he, ue; uint64_t r0, n;
+        if (i < n_active) {
+            e = st->active[i]; r0 = (uint64_t)st->start[e]; n = (uint64_t)st->count[e];
+            OLLM__TRY(ollm__expert_fetch(m, l, e));
+            Wg = ollm__qn_expert(m, l, e, 0); Wu = ollm__qn_expert(m, l, e, 1); Wd = ollm__qn_expert(m, l, e, 2);
+        } else { r0 = (uint64_t)R; n = (uint64_t)T; Wg = L->shared_gate_proj; Wu = L->shared_up_proj; Wd = L->shared_down_proj; }
+        xe = ollm__view(st->xg, r0 * H * 4, n * H * 4);
+        he = ollm__view(st->hg, r0 * I * 4, n * Wg.rows * 4); ue = ollm__view(st->hu, r0 * I * 4, n * Wg.rows * 4);
+        OLLM__TRY(B->matmul(B, he, i < n_active ? xe : s->xn, &Wg, (int)n, 0));
+        OLLM__TRY(B->matmul(B, ue, i < n_active ? xe : s->xn, &Wu, (int)n, 0));
+        OLLM__TRY(B->silu_mul(B, he, ue, (int64_t)n * Wg.rows));
+        OLLM__TRY(B->matmul(B, xe, he, &Wd, (int)n, 0));
     }
-    OLLM__TRY(ollm__qn_run_jobs(m, st->jobs, st->first, n_jobs));
-    n_jobs = 0;
-    for (e = 0; e <= E; e++) {
-        const ollm__w *Wd = e < E ? &L->experts[3 * e + 2] : &L->shared_down_proj;
-        int64_t n = (int64_t)st->count[e] * Wd->cols;
-        float *gp = st->hg + (int64_t)off[e] * I; const float *up = st->hu + (int64_t)off[e] * I;
-        if (!st->count[e]) continue;
-        OLLM__TRY(m->B->silu_mul(m->B, ollm__host_buf(gp, (uint64_t)n * 4), ollm__host_buf((void *)up, (uint64_t)n * 4), n));
-        ollm__qn_job(&st->jobs[n_jobs++], Wd, gp, st->yd + (int64_t)off[e] * H, st->count[e]);
-    }
-    OLLM__TRY(ollm__qn_run_jobs(m, st->jobs, st->first, n_jobs));
-    /* moe = sum over experts in index order of w * y, plus the gated shared expert; then the residual add */
-    memset(st->moe, 0, (size_t)T * H * 4);
-    for (slot = 0; slot < off[E + 1]; slot++) {
-        float *yt = st->moe + (int64_t)st->slot_tok[slot] * H, w = st->slot_w[slot];
-        const float *y = st->yd + (int64_t)slot * H;
-        for (d = 0; d < H; d++) yt[d] += w * y[d];
-    }
-    for (d = 0; d < (int64_t)T * H; d++) x[d] += st->moe[d];
-    return OLLM_OK;
+    /* x[t] += sum over its k picks and the shared expert of weight * out */
+    return B->combine(B, s->x, st->xg, st->tok_row, st->weight, T, k + 1, H);
 }
 
 /* T tokens at positions n_past.. The DeltaNet states hold exactly the tokens fed so far (st->pos): a session rewound
@@ -6063,22 +6212,19 @@ static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, 
                               "the DeltaNet recurrent state cannot be rewound (it holds %lld tokens%s); rewind to 0 "
                               "and feed the context again", (long long)s->n_past, (long long)(st->pos < 0 ? 0 : st->pos),
                               st->pos < 0 ? " after a failed forward pass" : "");
-        for (l = 0; l < c->n_layers; l++) {
-            if (c->layer_kind[l] == OLLM__LAYER_FULL) continue;
-            memset(st->conv[l], 0, (size_t)(c->conv_kernel - 1) * (2 * c->lin_k_heads * c->lin_k_dim +
-                   c->lin_v_heads * c->lin_v_dim) * 4);
-            memset(st->S[l], 0, (size_t)c->lin_v_heads * c->lin_k_dim * c->lin_v_dim * 4);
-        }
+        OLLM__TRY(ollm__qn_clear(s));
     }
     st->pos = -1;                               /* until this pass completes */
     OLLM__TRY(B->embed(B, s->x, &w->embed_tokens, ids, T));
     for (l = 0; l < c->n_layers; l++) {
         const ollm__qn_layer *L = &w->layers[l];
+        OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 1));
         if (c->layer_kind[l] == OLLM__LAYER_FULL) OLLM__TRY(ollm__qn_attention(s, l, T));
         else OLLM__TRY(ollm__qn_deltanet(s, l, T));
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 1));
         OLLM__TRY(ollm__qn_moe(s, l, T));
+        ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
     OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
                          &w->norm, rows, H, eps, 1));
@@ -6090,7 +6236,31 @@ static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, 
     return OLLM_OK;
 }
 
-/* cpu_only: the DeltaNet, the routed experts and the conv have no CUDA kernels yet */
+
+/* The DeltaNet states of every layer, in layer order: conv [K-1, C] then S [nv, dk, dv], fp32. */
+static uint64_t ollm__qn_state_bytes(const ollm_session *s) {
+    const ollm__desc *c = &s->m->d; uint64_t n = 0; int l;
+    uint64_t C = 2ull * c->lin_k_heads * c->lin_k_dim + (uint64_t)c->lin_v_heads * c->lin_v_dim;
+    for (l = 0; l < c->n_layers; l++)
+        if (c->layer_kind[l] != OLLM__LAYER_FULL)
+            n += 4 * ((uint64_t)(c->conv_kernel - 1) * C + (uint64_t)c->lin_v_heads * c->lin_k_dim * c->lin_v_dim);
+    return n;
+}
+static ollm_result ollm__qn_state_io(ollm_session *s, void *buf, int put) {
+    const ollm__desc *c = &s->m->d; ollm__backend *B = s->m->B; ollm__qn_state *st = (ollm__qn_state *)s->fs;
+    uint64_t C = 2ull * c->lin_k_heads * c->lin_k_dim + (uint64_t)c->lin_v_heads * c->lin_v_dim; char *p = (char *)buf;
+    int l;
+    if (!put && st->pos != s->n_past) return OLLM_ERR_INVALID_ARG;   /* the states do not match the tokens */
+    for (l = 0; l < c->n_layers; l++) {
+        uint64_t nc = 4ull * (uint64_t)(c->conv_kernel - 1) * C, ns = st->S[l].bytes;
+        if (c->layer_kind[l] == OLLM__LAYER_FULL) continue;
+        OLLM__TRY(put ? B->upload(B, st->conv[l], p, nc) : B->download(B, p, st->conv[l], nc));
+        OLLM__TRY(put ? B->upload(B, st->S[l], p + nc, ns) : B->download(B, p + nc, st->S[l], ns));
+        p += nc + ns;
+    }
+    if (put) { OLLM__TRY(B->sync(B)); st->pos = s->n_past; }
+    return OLLM_OK;
+}
 
 /* ==== @kvstore ==== sessions in a folder: crash-consistent K/V records and an atomically replaced header ====== */
 /* kv.bin is an append-only log of records; session.hdr is the commit point. A record holds the ids and, for every
@@ -6114,29 +6284,97 @@ typedef struct ollm__kv_hdr {
 
 static uint64_t ollm__kv_row(const ollm_session *s) { return (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * s->m->B->kv_elem; }
 
+/* Replaces file `name` of the session folder with the bytes a then b, atomically: temp file, fsync, rename, fsync of
+   the folder. A crash leaves the old file or the new one. */
+static ollm_result ollm__store_replace(ollm_session *s, const char *name, const void *a, uint64_t na, const void *b,
+                                       uint64_t nb) {
+    char path[4200], tmp[4300]; int fd, dfd; ollm_result r;
+    snprintf(path, sizeof path, "%s/%s", s->cfg.dir, name);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        return ollm__fail(&s->m->log, OLLM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    r = ollm__pwrite_all(fd, a, na, 0);
+    if (r == OLLM_OK) r = ollm__pwrite_all(fd, b, nb, na);
+    if (r == OLLM_OK) r = ollm__fsync(fd);
+    close(fd);
+    if (r != OLLM_OK || rename(tmp, path) != 0) {
+        int e = errno; unlink(tmp);
+        return ollm__fail(&s->m->log, OLLM_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    if ((dfd = open(s->cfg.dir, O_RDONLY | O_CLOEXEC)) >= 0) { fsync(dfd); close(dfd); }   /* make the rename durable */
+    return OLLM_OK;
+}
+
 static ollm_result ollm__store_header(ollm_session *s, int64_t n_tokens, int has_logits) {
-    ollm_model *m = s->m; char path[4200], tmp[4300]; ollm__kv_hdr h; int fd, dfd; ollm_result r;
+    ollm_model *m = s->m; ollm__kv_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = OLLM__HDR_MAGIC; h.version = OLLM__KV_VERSION; h.fingerprint = m->fingerprint;
     h.n_layers = (uint32_t)m->d.n_layers; h.kv_row_bytes = (uint32_t)ollm__kv_row(s); h.vocab = (uint32_t)m->d.vocab;
     h.has_logits = (uint32_t)!!has_logits; h.n_tokens = (uint64_t)n_tokens; h.log_bytes = s->log_end;
     h.logits_hash = ollm__fnv1a64(OLLM__FNV_INIT, s->last_logits, (size_t)m->d.vocab * 4);
     h.hash = ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__kv_hdr, hash));
-    snprintf(path, sizeof path, "%s/session.hdr", s->cfg.dir);
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    r = ollm__pwrite_all(fd, &h, sizeof h, 0);
-    if (r == OLLM_OK) r = ollm__pwrite_all(fd, s->last_logits, (uint64_t)m->d.vocab * 4, sizeof h);
-    if (r == OLLM_OK) r = ollm__fsync(fd);
-    close(fd);
-    if (r != OLLM_OK || rename(tmp, path) != 0) {
-        int e = errno; unlink(tmp);
-        return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot write the session header: %s", path, strerror(e));
-    }
-    if ((dfd = open(s->cfg.dir, O_RDONLY | O_CLOEXEC)) >= 0) { fsync(dfd); close(dfd); }   /* make the rename durable */
+    OLLM__TRY(ollm__store_replace(s, "session.hdr", &h, sizeof h, s->last_logits, (uint64_t)m->d.vocab * 4));
     s->disk_len = n_tokens;
     return OLLM_OK;
+}
+
+/* state.bin: the family's recurrent state after the first n_tokens tokens (those of the log, by hash). It is
+   written after the header that commits those tokens, at most every OLLM__STATE_EVERY tokens of decoding (always
+   after a prefill chunk and at close), so it may lag behind the header: reopening loads it and feeds the tokens
+   after it again, from the log. */
+#define OLLM__STATE_MAGIC 0x54534c4fu   /* "OLST" */
+#define OLLM__STATE_EVERY 256
+typedef struct ollm__state_hdr {
+    uint32_t magic, version; uint64_t fingerprint, n_tokens, tokens_hash, bytes, payload_hash, hash;
+} ollm__state_hdr;
+
+static ollm_result ollm__store_state(ollm_session *s) {
+    ollm_model *m = s->m; ollm__state_hdr h; uint64_t n = m->fam->state_bytes(s); void *buf; ollm_result r;
+    if (!(buf = OLLM_MALLOC((size_t)n))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    if ((r = m->fam->state_io(s, buf, 0)) != OLLM_OK) { OLLM_FREE(buf); return ollm__fail(&m->log, r, "session: cannot read the recurrent state back"); }
+    memset(&h, 0, sizeof h);
+    h.magic = OLLM__STATE_MAGIC; h.version = OLLM__KV_VERSION; h.fingerprint = m->fingerprint;
+    h.n_tokens = (uint64_t)s->n_past; h.bytes = n;
+    h.tokens_hash = ollm__fnv1a64(OLLM__FNV_INIT, s->tokens, (size_t)s->n_past * 4);
+    h.payload_hash = ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)n);
+    h.hash = ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__state_hdr, hash));
+    r = ollm__store_replace(s, "state.bin", &h, sizeof h, buf, n);
+    OLLM_FREE(buf);
+    if (r == OLLM_OK) s->state_len = s->n_past;
+    return r;
+}
+
+/* After the log is replayed (n_past = the header's tokens): the saved state if it matches a prefix of those tokens,
+   else a fresh one; then the tokens after it are fed again (their KV rows are rewritten with the same values). */
+static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, float *logits_all, int report);
+static ollm_result ollm__state_load(ollm_session *s) {
+    ollm_model *m = s->m; ollm__state_hdr h; ollm__file f; char path[4200]; uint64_t n = m->fam->state_bytes(s);
+    int64_t have = 0, all = s->n_past; void *buf = NULL; int32_t *ids; int fd; ollm_result r = OLLM_OK;
+    snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
+    if (ollm__file_open(&f, path) == OLLM_OK) {
+        if (f.size == sizeof h + n && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK && h.magic == OLLM__STATE_MAGIC &&
+            h.version == OLLM__KV_VERSION && h.hash == ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__state_hdr, hash)) &&
+            h.fingerprint == m->fingerprint && h.bytes == n && h.n_tokens <= (uint64_t)all &&
+            h.tokens_hash == ollm__fnv1a64(OLLM__FNV_INIT, s->tokens, (size_t)h.n_tokens * 4) &&
+            (buf = OLLM_MALLOC((size_t)n)) != NULL && ollm__pread_all(f.fd, buf, n, sizeof h) == OLLM_OK &&
+            h.payload_hash == ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)n)) {
+            s->n_past = (int64_t)h.n_tokens;
+            if ((r = m->fam->state_io(s, buf, 1)) == OLLM_OK) have = (int64_t)h.n_tokens;
+        } else
+            ollm__logf(&m->log, OLLM_LOG_WARN, "%s: not a state of this session's tokens: rebuilding it", path);
+        ollm__file_close(&f); OLLM_FREE(buf);
+        if (r != OLLM_OK) return ollm__fail(&m->log, r, "session: cannot restore the recurrent state");
+    }
+    s->state_len = have; s->n_past = have;
+    if (have == all) return OLLM_OK;
+    ollm__logf(&m->log, OLLM_LOG_INFO, "%s: feeding tokens %lld..%lld again to rebuild the recurrent state", s->cfg.dir,
+               (long long)have, (long long)all - 1);
+    if (!(ids = (int32_t *)OLLM_MALLOC((size_t)(all - have) * 4))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    memcpy(ids, s->tokens + have, (size_t)(all - have) * 4);
+    fd = s->kv_fd; s->kv_fd = -1;   /* those tokens are in the log already */
+    r = ollm__feed(s, ids, (size_t)(all - have), NULL, 0);
+    s->kv_fd = fd; OLLM_FREE(ids);
+    return r == OLLM_OK ? ollm__store_state(s) : r;
 }
 
 /* Commits tokens [start, start + n): called after their forward pass, before n_past moves past them. */
@@ -6171,14 +6409,19 @@ static ollm_result ollm__store_commit(ollm_session *s, int64_t start, int64_t n)
     if ((r = ollm__store_header(s, start + n, 1)) != OLLM_OK) { s->log_end = off; return r; }
     return OLLM_OK;
 }
+/* After a commit of tokens up to n_past: the recurrent state too, when it is due. */
+static ollm_result ollm__store_state_due(ollm_session *s, int T) {
+    if (s->kv_fd < 0 || !s->m->fam->state_bytes) return OLLM_OK;
+    if (T == 1 && s->n_past - s->state_len < OLLM__STATE_EVERY) return OLLM_OK;
+    return ollm__store_state(s);
+}
 
 /* Opens (creating if needed) the session folder; an existing session is checked and loaded. */
 static ollm_result ollm__store_open(ollm_session *s) {
     ollm_model *m = s->m; const char *dir = s->cfg.dir; char path[4200];
     ollm__kv_hdr h; ollm__file hf; uint64_t row = ollm__kv_row(s), off = 0; int64_t cur = 0; char *buf = NULL;
     ollm_result r = OLLM_OK;
-    if (m->fam->session_free)
-        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "session folders are not supported for %s yet", m->fam->model_type);
+    s->state_len = -1;
     if (strlen(dir) > 4000) return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session folder path too long");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot create the session folder: %s", dir, strerror(errno));
@@ -6188,7 +6431,7 @@ static ollm_result ollm__store_open(ollm_session *s) {
     snprintf(path, sizeof path, "%s/session.hdr", dir);
     if (ollm__file_open(&hf, path) != OLLM_OK) {
         if (errno != ENOENT) return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        s->log_end = 0;
+        s->log_end = 0; s->state_len = 0;
         return ollm__store_header(s, 0, 0);   /* a new, empty session */
     }
     if (hf.size < sizeof h || ollm__pread_all(hf.fd, &h, sizeof h, 0) != OLLM_OK) {
@@ -6261,6 +6504,7 @@ static ollm_result ollm__store_open(ollm_session *s) {
         if (s->tokens[cur] < 0 || s->tokens[cur] >= m->d.vocab)
             return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: token %lld is outside the vocabulary", dir, (long long)cur);
     s->log_end = h.log_bytes; s->n_past = s->disk_len = (int64_t)h.n_tokens; s->has_logits = h.has_logits && h.n_tokens;
+    if (m->fam->state_bytes) OLLM__TRY(ollm__state_load(s));
     ollm__logf(&m->log, OLLM_LOG_INFO, "%s: resumed a session of %lld tokens", dir, (long long)s->n_past);
     return OLLM_OK;
 }
@@ -6269,11 +6513,11 @@ static ollm_result ollm__store_open(ollm_session *s) {
 
 static const ollm__family ollm__families[] = {
     { "llama", ollm__llama_config, ollm__llama_weights_size, ollm__llama_tensors, ollm__llama_session_init, NULL,
-      ollm__llama_forward, 0 },
+      ollm__llama_forward, NULL, NULL },
     { "gpt_oss", ollm__gptoss_config, ollm__gptoss_weights_size, ollm__gptoss_tensors, ollm__gptoss_session_init,
-      ollm__gptoss_session_free, ollm__gptoss_forward, 0 },
+      ollm__gptoss_session_free, ollm__gptoss_forward, NULL, NULL },
     { "qwen3_next", ollm__qn_config, ollm__qn_weights_size, ollm__qn_tensors, ollm__qn_session_init,
-      ollm__qn_session_free, ollm__qn_forward, 1 },
+      ollm__qn_session_free, ollm__qn_forward, ollm__qn_state_bytes, ollm__qn_state_io },
 };
 
 static ollm_result ollm__desc_parse(ollm__desc *d, const ollm__family **fam, const char *text, size_t len,
@@ -6318,11 +6562,7 @@ done:
 
 static ollm_result ollm__backend_create(ollm_model *m) {
     ollm_backend want = m->cfg.backend;
-    if (want == OLLM_BACKEND_AUTO && m->fam->cpu_only)
-        ollm__logf(&m->log, OLLM_LOG_INFO, "%s runs on the CPU backend only (no CUDA kernels for it yet)", m->fam->model_type);
-    else if (want == OLLM_BACKEND_CUDA && m->fam->cpu_only)
-        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "%s has no CUDA kernels yet: use the CPU backend", m->fam->model_type);
-    else if (want == OLLM_BACKEND_CUDA || want == OLLM_BACKEND_AUTO) {
+    if (want == OLLM_BACKEND_CUDA || want == OLLM_BACKEND_AUTO) {
         const char *why = "";
         ollm_result r = ollm__cuda_create(&m->cfg, &m->log, &m->B, &why);
         if (r == OLLM_OK) return OLLM_OK;
@@ -6443,6 +6683,9 @@ OLLM_API void ollm_session_close(ollm_session *s) {
     int l; ollm__backend *B;
     if (!s) return;
     B = s->m->B;
+    if (s->kv_fd >= 0 && s->m->fam->state_bytes && s->state_len >= 0 && s->state_len < s->n_past && s->fs &&
+        ollm__store_state(s) != OLLM_OK)   /* else reopening feeds the tokens after the saved state again */
+        ollm__logf(&s->m->log, OLLM_LOG_WARN, "session: %s", s->m->log.err);
     if (s->k_cache) for (l = 0; l < s->m->d.n_layers; l++) { B->release(B, &s->k_cache[l]); B->release(B, &s->v_cache[l]); }
     OLLM_FREE(s->k_cache); OLLM_FREE(s->v_cache);
     for (l = 0; s->host_k && l < s->m->d.n_layers; l++) {
@@ -6539,6 +6782,7 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
             return r;
         }
         s->n_past += T; done += (size_t)T; s->has_logits = 1;
+        OLLM__TRY(ollm__store_state_due(s, T));
         if (report && s->cfg.progress && s->cfg.progress(s->cfg.progress_user, done, n))
             return ollm__fail(&m->log, OLLM_ERR_CANCELLED, "prefill stopped by the progress callback after %llu of %llu tokens",
                               (unsigned long long)done, (unsigned long long)n);
@@ -6580,6 +6824,7 @@ OLLM_API ollm_result ollm_session_rewind(ollm_session *s, size_t n) {
         if (n == (size_t)s->n_past) return OLLM_OK;   /* only the unfed token goes; its logits stay valid */
     }
     s->n_past = (int64_t)n;
+    if (s->state_len > s->n_past) s->state_len = 0;   /* state.bin is past the new end: no longer a prefix */
     s->has_logits = 0;   /* the logits after token n - 1 are gone; the next prefill recomputes them */
     if (s->kv_fd >= 0 && s->disk_len > s->n_past) return ollm__store_header(s, s->n_past, 0);
     return OLLM_OK;

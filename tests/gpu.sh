@@ -61,16 +61,16 @@ OLLM_TEST_STICKY=1 "$B/test_kernels" > "$B/sticky.log" 2>&1
 grep -E 'sticky|later work' "$B/sticky.log"
 tally "$B/sticky.log" test_kernels+sticky
 
-echo "== fixtures, CUDA backend (Llama and GPT-OSS: Qwen3-Next has no CUDA kernels yet)"
+echo "== fixtures, CUDA backend (Llama; then the MoE families GPT-OSS and Qwen3-Next)"
 "$B/test_fixtures" --backend cuda tests/fixtures/llama_* > "$B/fixtures.log" 2>&1
 grep -v '^ok ' "$B/fixtures.log" | tail -n 12
 tally "$B/fixtures.log" test_fixtures-cuda
-# GPT-OSS: the fixtures' random routers have top-k gaps down to 0.002 (tools/make_gptoss_fixtures.py), the size of
-# the bf16 noise of the GPU path (bf16 KV cache and GEMM inputs): some tokens pick another expert than the float32
-# reference, their logits jump, and later positions that attend to them move too. So the check is on the median
-# position's error (a wrong kernel moves every position) and on the greedy continuation, which must be identical;
-# the maximum is printed.
-"$B/test_fixtures" --backend cuda --quantile 0.5 tests/fixtures/gptoss_* > "$B/fixtures-moe.log" 2>&1
+# GPT-OSS and Qwen3-Next: the fixtures' random routers have top-k gaps down to 0.002 (tools/make_gptoss_fixtures.py),
+# the size of the bf16 noise of the GPU path (bf16 KV cache and GEMM inputs): some tokens pick another expert than the
+# float32 reference, their logits jump, and later positions that attend to them move too. So the check is on the
+# median position's error (a wrong kernel moves every position) and on the greedy continuation, which must be
+# identical; the maximum is printed. The MoE ops and the DeltaNet ops are checked one by one in test_kernels.
+"$B/test_fixtures" --backend cuda --quantile 0.5 tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/fixtures-moe.log" 2>&1
 grep -v '^ok ' "$B/fixtures-moe.log" | tail -n 12
 tally "$B/fixtures-moe.log" test_fixtures-cuda-moe
 for d in tests/fixtures/llama_*; do

@@ -1,7 +1,7 @@
 /* tests/test_kernels.c: every op of the CUDA backend against the CPU backend (ollm.h @cpu), on random inputs of odd
    shapes: sizes that are not multiples of the tiles, T = 1, attention over 4K..32K keys with GQA, windows and sinks,
    BF16/F16/F32 weights, MXFP4 and input-major expert weights, the mixture-of-experts ops (bias, gather, combine,
-   clamped SwiGLU). Error measure: ||gpu - cpu|| / ||cpu|| (bf16 tensor-core paths <= 1e-2, fp32 paths <= 1e-4);
+   clamped SwiGLU), Qwen3-Next's Gated DeltaNet and gate ops. Error measure: ||gpu - cpu|| / ||cpu|| (bf16 tensor-core paths <= 1e-2, fp32 paths <= 1e-4);
    NaN never passes; outputs are poisoned with NaN before each op so an unwritten element fails. Also: the memory
    budget, the bf16 copy cache of matmul inputs, the KV append, and (OLLM_TEST_STICKY=1) a sticky device error.
    No GPU or driver: prints "skipped: no CUDA driver" and exits 0.
@@ -210,6 +210,53 @@ static void t_moe_ops(int T, int k, int64_t H, int64_t I, int bias_dt) {
     free(idx); free(rows); free(w); rm(&x); rm(&xg); rm(&gu); rm(&act); rm(&acc); rmw(&b);
 }
 
+/* Qwen3-Next's ops: the q / gate split, the sigmoid gate, and the Gated DeltaNet chain (split of the projections,
+   causal conv with its carried state, l2norm + delta rule with its carried state S, the gated RMSNorm) */
+static void t_deltanet(int T, int nk, int r, int dk, int dv, int K, int w_dt) {
+    ollm__dn_dims d; int nv = nk * r, GW = 2 * dk + 2 * r * dv, CH = 2 * nk * dk + nv * dv, i; char what[160]; double e, mx;
+    pair qkvz = mkf((int64_t)T * nk * GW, 1.0f), ba = mkf((int64_t)T * 2 * nv, 2.0f), mix = mk((uint64_t)T * CH * 4, NULL);
+    pair z = mk((uint64_t)T * nv * dv * 4, NULL), beta = mk((uint64_t)T * nv * 4, NULL), g = mk((uint64_t)T * nv * 4, NULL);
+    pair y = mk((uint64_t)T * CH * 4, NULL), st = mkf((int64_t)(K - 1) * CH, 1.0f), S = mkf((int64_t)nv * dk * dv, 0.5f);
+    pair o = mk((uint64_t)T * nv * dv * 4, NULL), a = mk((uint64_t)T * dv * 4, NULL), b2 = mk((uint64_t)T * dv * 4, NULL);
+    wpair A = mkw(w_dt, nv, 1, 1.0f), dtb = mkw(w_dt, nv, 1, 1.0f), cw = mkw(w_dt, CH, K, 0.5f), nw = mkw(w_dt, dv, 1, 1.0f);
+    d.nk = nk; d.nv = nv; d.dk = dk; d.dv = dv; d.K = K;
+    poison(mix.g, mix.bytes); poison(z.g, z.bytes); poison(beta.g, beta.bytes); poison(g.g, g.bytes);
+    C->dn_split(C, mix.c, z.c, beta.c, g.c, qkvz.c, ba.c, &A.c, &dtb.c, &d, T);
+    CHECK(G->dn_split(G, mix.g, z.g, beta.g, g.g, qkvz.g, ba.g, &A.g, &dtb.g, &d, T) == OLLM_OK, "dn_split runs");
+    snprintf(what, sizeof what, "dn_split %s T=%d nk=%d r=%d dk=%d dv=%d: mix, z, beta, g", dtn(w_dt), T, nk, r, dk, dv);
+    e = relerr(mix.c, mix.g, (int64_t)T * CH, &mx); e = fmax(e, relerr(z.c, z.g, (int64_t)T * nv * dv, &mx));
+    e = fmax(e, relerr(beta.c, beta.g, (int64_t)T * nv, &mx)); e = fmax(e, relerr(g.c, g.g, (int64_t)T * nv, &mx));
+    report(what, e, mx, 1e-6);
+    poison(y.g, y.bytes);
+    C->dn_conv(C, y.c, st.c, mix.c, &cw.c, T, CH, K);
+    CHECK(G->dn_conv(G, y.g, st.g, mix.g, &cw.g, T, CH, K) == OLLM_OK, "dn_conv runs");
+    snprintf(what, sizeof what, "dn_conv %s T=%d C=%d K=%d: output and carried state", dtn(w_dt), T, CH, K);
+    e = fmax(relerr(y.c, y.g, (int64_t)T * CH, &mx), relerr(st.c, st.g, (int64_t)(K - 1) * CH, &mx));
+    report(what, e, mx, 1e-5);
+    poison(o.g, o.bytes);
+    C->dn_rule(C, o.c, y.c, beta.c, g.c, S.c, &d, T);
+    CHECK(G->dn_rule(G, o.g, y.g, beta.g, g.g, S.g, &d, T) == OLLM_OK, "dn_rule runs");
+    snprintf(what, sizeof what, "dn_rule T=%d nk=%d nv=%d dk=%d dv=%d: output, state S, normalised q/k", T, nk, nv, dk, dv);
+    e = fmax(relerr(o.c, o.g, (int64_t)T * nv * dv, &mx), relerr(S.c, S.g, (int64_t)nv * dk * dv, &mx));
+    e = fmax(e, relerr(y.c, y.g, (int64_t)T * CH, &mx));
+    report(what, e, mx, 1e-4);
+    C->norm_gated(C, o.c, z.c, &nw.c, (int64_t)T * nv, dv, 1e-6f);
+    CHECK(G->norm_gated(G, o.g, z.g, &nw.g, (int64_t)T * nv, dv, 1e-6f) == OLLM_OK, "norm_gated runs");
+    snprintf(what, sizeof what, "norm_gated %s rows=%d n=%d", dtn(w_dt), T * nv, dv);
+    e = relerr(o.c, o.g, (int64_t)T * nv * dv, &mx); report(what, e, mx, 1e-5);
+    /* the gated attention's q / gate split and sigmoid gate, on rows of [q dv | gate dv] */
+    poison(a.g, a.bytes); poison(b2.g, b2.bytes);
+    C->split_cols(C, a.c, b2.c, mix.c, T, dv, dv);
+    CHECK(G->split_cols(G, a.g, b2.g, mix.g, T, dv, dv) == OLLM_OK, "split_cols runs");
+    C->sigmoid_mul(C, a.c, b2.c, (int64_t)T * dv);
+    CHECK(G->sigmoid_mul(G, a.g, b2.g, (int64_t)T * dv) == OLLM_OK, "sigmoid_mul runs");
+    snprintf(what, sizeof what, "split_cols + sigmoid_mul rows=%d cols=%d+%d", T, dv, dv);
+    e = fmax(relerr(a.c, a.g, (int64_t)T * dv, &mx), relerr(b2.c, b2.g, (int64_t)T * dv, &mx)); report(what, e, mx, 1e-6);
+    (void)i;
+    rm(&qkvz); rm(&ba); rm(&mix); rm(&z); rm(&beta); rm(&g); rm(&y); rm(&st); rm(&S); rm(&o); rm(&a); rm(&b2);
+    rmw(&A); rmw(&dtb); rmw(&cw); rmw(&nw);
+}
+
 static void t_rope(int T, int nh, int hd, int rot, int pos0, float mscale) {
     float inv[512]; int i; pair f, x = mkf((int64_t)T * nh * hd, 2.0f); char what[128]; double e, mx;
     for (i = 0; i < rot / 2; i++) inv[i] = (float)(1.0 / pow(500000.0, 2.0 * i / rot));
@@ -347,6 +394,10 @@ int main(void) {
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 1, 5760, 2880, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F32, 5, 77, 100, 1);
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F16, 2, 130, 64, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 40, 250, 96, 0);
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 130, 2880, 2880, 1);
+    /* Gated DeltaNet: decode (T = 1 < K - 1: the conv state shifts), prefill, Qwen3-Next-80B's heads, odd sizes */
+    t_deltanet(1, 16, 2, 128, 128, 4, OLLM__BF16); t_deltanet(2, 2, 2, 16, 40, 4, OLLM__F32);
+    t_deltanet(300, 2, 3, 128, 128, 4, OLLM__BF16); t_deltanet(37, 1, 1, 256, 70, 3, OLLM__F16);
+    if (!small) t_deltanet(1000, 16, 2, 128, 128, 4, OLLM__BF16);
     t_moe_ops(1, 4, 2880, 2880, OLLM__BF16); t_moe_ops(37, 4, 100, 33, OLLM__F32); t_moe_ops(9, 11, 64, 512, OLLM__F16);
     /* attention: decode (split over keys), prefill (tensor cores for hd 64/128), odd head sizes, windows, sinks */
     t_attn(4, 4, 64, 1, 0, 0, 0);

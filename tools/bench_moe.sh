@@ -1,42 +1,74 @@
 #!/bin/sh
-# GPT-OSS-20B shape on the GPU machine: a random-weight checkpoint in the hub layout (MXFP4 experts, from
-# tools/configs/gpt-oss-20b.json), `ollm run` under an 8 GB VRAM budget at 10K and 64K context, and the floor measured
-# in the same run: the bytes the expert cache copies to the GPU per generated token / pinned host-to-device bandwidth.
-#   sh tools/bench_moe.sh [WORKDIR]        (WORKDIR: where the 13 GB checkpoint goes; default /tmp/ollm-bench)
+# The MoE families on the GPU machine, from random-weight checkpoints in the hub layout (tools/make_random_checkpoint.c),
+# `ollm run` under an 8 GB VRAM budget, and the floor measured in the same run: the bytes the expert cache copies to
+# the GPU per generated token / pinned host-to-device bandwidth.
+#   GPT-OSS-20B shape (MXFP4 experts, tools/configs/gpt-oss-20b.json, 13 GB): 10K and 64K context.
+#   Qwen3-Next-80B-A3B shape (tools/configs/qwen3-next-80b-a3b.json) cut to its first 8 of 48 layers (26 GB: the
+#   160 GB of all 48 do not fit the machine's disk); 8K and 50K context, and 8K with the page cache dropped and no
+#   RAM tier (experts read from the checkpoint when picked).
+#   sh tools/bench_moe.sh [WORKDIR] [gpt-oss|qwen3-next|all]     (WORKDIR: where the checkpoints go; /tmp/ollm-bench)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 W=${1:-/tmp/ollm-bench}
+WHAT=${2:-all}
 B=build/bench
+QL=8   # Qwen3-Next layers written
 mkdir -p "$W" "$B"
 cc -O2 -o "$B/ollm" examples/ollm.c -lm -lpthread -ldl || exit 1
 cc -O2 -o "$B/mrc" tools/make_random_checkpoint.c -lm -lpthread -ldl || exit 1
-[ -f "$W/g20/config.json" ] || "$B/mrc" tools/configs/gpt-oss-20b.json "$W/g20" 2>/dev/null
+if [ "$WHAT" != qwen3-next ] && [ ! -f "$W/g20/config.json" ]; then "$B/mrc" tools/configs/gpt-oss-20b.json "$W/g20" 2>/dev/null; fi
+if [ "$WHAT" != gpt-oss ] && [ ! -f "$W/qn/config.json" ]; then
+    python3 -c "import json; c = json.load(open('tools/configs/qwen3-next-80b-a3b.json')); c['num_hidden_layers'] = $QL; json.dump(c, open('$W/qn.json', 'w'), indent=1)"
+    "$B/mrc" "$W/qn.json" "$W/qn" 2>/dev/null
+fi
 
 python3 tools/h2d_floor.py > "$B/floors-moe.txt" || exit 1
 H2D=$(awk '/h2d_pinned/ {print $2}' "$B/floors-moe.txt")
 echo "pinned H2D $H2D GB/s"
-ids() { python3 -c "import sys; n=int(sys.argv[1]); print(' '.join(str((i * 7919 + 13) % 199000) for i in range(n)))" "$1" > "$2"; }
-ids 10240 "$B/ids10k.txt"; ids 65536 "$B/ids64k.txt"
+ids() { python3 -c "import sys; n=int(sys.argv[1]); print(' '.join(str((i * 7919 + 13) % 151000) for i in range(n)))" "$1" > "$2"; }
+ids 64 "$B/ids64.txt"
 
 run() {   # name, then ollm run arguments
     name=$1; shift
     "$B/ollm" run "$@" --print-ids --ignore-eos -v > "$B/$name.out" 2> "$B/$name.log"
     echo "$name: $(grep -E 'tiers:|experts:|prompt .* tokens in|rror|budget' "$B/$name.log" | sed 's/^ollm: //' | tr '\n' ' ')"
 }
+same() {   # reference run, then runs that must give identical greedy ids
+    ref=$1; shift
+    for v in "$@"; do
+        if cmp -s "$B/$ref.out" "$B/$v.out"; then echo "$v == $ref: identical ids"; else echo "$v != $ref: DIFFERENT ids"; fi
+    done
+}
 echo "== the expert cache changes where experts live, not what is computed: greedy ids must be identical"
-ids 64 "$B/ids64.txt"
-run g20_all "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 30 --ctx 128
-run g20_8gb "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 8 --ctx 128
-run g20_tight "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 4.2 --ctx 128
-for v in g20_8gb g20_tight; do
-    if cmp -s "$B/g20_all.out" "$B/$v.out"; then echo "$v == every expert cached: identical ids"; else echo "$v != every expert cached: DIFFERENT ids"; fi
-done
-run g20_10k "$W/g20" --ids @"$B/ids10k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 10300 --chunk 2048
-run g20_64k "$W/g20" --ids @"$B/ids64k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 65600 --chunk 2048
+if [ "$WHAT" != qwen3-next ]; then
+    run g20_all "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 30 --ctx 128
+    run g20_8gb "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 8 --ctx 128
+    run g20_tight "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 4.2 --ctx 128
+    same g20_all g20_8gb g20_tight
+    ids 10240 "$B/ids10k.txt"; ids 65536 "$B/ids64k.txt"
+    run g20_10k "$W/g20" --ids @"$B/ids10k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 10300 --chunk 2048
+    run g20_64k "$W/g20" --ids @"$B/ids64k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 65600 --chunk 2048
+fi
+if [ "$WHAT" != gpt-oss ]; then
+    run qn_all "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 40 --ctx 128
+    run qn_8gb "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 8 --ctx 128
+    run qn_tight "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 3 --ctx 128
+    same qn_all qn_8gb qn_tight
+    ids 8192 "$B/ids8k.txt"; ids 50000 "$B/ids50k.txt"
+    run qn_8k "$W/qn" --ids @"$B/ids8k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048
+    run qn_50k "$W/qn" --ids @"$B/ids50k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 50100 --chunk 2048
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && echo "(page cache dropped)"
+    f=$(ls "$W"/qn/model-00001-of-*.safetensors)
+    t0=$(date +%s.%N); dd if="$f" of=/dev/null bs=16M count=128 iflag=direct 2>/dev/null; t1=$(date +%s.%N)
+    DISK=$(python3 -c "print('%.2f' % (128 * 16 * 2**20 / ($t1 - $t0) / 1e9))")
+    echo "disk_read_direct $DISK GB/s"
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+    run qn_8k_disk "$W/qn" --ids @"$B/ids8k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048 --ram-gb 0.001
+fi
 
 echo "== table (floor: GB copied to the GPU per generated token / pinned H2D $H2D GB/s)"
 printf "%-10s %13s %13s %13s %12s %10s\n" run "prefill tok/s" "decode s/tok" "floor s/tok" "expert hits" "peak VRAM"
-for name in g20_10k g20_64k; do
+for name in g20_10k g20_64k qn_8k qn_50k qn_8k_disk; do
     [ -f "$B/$name.log" ] || continue
     pre=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' "$B/$name.log")
     dec=$(sed -n 's/.*(\([0-9.]*\) s\/token over.*/\1/p' "$B/$name.log")
