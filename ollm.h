@@ -4908,8 +4908,15 @@ struct ollm__xcache {
     int8_t *pending;             /* per slot: the upload slot (OLLM__X_SLOT..) of its upload in flight, or -1 */
     int ring;                    /* the next upload slot of the ring */
     char *stage; int stage_pinned;   /* one block read from disk */
+    /* the disk tier's read-ahead: a layer's picked experts that got a slot in ollm__experts_prefetch but have no RAM
+       copy are queued (pending -2), then read in batches by the io threads into pinned buffers and uploaded */
+    ollm__pool io; int io_started;
+    char **rstage; int n_rstage, next_rstage;   /* pinned buffers of slot_bytes */
+    int8_t *rstage_up;           /* per buffer: the upload slot still copying from it, or -1 */
+    int32_t *queue; int q_head, q_len, q_layer;
     uint64_t hits, misses, uploaded, read;
 };
+enum { OLLM__X_QUEUED = -2 };
 
 /* expert index of tensor `name` (OLLM__X_STACKED for [E, ...] tensors), or OLLM__X_DENSE */
 static int ollm__expert_of(const char *name) {
@@ -4925,25 +4932,35 @@ static void ollm__xcache_free(ollm_model *m) {
     for (l = 0; x->host && l < x->L; l++)
         if (x->host[l]) { if (x->host_pinned[l]) m->B->host_free(m->B, x->host[l]); else OLLM_FREE(x->host[l]); }
     if (x->stage) { if (x->stage_pinned) m->B->host_free(m->B, x->stage); else OLLM_FREE(x->stage); }
+    if (x->io_started) ollm__pool_free(&x->io);
+    for (l = 0; l < x->n_rstage; l++) if (x->rstage[l]) m->B->host_free(m->B, x->rstage[l]);
+    OLLM_FREE(x->rstage); OLLM_FREE(x->rstage_up); OLLM_FREE(x->queue);
     m->B->release(m->B, &x->pool);
     OLLM_FREE(x->first); OLLM_FREE(x->count); OLLM_FREE(x->xbytes); OLLM_FREE(x->host); OLLM_FREE(x->host_pinned);
     OLLM_FREE(x->slot_le); OLLM_FREE(x->slot_tick); OLLM_FREE(x->where); OLLM_FREE(x->pending);
     OLLM_FREE(x); m->xc = NULL;
 }
 
-/* Expert e of layer l from the checkpoint into dst (its block layout). */
-static ollm_result ollm__expert_read(ollm_model *m, int l, int e, char *dst) {
-    ollm__xcache *x = m->xc; int i;
+/* Expert e of layer l from the checkpoint into dst (its block layout): 0, or the errno of the failed read with *bad
+   the tensor (safe on the io threads: it logs nothing). */
+static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__tent **bad) {
+    const ollm__xcache *x = m->xc; int i;
     for (i = x->first[l]; i < x->first[l] + x->count[l]; i++) {
         const ollm__tent *en = &m->ent[i]; const ollm__tensor *t = en->t;
         uint64_t n = en->expert == OLLM__X_STACKED ? t->nbytes / (uint64_t)x->E : t->nbytes;
         uint64_t at = t->offset + (en->expert == OLLM__X_STACKED ? (uint64_t)e * n : 0);
         if (en->expert != OLLM__X_STACKED && en->expert != e) continue;
-        if (ollm__pread_all(m->st.files[t->file].fd, dst + en->off, n, at) != OLLM_OK)
-            return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read expert %d of tensor '%s' (%s)",
-                              m->st.file_names[t->file], e, t->name, strerror(errno));
+        if (ollm__pread_all(m->st.files[t->file].fd, dst + en->off, n, at) != OLLM_OK) { *bad = en; return errno ? errno : EIO; }
     }
-    return OLLM_OK;
+    return 0;
+}
+static ollm_result ollm__expert_read_failed(ollm_model *m, int e, const ollm__tent *bad, int err) {
+    return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read expert %d of tensor '%s' (%s)",
+                      m->st.file_names[bad->t->file], e, bad->t->name, strerror(err));
+}
+static ollm_result ollm__expert_read(ollm_model *m, int l, int e, char *dst) {
+    const ollm__tent *bad = NULL; int err = ollm__expert_pread(m, l, e, dst, &bad);
+    return err ? ollm__expert_read_failed(m, e, bad, err) : OLLM_OK;
 }
 
 /* Marks the expert tensors (non-host backends: the CPU reads experts where they lie) and returns about one expert's
@@ -5032,6 +5049,17 @@ static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *r
         x->host[l] = h; *ram_used += bytes;
         for (e = 0; e < E; e++) OLLM__TRY(ollm__expert_read(m, l, e, h + (uint64_t)e * x->xbytes[l]));
     }
+    /* the disk tier's read-ahead, when some layer has no RAM copy and the backend uploads asynchronously */
+    for (l = 0; l < L && x->host[l]; l++) {}
+    if (l < L && m->B->upload_async && m->B->host_alloc) {
+        int want = 16;
+        x->rstage = (char **)ollm__calloc((size_t)want, sizeof(char *)); x->rstage_up = (int8_t *)OLLM_MALLOC((size_t)want);
+        x->queue = (int32_t *)OLLM_MALLOC((size_t)E * sizeof(int32_t));
+        if (!x->rstage || !x->rstage_up || !x->queue) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+        for (i = 0; i < want && (x->rstage[i] = (char *)m->B->host_alloc(m->B, x->slot_bytes)) != NULL; i++) x->rstage_up[i] = -1;
+        x->n_rstage = i;
+        if (x->n_rstage) { ollm__pool_init(&x->io, 8); x->io_started = 1; }
+    }
     m->info.expert_slots = x->n_slots; m->info.expert_bytes = x->slot_bytes;
     ollm__logf(&m->log, OLLM_LOG_INFO, "experts: %d of %d in a GPU cache of %.2f GB (%.1f MB each); host RAM holds %.2f GB "
                "of them, the rest is read from disk when picked", x->n_slots, L * E,
@@ -5039,13 +5067,50 @@ static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *r
     return OLLM_OK;
 }
 
+/* Reads the next batch of queued experts (one per free pinned buffer) on the io threads, in parallel, and starts
+   their uploads on the copy stream. */
+typedef struct ollm__xread { const ollm_model *m; int l, k0, err[16]; const ollm__tent *bad[16]; } ollm__xread;
+static void ollm__xread_task(void *vctx, int64_t j) {
+    ollm__xread *c = (ollm__xread *)vctx; const ollm__xcache *x = c->m->xc;
+    c->err[j] = ollm__expert_pread(c->m, c->l, x->queue[x->q_head + j], x->rstage[(c->k0 + (int)j) % x->n_rstage], &c->bad[j]);
+}
+static ollm_result ollm__xqueue_pump(ollm_model *m) {
+    ollm__xcache *x = m->xc; ollm__xread c; int n = x->q_len - x->q_head, j, l = x->q_layer;
+    if (n <= 0) return OLLM_OK;
+    if (n > x->n_rstage) n = x->n_rstage;
+    for (j = 0; j < n; j++) {   /* a buffer is free once its last upload has left it */
+        int8_t *up = &x->rstage_up[(x->next_rstage + j) % x->n_rstage];
+        if (*up >= 0) { OLLM__TRY(m->B->slot_sync(m->B, *up)); *up = -1; }
+    }
+    c.m = m; c.l = l; c.k0 = x->next_rstage;
+    ollm__pool_run(&x->io, n, ollm__xread_task, &c);
+    for (j = 0; j < n; j++)
+        if (c.err[j]) return ollm__expert_read_failed(m, x->queue[x->q_head + j], c.bad[j], c.err[j]);
+    for (j = 0; j < n; j++) {
+        int e = x->queue[x->q_head + j], k = x->where[l * x->E + e], b = (x->next_rstage + j) % x->n_rstage;
+        int8_t u = (int8_t)(OLLM__X_SLOT + x->ring);
+        x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
+        OLLM__TRY(m->B->upload_async(m->B, u, ollm__view(x->pool, (uint64_t)k * x->slot_bytes, x->xbytes[l]), x->rstage[b],
+                                     x->xbytes[l]));
+        x->pending[k] = u; x->rstage_up[b] = u; x->read += x->xbytes[l];
+    }
+    x->q_head += n; x->next_rstage = (x->next_rstage + n) % x->n_rstage;
+    return OLLM_OK;
+}
+
 /* The picked experts of layer l (all of them known once the router has run, and the compute stream idle): protects
-   those already cached from eviction and starts uploading the missing ones from the RAM tier on the copy stream, into
-   slots no expert of this layer holds, so the copies overlap the first experts' compute. Experts it cannot start
-   (no free slot, or on disk) are fetched one by one by ollm__expert_fetch. */
+   those already cached from eviction and gives the missing ones slots no expert of this layer holds: from the RAM
+   tier their uploads start at once on the copy stream, from disk they are queued and read ahead in batches on the io
+   threads (the first batch now, the next when compute reaches it), so the copies overlap the experts' compute.
+   Experts it cannot place (no free slot, or no read-ahead) are fetched one by one by ollm__expert_fetch. */
 static ollm_result ollm__experts_prefetch(ollm_model *m, int l, const int32_t *list, int n) {
     ollm__xcache *x = m->xc; int i, k; uint64_t stamp;
-    if (!x || x->count[l] == 0 || !m->B->upload_async || !x->host[l]) return OLLM_OK;
+    if (!x || x->count[l] == 0 || !m->B->upload_async || (!x->host[l] && !x->n_rstage)) return OLLM_OK;
+    for (i = x->q_head; i < x->q_len; i++) {   /* left queued by a pass that failed: those slots hold nothing */
+        int32_t le = x->q_layer * x->E + x->queue[i]; k = x->where[le];
+        x->where[le] = -1; x->slot_le[k] = -1; x->pending[k] = -1;
+    }
+    x->q_head = x->q_len = 0; x->q_layer = l;
     stamp = ++x->tick;
     for (i = 0; i < n; i++) if ((k = x->where[l * x->E + list[i]]) >= 0) x->slot_tick[k] = stamp;
     for (i = 0; i < n; i++) {
@@ -5057,28 +5122,31 @@ static ollm_result ollm__experts_prefetch(ollm_model *m, int l, const int32_t *l
         if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
         x->misses++; x->uploaded += bytes;
         x->slot_le[best] = le; x->where[le] = best; x->slot_tick[best] = stamp;
+        if (!x->host[l]) { x->pending[best] = OLLM__X_QUEUED; x->queue[x->q_len++] = list[i]; continue; }
         x->pending[best] = (int8_t)(OLLM__X_SLOT + x->ring);
         x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
         OLLM__TRY(m->B->upload_async(m->B, x->pending[best], ollm__view(x->pool, (uint64_t)best * x->slot_bytes, bytes),
                                      x->host[l] + (uint64_t)list[i] * bytes, bytes));
     }
-    return OLLM_OK;
+    return ollm__xqueue_pump(m);
 }
 
-/* Makes expert e of layer l usable: a no-op without a cache; else finds its slot (waiting for an upload the prefetch
-   started) or uploads it into the least recently used one. */
+/* Makes expert e of layer l usable: a no-op without a cache; else finds its slot (reading its queue batch, or waiting
+   for an upload the prefetch started) or uploads it into the least recently used one. */
 static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
     ollm__xcache *x = m->xc; int k, best = 0; int32_t le; const char *src;
     if (!x || x->count[l] == 0) return OLLM_OK;
     le = l * x->E + e; x->tick++;
     if ((k = x->where[le]) >= 0) {
         x->slot_tick[k] = x->tick;
+        while (x->pending[k] == OLLM__X_QUEUED) OLLM__TRY(ollm__xqueue_pump(m));
         if (x->pending[k] < 0) { x->hits++; return OLLM_OK; }
         best = x->pending[k]; x->pending[k] = -1;   /* counted as a miss when it started */
         return m->B->slot_wait(m->B, best);
     }
     x->misses++;
     for (k = 1; k < x->n_slots; k++) if (x->slot_tick[k] < x->slot_tick[best]) best = k;
+    while (x->pending[best] == OLLM__X_QUEUED) OLLM__TRY(ollm__xqueue_pump(m));
     if (x->pending[best] >= 0) {   /* an upload nobody consumed: let it land before the slot is rewritten */
         OLLM__TRY(m->B->slot_wait(m->B, x->pending[best])); x->pending[best] = -1;
     }

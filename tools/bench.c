@@ -1,4 +1,4 @@
-/* tools/bench.c: the CUDA backend's kernels at Llama-3.1-8B shapes, each beside the machine's ceiling measured in
+/* tools/bench.c: the CUDA backend's kernels at Llama-3.1-8B shapes (and Qwen3-Next's DeltaNet), each beside the machine's ceiling measured in
    the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.  Run: ./bench [quick]
    Ceilings: copy = device-to-device cuMemcpyDtoD of 1 GiB (bytes read + written per second); dense bf16 =
    $OLLM_BENCH_CEIL_TFLOPS when set (e.g. torch.matmul measured in the same command), else our best GEMM.
@@ -64,6 +64,12 @@ static void f_mm(void *v, int i) {
 
 typedef struct at_ctx { ollm__buf o, q, k, v, kc, vc; ollm__attn_args a; } at_ctx;
 static void f_at(void *v, int i) { at_ctx *c = (at_ctx *)v; (void)i; if (B->attention(B, c->o, c->q, c->k, c->v, c->kc, c->vc, &c->a) != OLLM_OK) die("attention"); }
+
+typedef struct dn_ctx { ollm__buf o, qkv, beta, g, S; ollm__dn_dims d; int T; } dn_ctx;
+static void f_dn(void *v, int i) {
+    dn_ctx *c = (dn_ctx *)v; (void)i;
+    if (B->dn_rule(B, c->o, c->qkv, c->beta, c->g, c->S, &c->d, c->T) != OLLM_OK) die("dn_rule");
+}
 
 static FILE *out_md;
 static void row(const char *op, const char *shape, double sec, double rate, const char *unit, double ceil, const char *ceil_name) {
@@ -175,6 +181,29 @@ int main(int argc, char **argv) {
         }
         B->release(B, &c.q); B->release(B, &c.o); B->release(B, &c.k); B->release(B, &c.v);
         B->release(B, &c.kc); B->release(B, &c.vc);
+    }
+    {   /* Gated DeltaNet, Qwen3-Next-80B heads (16 key / 32 value heads of 128): the recurrent delta rule over a
+           prefill chunk and one decode token. Decode reads and writes the fp32 state S (4 MiB a layer): GB/s of that
+           against copy. Prefill: 6 dk dv flops per token and value head (decay, S^T k, update, S^T q), in fp32. */
+        ollm__dn_dims d; int Ts[] = { 1, 2048 }, C; ollm__buf qkv, o, beta, g, S;
+        d.nk = 16; d.nv = 32; d.dk = 128; d.dv = 128; d.K = 4; C = 2 * d.nk * d.dk + d.nv * d.dv;
+        qkv = dev_rand((uint64_t)2048 * C, 0, 1.0f); o = dev_rand((uint64_t)2048 * d.nv * d.dv, 0, 1.0f);
+        beta = dev_rand((uint64_t)2048 * d.nv, 0, 0.5f); g = dev_rand((uint64_t)2048 * d.nv, 0, 0.1f);
+        S = dev_rand((uint64_t)d.nv * d.dk * d.dv, 0, 0.01f);
+        for (i = 0; i < 2; i++) {
+            dn_ctx c; double s, fl = 6.0 * Ts[i] * d.nv * d.dk * d.dv, state = 2.0 * d.nv * d.dk * d.dv * 4;
+            c.o = o; c.qkv = qkv; c.beta = beta; c.g = g; c.S = S; c.d = d; c.T = Ts[i];
+            s = time_it(f_dn, &c, Ts[i] == 1 ? 50 : 3);
+            snprintf(shape, sizeof shape, "T=%d 32x128x128", Ts[i]);
+            if (Ts[i] == 1) row("deltanet decode", shape, s, state / s / 1e9, "GB/s", copy_bw, "copy");
+            else {
+                printf("%-22s %-28s %10.1f us %9.2f us/token, %.2f TFLOP/s fp32\n", "deltanet prefill", shape, s * 1e6,
+                       s * 1e6 / Ts[i], fl / s / 1e12);
+                if (out_md) fprintf(out_md, "| deltanet prefill | %s | %.1f | %.2f us/token (%.2f TFLOP/s fp32) | sequential over tokens |\n",
+                                    shape, s * 1e6, s * 1e6 / Ts[i], fl / s / 1e12);
+            }
+        }
+        B->release(B, &qkv); B->release(B, &o); B->release(B, &beta); B->release(B, &g); B->release(B, &S);
     }
     if (out_md) fclose(out_md);
     printf("peak device memory: %.2f GiB\n", (double)CU->peak / 1073741824.0);

@@ -57,24 +57,33 @@ if [ "$WHAT" != gpt-oss ]; then
     ids 8192 "$B/ids8k.txt"; ids 50000 "$B/ids50k.txt"
     run qn_8k "$W/qn" --ids @"$B/ids8k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048
     run qn_50k "$W/qn" --ids @"$B/ids50k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 50100 --chunk 2048
-    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && echo "(page cache dropped)"
+    echo "== no RAM tier, page cache dropped: experts read from the checkpoint when picked (a prefill; then a decode"
+    echo "   resumed from a session folder so that its reads are not the prefill's page cache)"
     f=$(ls "$W"/qn/model-00001-of-*.safetensors)
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null && echo "(page cache dropped)"
     t0=$(date +%s.%N); dd if="$f" of=/dev/null bs=16M count=128 iflag=direct 2>/dev/null; t1=$(date +%s.%N)
     DISK=$(python3 -c "print('%.2f' % (128 * 16 * 2**20 / ($t1 - $t0) / 1e9))")
-    echo "disk_read_direct $DISK GB/s"
+    echo "disk_read_direct $DISK GB/s (one reader, 16 MB blocks)"
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
-    run qn_8k_disk "$W/qn" --ids @"$B/ids8k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048 --ram-gb 0.001
+    run qn_8k_diskp "$W/qn" --ids @"$B/ids8k.txt" -n 1 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048 --ram-gb 0.001
+    rm -rf "$W/qs"
+    run qn_fill "$W/qn" --ids @"$B/ids8k.txt" -n 0 --session "$W/qs" --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+    run qn_8k_disk "$W/qn" --session "$W/qs" -n 9 --backend cuda --vram-gb 8 --ctx 8300 --ram-gb 0.001
+    run qn_disk_ids "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 3 --ctx 128 --ram-gb 0.001
+    same qn_all qn_disk_ids
 fi
 
-echo "== table (floor: GB copied to the GPU per generated token / pinned H2D $H2D GB/s)"
+echo "== table (floor: GB copied to the GPU per generated token / pinned H2D $H2D GB/s, or for *_disk runs / the disk ${DISK:-?} GB/s)"
 printf "%-10s %13s %13s %13s %12s %10s\n" run "prefill tok/s" "decode s/tok" "floor s/tok" "expert hits" "peak VRAM"
-for name in g20_10k g20_64k qn_8k qn_50k qn_8k_disk; do
+for name in g20_10k g20_64k qn_8k qn_50k qn_8k_diskp qn_8k_disk; do
     [ -f "$B/$name.log" ] || continue
     pre=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' "$B/$name.log")
     dec=$(sed -n 's/.*(\([0-9.]*\) s\/token over.*/\1/p' "$B/$name.log")
     vram=$(sed -n 's/.*peak VRAM \([0-9.]*\) GB.*/\1/p' "$B/$name.log")
     hit=$(sed -n 's/.*(hit rate \([0-9.]*\)%).*/\1%/p' "$B/$name.log")
     gb=$(sed -n 's/.*, \([0-9.]*\) GB copied to the GPU per token.*/\1/p' "$B/$name.log")
-    floor=$(python3 -c "print('%.4f' % (float('${gb:-0}' or 0) / float('$H2D')))" 2>/dev/null)
+    bw=$H2D; case $name in *disk*) bw=${DISK:-$H2D} ;; esac
+    floor=$(python3 -c "print('%.4f' % (float('${gb:-0}' or 0) / float('$bw')))" 2>/dev/null)
     printf "%-10s %13s %13s %13s %12s %10s\n" "$name" "${pre:-?}" "${dec:-?}" "${floor:-?}" "${hit:-?}" "${vram:-?}"
 done
