@@ -1304,6 +1304,10 @@ struct ollm__backend {
        o[T, n_heads * head_dim] = softmax(q k^T * scale, causal, window, sinks) v over positions 0 .. pos0 + T - 1 */
     ollm_result (*attention)(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                              ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a);
+    /* G products of one shape in one call (the experts a token picked): for g < G, rows [row0[g], row0[g] + rows[g])
+       of y [., W[g].rows] = those rows of x [., W[g].cols] times W[g]^T; every W[g] has the same shape and fmt */
+    ollm_result (*matmul_grouped)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const int32_t *row0,
+                                  const int32_t *rows, int G);
     /* g[n] = silu(g) * u: the SwiGLU of LlamaMLP */
     ollm_result (*silu_mul)(ollm__backend *b, ollm__buf g, ollm__buf u, int64_t n);
     /* mixture-of-experts plumbing (index arrays and weights on the host):
@@ -1580,6 +1584,15 @@ static ollm_result ollm__cpu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__b
     return OLLM_OK;
 }
 
+static ollm_result ollm__cpu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
+                                            const int32_t *row0, const int32_t *rows, int G) {
+    int g;
+    for (g = 0; g < G; g++) {
+        uint64_t n = W[g].rows, k = W[g].cols, r = (uint64_t)row0[g], t = (uint64_t)rows[g];
+        OLLM__TRY(b->matmul(b, ollm__view(y, r * n * 4, t * n * 4), ollm__view(x, r * k * 4, t * k * 4), &W[g], (int)t, 0));
+    }
+    return OLLM_OK;
+}
 static float ollm__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 static ollm_result ollm__cpu_split_cols(ollm__backend *b, ollm__buf a, ollm__buf bb, ollm__buf src, int64_t rows,
                                         int64_t na, int64_t nb) {
@@ -1722,6 +1735,7 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
     c->b.attention = ollm__cpu_attention; c->b.silu_mul = ollm__cpu_silu_mul; c->b.sync = ollm__cpu_sync;
     c->b.add_bias = ollm__cpu_add_bias; c->b.gather = ollm__cpu_gather; c->b.combine = ollm__cpu_combine;
     c->b.swiglu_clamp = ollm__cpu_swiglu_clamp; c->b.split_cols = ollm__cpu_split_cols;
+    c->b.matmul_grouped = ollm__cpu_matmul_grouped;
     c->b.sigmoid_mul = ollm__cpu_sigmoid_mul; c->b.dn_split = ollm__cpu_dn_split; c->b.dn_conv = ollm__cpu_dn_conv;
     c->b.dn_rule = ollm__cpu_dn_rule; c->b.norm_gated = ollm__cpu_norm_gated;
     *out = &c->b;
@@ -4004,6 +4018,7 @@ typedef struct ollm__cu {
     char sticky_msg[512];
     ollm__buf ids, abf, part;        /* scratch: token ids, bf16 copy of a matmul input, attention partials */
     ollm__buf idx, wbf;              /* scratch: routing tables; a bf16 [N, K] copy of an MXFP4 / input-major weight */
+    char *pin; uint64_t pin_cap, pin_off;   /* page-locked arena the small host arrays go up from (ollm__cu_put) */
     uint64_t abf_src, abf_bytes;     /* abf holds bf16(x) for x = [abf_src, + abf_bytes) when abf_valid */
     int abf_valid;
 } ollm__cu;
@@ -4143,28 +4158,52 @@ static ollm_result ollm__cu_slot_sync(ollm__backend *b, int k) {
     return OLLM_OK;
 }
 
+/* The compute stream drained: every copy out of the pinned arena has landed, so it starts over. */
+static ollm_result ollm__cu_drain(ollm__cu *c) {
+    OLLM__CU(c, cuStreamSynchronize(c->st));
+    c->pin_off = 0;
+    return OLLM_OK;
+}
+/* Small host arrays (token ids, routing tables) to the device in stream order without waiting: through the pinned
+   arena (a copy from pageable memory would make the driver wait for the stream first). */
+static ollm_result ollm__cu_put(ollm__cu *c, ollm__cu_ptr dst, const void *src, uint64_t n) {
+    if (c->pin_off + n > c->pin_cap) {
+        OLLM__TRY(ollm__cu_drain(c));
+        if (n > c->pin_cap) {
+            uint64_t cap = n > ((uint64_t)1 << 20) ? (n + 0xfffff) & ~(uint64_t)0xfffff : (uint64_t)1 << 20; void *p = NULL;
+            if (c->pin) c->cu.cuMemFreeHost(c->pin);
+            c->pin = NULL; c->pin_cap = 0;
+            if (c->cu.cuMemHostAlloc(&p, (size_t)cap, 0) != 0) {   /* no page-locked memory: a pageable copy */
+                OLLM__CU(c, cuMemcpyHtoDAsync(dst, src, (size_t)n, c->st));
+                return OLLM_OK;
+            }
+            c->pin = (char *)p; c->pin_cap = cap;
+        }
+    }
+    memcpy(c->pin + c->pin_off, src, (size_t)n);
+    OLLM__CU(c, cuMemcpyHtoDAsync(dst, c->pin + c->pin_off, (size_t)n, c->st));
+    c->pin_off += (n + 15) & ~(uint64_t)15;
+    return OLLM_OK;
+}
 static ollm_result ollm__cu_upload(ollm__backend *b, ollm__buf dst, const void *src, uint64_t n) {
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     if (!n) return OLLM_OK;
     ollm__cu_wrote(c, dst.ptr, n);
     OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(dst), src, (size_t)n, c->st));
-    OLLM__CU(c, cuStreamSynchronize(c->st));
-    return OLLM_OK;
+    return ollm__cu_drain(c);
 }
 static ollm_result ollm__cu_download(ollm__backend *b, void *dst, ollm__buf src, uint64_t n) {
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     if (!n) return OLLM_OK;
     OLLM__CU(c, cuMemcpyDtoHAsync(dst, ollm__dp(src), (size_t)n, c->st));
-    OLLM__CU(c, cuStreamSynchronize(c->st));
-    return OLLM_OK;
+    return ollm__cu_drain(c);
 }
 static ollm_result ollm__cu_sync(ollm__backend *b) {
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
-    OLLM__CU(c, cuStreamSynchronize(c->st));
-    return OLLM_OK;
+    return ollm__cu_drain(c);
 }
 
 static ollm_result ollm__cu_launch(ollm__cu *c, int k, unsigned gx, unsigned gy, unsigned block, unsigned smem, void **args) {
@@ -4194,7 +4233,7 @@ static ollm_result ollm__cu_embed(ollm__backend *b, ollm__buf x, const ollm__w *
     if (k < 0) return ollm__cu_bad_dtype(c, "embed", table->dtype);
     if (T <= 0) return OLLM_OK;
     OLLM__TRY(ollm__cu_scratch(c, &c->ids, (uint64_t)T * 4));
-    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(c->ids), ids, (size_t)T * 4, c->st));   /* pageable: staged before return */
+    OLLM__TRY(ollm__cu_put(c, ollm__dp(c->ids), ids, (uint64_t)T * 4));
     idp = c->ids.ptr;
     args[0] = &x.ptr; args[1] = (void *)&table->data.ptr; args[2] = &idp; args[3] = &T; args[4] = &rows; args[5] = &cols;
     ollm__cu_wrote(c, x.ptr, (uint64_t)T * cols * 4);
@@ -4283,7 +4322,8 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr;
         if (W->fmt == OLLM__W_MXFP4) {
             args[3] = (void *)&W->scales.ptr; args[4] = &T; args[5] = &N; args[6] = &K; args[7] = &accumulate;
-            return ollm__cu_launch(c, T == 1 ? OLLM__K_gemv_mxfp4_1 : OLLM__K_gemv_mxfp4_8, ollm__cu_grid(N, 8, 0x7fffffff),
+            return ollm__cu_launch(c, T == 1 ? OLLM__K_gemv_mxfp4_1 : OLLM__K_gemv_mxfp4_8,   /* 4 or 2 rows a warp */
+                                   ollm__cu_grid(N, T == 1 ? 32 : 16, 0x7fffffff),
                                    1, 256, 0, args);
         }
         args[3] = &T; args[4] = &N; args[5] = &K; args[6] = &accumulate;
@@ -4306,6 +4346,42 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
     return c->b.matmul(&c->b, y, x, &dense, T, accumulate);
 }
 
+/* Groups of at most 8 rows in dense or MXFP4 weights: one launch (blockIdx.y = group) over descriptors uploaded
+   through c->idx; otherwise, or for input-major weights, one product per group. */
+typedef struct ollm__cu_xgroup { const void *w, *s; long long x, y; int T, pad; } ollm__cu_xgroup;   /* kernels' xgroup */
+static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
+                                           const int32_t *row0, const int32_t *rows, int G) {
+    ollm__cu *c = (ollm__cu *)b; int g, most = 0, vec = 1, wpr = 1, k = -1, N, K; ollm__cu_xgroup *d; void *args[7];
+    uint64_t bytes = (uint64_t)G * sizeof *d; ollm_result r;
+    OLLM__CU_ENTER(c);
+    if (G <= 0) return OLLM_OK;
+    N = (int)W[0].rows; K = (int)W[0].cols;
+    for (g = 0; g < G; g++) if (rows[g] > most) most = rows[g];
+    if (most <= 8 && W[0].fmt == OLLM__W_MXFP4) k = most <= 1 ? OLLM__K_gemv_group_mxfp4_1 : OLLM__K_gemv_group_mxfp4_8;
+    else if (most <= 8 && W[0].fmt == OLLM__W_DENSE)
+        k = W[0].dtype == OLLM__BF16 ? (most <= 1 ? OLLM__K_gemv_group_bf16_1 : OLLM__K_gemv_group_bf16_8)
+          : ollm__cu_wk(W[0].dtype, OLLM__K_gemv_group_f32_8, OLLM__K_gemv_group_f16_8, -1);
+    if (k < 0)
+        return ollm__cpu_matmul_grouped(b, y, x, W, row0, rows, G);   /* the loop: one product per group */
+    if (!(d = (ollm__cu_xgroup *)OLLM_MALLOC((size_t)bytes))) return ollm__fail(b->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    for (g = 0; g < G; g++) {
+        d[g].w = W[g].data.ptr; d[g].s = W[g].scales.ptr; d[g].x = (long long)row0[g] * K; d[g].y = (long long)row0[g] * N;
+        d[g].T = rows[g]; d[g].pad = 0;
+        vec &= ollm__al16(W[g].data.ptr);
+        ollm__cu_wrote(c, (char *)y.ptr + (uint64_t)row0[g] * N * 4, (uint64_t)rows[g] * N * 4);
+    }
+    vec &= ollm__al16(x.ptr) && ((uint64_t)K * ollm__dtype_size[W[0].dtype]) % 16 == 0 && K % 4 == 0;
+    if (W[0].fmt == OLLM__W_DENSE) while (wpr < 8 && (int64_t)N * G * wpr < (int64_t)c->n_sm * 64) wpr *= 2;
+    r = ollm__cu_scratch(c, &c->idx, bytes);
+    if (r == OLLM_OK) r = ollm__cu_put(c, ollm__dp(c->idx), d, bytes);
+    OLLM_FREE(d);
+    if (r != OLLM_OK) return r;
+    args[0] = &y.ptr; args[1] = &x.ptr; args[2] = &c->idx.ptr; args[3] = &N; args[4] = &K; args[5] = &vec; args[6] = &wpr;
+    return ollm__cu_launch(c, k, W[0].fmt == OLLM__W_MXFP4 ? ollm__cu_grid(N, most <= 1 ? 32 : 16, 0x7fffffff)
+                                                          : ollm__cu_grid(N, 8 / wpr, 0x7fffffff),
+                           (unsigned)G, 256, 0, args);
+}
+
 static ollm_result ollm__cu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n) {
     ollm__cu *c = (ollm__cu *)b; long long all = (long long)T * n; int nn = (int)n; void *args[4];
     int k = ollm__cu_wk(bias->dtype, OLLM__K_add_bias_f32, OLLM__K_add_bias_f16, OLLM__K_add_bias_bf16);
@@ -4316,14 +4392,13 @@ static ollm_result ollm__cu_add_bias(ollm__backend *b, ollm__buf y, const ollm__
     ollm__cu_wrote(c, y.ptr, (uint64_t)all * 4);
     return ollm__cu_launch(c, k, ollm__cu_grid(all, 256, 8192), 1, 256, 0, args);
 }
-/* Host index arrays go up through c->idx (pageable copies are staged before cuMemcpyHtoDAsync returns; kernels on
-   the same stream read them in order). */
+/* Host index arrays go up into c->idx through the pinned arena; kernels on the same stream read them in order. */
 static ollm_result ollm__cu_gather(ollm__backend *b, ollm__buf dst, ollm__buf src, const int32_t *idx, int R, int64_t width) {
     ollm__cu *c = (ollm__cu *)b; long long w = width; void *args[4];
     OLLM__CU_ENTER(c);
     if (R <= 0) return OLLM_OK;
     OLLM__TRY(ollm__cu_scratch(c, &c->idx, (uint64_t)R * 4));
-    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(c->idx), idx, (size_t)R * 4, c->st));
+    OLLM__TRY(ollm__cu_put(c, ollm__dp(c->idx), idx, (uint64_t)R * 4));
     args[0] = &dst.ptr; args[1] = &src.ptr; args[2] = &c->idx.ptr; args[3] = &w;
     ollm__cu_wrote(c, dst.ptr, (uint64_t)R * width * 4);
     return ollm__cu_launch(c, OLLM__K_gather_rows, (unsigned)R, 1, 256, 0, args);
@@ -4334,8 +4409,8 @@ static ollm_result ollm__cu_combine(ollm__backend *b, ollm__buf x, ollm__buf src
     OLLM__CU_ENTER(c);
     if (T <= 0 || k <= 0) return OLLM_OK;
     OLLM__TRY(ollm__cu_scratch(c, &c->idx, 2 * n));
-    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(c->idx), rows, (size_t)n, c->st));
-    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(c->idx) + n, w, (size_t)n, c->st));
+    OLLM__TRY(ollm__cu_put(c, ollm__dp(c->idx), rows, n));
+    OLLM__TRY(ollm__cu_put(c, ollm__dp(c->idx) + n, w, n));
     rp = c->idx.ptr; wp = (char *)c->idx.ptr + n;
     args[0] = &x.ptr; args[1] = &src.ptr; args[2] = &rp; args[3] = &wp; args[4] = &k; args[5] = &wd;
     ollm__cu_wrote(c, x.ptr, (uint64_t)T * width * 4);
@@ -4542,6 +4617,8 @@ static void ollm__cu_destroy(ollm__backend *b) {
         c->cu.cuCtxSetCurrent(c->ctx);
         ollm__cu_release(b, &c->ids); ollm__cu_release(b, &c->abf); ollm__cu_release(b, &c->part);
         ollm__cu_release(b, &c->idx); ollm__cu_release(b, &c->wbf);
+        if (c->st) c->cu.cuStreamSynchronize(c->st);
+        if (c->pin) c->cu.cuMemFreeHost(c->pin);
         if (c->used) ollm__logf(b->log, OLLM_LOG_DEBUG, "CUDA backend closed with %llu bytes still allocated",
                                 (unsigned long long)c->used);
         if (c->mod) c->cu.cuModuleUnload(c->mod);
@@ -4639,6 +4716,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.attention = ollm__cu_attention; c->b.silu_mul = ollm__cu_silu_mul; c->b.sync = ollm__cu_sync;
     c->b.add_bias = ollm__cu_add_bias; c->b.gather = ollm__cu_gather; c->b.combine = ollm__cu_combine;
     c->b.swiglu_clamp = ollm__cu_swiglu_clamp; c->b.split_cols = ollm__cu_split_cols;
+    c->b.matmul_grouped = ollm__cu_matmul_grouped;
     c->b.sigmoid_mul = ollm__cu_sigmoid_mul; c->b.dn_split = ollm__cu_dn_split; c->b.dn_conv = ollm__cu_dn_conv;
     c->b.dn_rule = ollm__cu_dn_rule; c->b.norm_gated = ollm__cu_norm_gated;
     c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;
@@ -5579,6 +5657,14 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
     return OLLM_OK;
 }
 
+/* MoE layers run a layer's experts as grouped products (one launch per projection for all of them) while no expert
+   has more rows than this (decode), else expert by expert (prefill). */
+#define OLLM__GROUP_ROWS 8
+/* Grouped products fetch all of a layer's experts first: only when the cache holds them all at once. */
+static int ollm__moe_grouped(const ollm_model *m, int most_rows, int n_active) {
+    return most_rows <= OLLM__GROUP_ROWS && (!m->xc || n_active <= m->xc->n_slots);
+}
+
 /* The k largest of v[n] into out[k], largest first; on a tie the lower index comes first (as repeated argmax). */
 static void ollm__topk(const float *v, int n, int k, int32_t *out) {
     int e, i, have = 0;
@@ -5774,6 +5860,8 @@ typedef struct ollm__gptoss_sess {
     int32_t *count, *start, *fill, *active;   /* [E] each */
     int32_t *row_tok;            /* [chunk * k] token of each routed row */
     int32_t *tok_row;            /* [chunk, k] routed row of each pick */
+    int32_t *row0, *rows;        /* [E]: the rows of each active expert, in active order (grouped products) */
+    ollm__w *Wgu, *Wd;           /* [E]: their weights */
 } ollm__gptoss_sess;
 
 static void ollm__gptoss_session_free(ollm_session *s) {
@@ -5782,6 +5870,7 @@ static void ollm__gptoss_session_free(ollm_session *s) {
     B->release(B, &f->router); B->release(B, &f->xg); B->release(B, &f->gu); B->release(B, &f->act);
     OLLM_FREE(f->logits); OLLM_FREE(f->pick); OLLM_FREE(f->weight); OLLM_FREE(f->count); OLLM_FREE(f->start);
     OLLM_FREE(f->fill); OLLM_FREE(f->active); OLLM_FREE(f->row_tok); OLLM_FREE(f->tok_row);
+    OLLM_FREE(f->row0); OLLM_FREE(f->rows); OLLM_FREE(f->Wgu); OLLM_FREE(f->Wd);
     OLLM_FREE(f);
     s->fs = NULL;
 }
@@ -5802,8 +5891,10 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
     f->start = (int32_t *)ollm__calloc((size_t)E, 4); f->fill = (int32_t *)ollm__calloc((size_t)E, 4);
     f->active = (int32_t *)ollm__calloc((size_t)E, 4); f->row_tok = (int32_t *)ollm__calloc((size_t)R, 4);
     f->tok_row = (int32_t *)ollm__calloc((size_t)R, 4);
+    f->row0 = (int32_t *)ollm__calloc((size_t)E, 4); f->rows = (int32_t *)ollm__calloc((size_t)E, 4);
+    f->Wgu = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w)); f->Wd = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w));
     if (!f->logits || !f->pick || !f->weight || !f->count || !f->start || !f->fill || !f->active || !f->row_tok ||
-        !f->tok_row)
+        !f->tok_row || !f->row0 || !f->rows || !f->Wgu || !f->Wd)
         return OLLM_ERR_NO_MEMORY;
     return OLLM_OK;
 }
@@ -5813,7 +5904,7 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
 static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs;
     const ollm__gptoss_layer *L = &((const ollm__gptoss *)m->fw)->layers[l];
-    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0;
+    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0;
     int64_t H = c->hidden, I = c->moe_ffn;
     /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear), read back for the routing decision */
     OLLM__TRY(B->matmul(B, f->router, s->xn, &L->router, T, 0));
@@ -5841,22 +5932,44 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));
     OLLM__TRY(ollm__experts_prefetch(m, l, f->active, n_active));   /* missing experts start uploading */
     /* per picked expert: gu = xg W_gu^T + b_gu; act = clamped SwiGLU(gu); out = act W_d^T + b_d, over its rows (the
-       outputs overwrite the rows' inputs in xg) */
-    for (i = 0; i < n_active; i++) {
-        ollm__w W, b; ollm__buf xe, gue, ae; uint64_t r0, n;
-        e = f->active[i]; r0 = (uint64_t)f->start[e]; n = (uint64_t)f->count[e];
-        xe = ollm__view(f->xg, r0 * H * 4, n * H * 4);              /* the expert's rows: inputs, then outputs */
-        gue = ollm__view(f->gu, r0 * 2 * I * 4, n * 2 * I * 4);
-        ae = ollm__view(f->act, r0 * I * 4, n * I * 4);
-        OLLM__TRY(ollm__expert_fetch(m, l, e));
-        W = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); b = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I);
-        OLLM__TRY(B->matmul(B, gue, xe, &W, (int)n, 0));
-        OLLM__TRY(B->add_bias(B, gue, &b, (int)n, 2 * I));
-        OLLM__TRY(B->swiglu_clamp(B, ae, gue, (int64_t)n, I, (float)c->swiglu_limit, 1.702f));
-        W = ollm__gptoss_expert(m, l, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
-        OLLM__TRY(B->matmul(B, xe, ae, &W, (int)n, 0));
-        OLLM__TRY(B->add_bias(B, xe, &b, (int)n, H));
-    }
+       outputs overwrite the rows' inputs in xg). Decode-sized groups: one product per projection for all the experts
+       (and one activation); larger ones expert by expert, each computing while the next one's upload lands. */
+    for (i = 0; i < n_active; i++) if (f->count[f->active[i]] > most) most = f->count[f->active[i]];
+    if (ollm__moe_grouped(m, most, n_active)) {
+        for (i = 0; i < n_active; i++) {
+            e = f->active[i]; f->row0[i] = f->start[e]; f->rows[i] = f->count[e];
+            OLLM__TRY(ollm__expert_fetch(m, l, e));
+            f->Wgu[i] = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); f->Wd[i] = ollm__gptoss_expert(m, l, 1, e, H, I);
+        }
+        OLLM__TRY(B->matmul_grouped(B, f->gu, f->xg, f->Wgu, f->row0, f->rows, n_active));
+        for (i = 0; i < n_active; i++) {
+            ollm__w b = ollm__w_row_view(&L->gate_up_proj_bias, f->active[i], 2 * I);
+            OLLM__TRY(B->add_bias(B, ollm__view(f->gu, (uint64_t)f->row0[i] * 2 * I * 4, (uint64_t)f->rows[i] * 2 * I * 4), &b,
+                                  f->rows[i], 2 * I));
+        }
+        OLLM__TRY(B->swiglu_clamp(B, f->act, f->gu, R, I, (float)c->swiglu_limit, 1.702f));
+        OLLM__TRY(B->matmul_grouped(B, f->xg, f->act, f->Wd, f->row0, f->rows, n_active));
+        for (i = 0; i < n_active; i++) {
+            ollm__w b = ollm__w_row_view(&L->down_proj_bias, f->active[i], H);
+            OLLM__TRY(B->add_bias(B, ollm__view(f->xg, (uint64_t)f->row0[i] * H * 4, (uint64_t)f->rows[i] * H * 4), &b,
+                                  f->rows[i], H));
+        }
+    } else
+        for (i = 0; i < n_active; i++) {
+            ollm__w W, b; ollm__buf xe, gue, ae; uint64_t r0, n;
+            e = f->active[i]; r0 = (uint64_t)f->start[e]; n = (uint64_t)f->count[e];
+            xe = ollm__view(f->xg, r0 * H * 4, n * H * 4);              /* the expert's rows: inputs, then outputs */
+            gue = ollm__view(f->gu, r0 * 2 * I * 4, n * 2 * I * 4);
+            ae = ollm__view(f->act, r0 * I * 4, n * I * 4);
+            OLLM__TRY(ollm__expert_fetch(m, l, e));
+            W = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); b = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I);
+            OLLM__TRY(B->matmul(B, gue, xe, &W, (int)n, 0));
+            OLLM__TRY(B->add_bias(B, gue, &b, (int)n, 2 * I));
+            OLLM__TRY(B->swiglu_clamp(B, ae, gue, (int64_t)n, I, (float)c->swiglu_limit, 1.702f));
+            W = ollm__gptoss_expert(m, l, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
+            OLLM__TRY(B->matmul(B, xe, ae, &W, (int)n, 0));
+            OLLM__TRY(B->add_bias(B, xe, &b, (int)n, H));
+        }
     /* x[t] += sum over its k picks of weight * out */
     return B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H);
 }
@@ -6083,6 +6196,8 @@ typedef struct ollm__qn_state {
     /* the routing, on the host */
     float *logits, *weight;                              /* [T, E + 1], [T, k + 1] */
     int32_t *pick, *count, *start, *fill, *active, *row_tok, *tok_row;
+    int32_t *start_active, *count_active;                /* [E]: the rows of each active expert, in active order */
+    ollm__w *Wg, *Wu, *Wd;                               /* [E]: the active experts' weights, for grouped products */
 } ollm__qn_state;
 
 static void ollm__qn_session_free(ollm_session *s) {
@@ -6099,6 +6214,7 @@ static void ollm__qn_session_free(ollm_session *s) {
     B->release(B, &st->xg); B->release(B, &st->hg); B->release(B, &st->hu);
     OLLM_FREE(st->logits); OLLM_FREE(st->weight); OLLM_FREE(st->pick); OLLM_FREE(st->count);
     OLLM_FREE(st->start); OLLM_FREE(st->fill); OLLM_FREE(st->active); OLLM_FREE(st->row_tok); OLLM_FREE(st->tok_row);
+    OLLM_FREE(st->start_active); OLLM_FREE(st->count_active); OLLM_FREE(st->Wg); OLLM_FREE(st->Wu); OLLM_FREE(st->Wd);
     OLLM_FREE(st);
     s->fs = NULL;
 }
@@ -6156,6 +6272,8 @@ static ollm_result ollm__qn_session_init(ollm_session *s) {
     OLLM__QA(logits, float, T * (E + 1)); OLLM__QA(weight, float, R);
     OLLM__QA(pick, int32_t, T * k); OLLM__QA(count, int32_t, E); OLLM__QA(start, int32_t, E); OLLM__QA(fill, int32_t, E);
     OLLM__QA(active, int32_t, E); OLLM__QA(row_tok, int32_t, T * k); OLLM__QA(tok_row, int32_t, R);
+    OLLM__QA(start_active, int32_t, E); OLLM__QA(count_active, int32_t, E);
+    OLLM__QA(Wg, ollm__w, E); OLLM__QA(Wu, ollm__w, E); OLLM__QA(Wd, ollm__w, E);
 #undef OLLM__QA
     return ollm__qn_clear(s);
 }
@@ -6216,7 +6334,7 @@ static ollm__w ollm__qn_expert(const ollm_model *m, int l, int e, int which) {
 static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
-    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0;
+    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0;
     int64_t H = c->hidden, I = c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn;
     /* one read-back: the router logits [T, E] and the shared expert's gate logits [T] after them */
     OLLM__TRY(B->matmul(B, st->router, s->xn, &L->gate, T, 0));
@@ -6236,8 +6354,9 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     }
     /* routed rows grouped by expert, in expert order; the shared expert's T rows after them */
     for (e = 0; e < E; e++) {
-        st->start[e] = R; st->fill[e] = R; R += st->count[e];
-        if (st->count[e]) st->active[n_active++] = e;
+        st->start[e] = R; st->fill[e] = R;
+        if (st->count[e]) { st->start_active[n_active] = R; st->count_active[n_active] = st->count[e]; st->active[n_active++] = e; }
+        R += st->count[e];
     }
     for (t = 0; t < T; t++) {
         for (i = 0; i < k; i++) {
@@ -6248,20 +6367,40 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     }
     OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, R, H));
     OLLM__TRY(ollm__experts_prefetch(m, l, st->active, n_active));   /* missing experts start uploading */
-    /* per expert (the shared one last): down(silu(gate x) * up x) over its rows; outputs overwrite the inputs in xg */
-    for (i = 0; i <= n_active; i++) {
-        ollm__w Wg, Wu, Wd; ollm__buf xe, he, ue; uint64_t r0, n;
-        if (i < n_active) {
+    /* per expert: down(silu(gate x) * up x) over its rows (hg, hu rows of moe_ffn; the outputs overwrite the inputs
+       in xg). Decode-sized groups go in one product per projection for all the experts; larger ones expert by
+       expert, so each computes while the next one's upload lands. */
+    for (i = 0; i < n_active; i++) if (st->count[st->active[i]] > most) most = st->count[st->active[i]];
+    if (ollm__moe_grouped(m, most, n_active)) {
+        for (i = 0; i < n_active; i++) {
+            e = st->active[i];
+            OLLM__TRY(ollm__expert_fetch(m, l, e));
+            st->Wg[i] = ollm__qn_expert(m, l, e, 0); st->Wu[i] = ollm__qn_expert(m, l, e, 1); st->Wd[i] = ollm__qn_expert(m, l, e, 2);
+        }
+        OLLM__TRY(B->matmul_grouped(B, st->hg, st->xg, st->Wg, st->start_active, st->count_active, n_active));
+        OLLM__TRY(B->matmul_grouped(B, st->hu, st->xg, st->Wu, st->start_active, st->count_active, n_active));
+        OLLM__TRY(B->silu_mul(B, st->hg, st->hu, (int64_t)R * c->moe_ffn));
+        OLLM__TRY(B->matmul_grouped(B, st->xg, st->hg, st->Wd, st->start_active, st->count_active, n_active));
+    } else
+        for (i = 0; i < n_active; i++) {
+            ollm__w Wg, Wu, Wd; uint64_t r0, n, F = (uint64_t)c->moe_ffn; ollm__buf xe, he, ue;
             e = st->active[i]; r0 = (uint64_t)st->start[e]; n = (uint64_t)st->count[e];
             OLLM__TRY(ollm__expert_fetch(m, l, e));
             Wg = ollm__qn_expert(m, l, e, 0); Wu = ollm__qn_expert(m, l, e, 1); Wd = ollm__qn_expert(m, l, e, 2);
-        } else { r0 = (uint64_t)R; n = (uint64_t)T; Wg = L->shared_gate_proj; Wu = L->shared_up_proj; Wd = L->shared_down_proj; }
-        xe = ollm__view(st->xg, r0 * H * 4, n * H * 4);
-        he = ollm__view(st->hg, r0 * I * 4, n * Wg.rows * 4); ue = ollm__view(st->hu, r0 * I * 4, n * Wg.rows * 4);
-        OLLM__TRY(B->matmul(B, he, i < n_active ? xe : s->xn, &Wg, (int)n, 0));
-        OLLM__TRY(B->matmul(B, ue, i < n_active ? xe : s->xn, &Wu, (int)n, 0));
-        OLLM__TRY(B->silu_mul(B, he, ue, (int64_t)n * Wg.rows));
-        OLLM__TRY(B->matmul(B, xe, he, &Wd, (int)n, 0));
+            xe = ollm__view(st->xg, r0 * H * 4, n * H * 4);
+            he = ollm__view(st->hg, r0 * F * 4, n * F * 4); ue = ollm__view(st->hu, r0 * F * 4, n * F * 4);
+            OLLM__TRY(B->matmul(B, he, xe, &Wg, (int)n, 0));
+            OLLM__TRY(B->matmul(B, ue, xe, &Wu, (int)n, 0));
+            OLLM__TRY(B->silu_mul(B, he, ue, (int64_t)(n * F)));
+            OLLM__TRY(B->matmul(B, xe, he, &Wd, (int)n, 0));
+        }
+    {   /* the shared expert on all T rows of xn, into xg's rows R.. (its hidden rows after the routed ones) */
+        ollm__buf he = ollm__view(st->hg, (uint64_t)R * I * 4, (uint64_t)T * c->shared_ffn * 4);
+        ollm__buf ue = ollm__view(st->hu, (uint64_t)R * I * 4, (uint64_t)T * c->shared_ffn * 4);
+        OLLM__TRY(B->matmul(B, he, s->xn, &L->shared_gate_proj, T, 0));
+        OLLM__TRY(B->matmul(B, ue, s->xn, &L->shared_up_proj, T, 0));
+        OLLM__TRY(B->silu_mul(B, he, ue, (int64_t)T * c->shared_ffn));
+        OLLM__TRY(B->matmul(B, ollm__view(st->xg, (uint64_t)R * H * 4, (uint64_t)T * H * 4), he, &L->shared_down_proj, T, 0));
     }
     /* x[t] += sum over its k picks and the shared expert of weight * out */
     return B->combine(B, s->x, st->xg, st->tok_row, st->weight, T, k + 1, H);

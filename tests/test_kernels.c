@@ -179,6 +179,38 @@ static void t_matmul_fmt(int fmt, int dt, int T, int N, int K, int acc) {
     if (fmt == OLLM__W_MXFP4) rm(&sc);
 }
 
+/* G experts' products in one call (a token's picks): dense or MXFP4 weights stacked [G, N, K], groups of 1..maxr
+   consecutive rows (maxr > 8: the per-group loop) */
+static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K) {
+    int32_t row0[64], rows[64]; int g, R = 0; ollm__w Wc[64], Wg[64]; char what[128]; double e, mx;
+    uint64_t wb = fmt == OLLM__W_MXFP4 ? (uint64_t)N * K / 2 : (uint64_t)N * K * ollm__dtype_size[dt], sb = (uint64_t)N * K / 32;
+    wpair W; pair sc, xb, y;
+    for (g = 0; g < G_; g++) { row0[g] = R; rows[g] = 1 + (int)(rng_next() % (uint64_t)maxr); R += rows[g]; }
+    xb = mkf((int64_t)R * K, 1.0f); y = mk((uint64_t)R * N * 4, NULL);
+    memset(&sc, 0, sizeof sc);
+    if (fmt == OLLM__W_MXFP4) {
+        uint8_t *bl = (uint8_t *)malloc((size_t)(wb * G_)), *s8 = (uint8_t *)malloc((size_t)(sb * G_)); uint64_t i; pair b;
+        for (i = 0; i < wb * G_; i++) bl[i] = (uint8_t)(rng_next() & 0xff);
+        for (i = 0; i < sb * G_; i++) s8[i] = (uint8_t)(119 + rng_next() % 9);
+        b = mk(wb * G_, bl); sc = mk(sb * G_, s8); free(bl); free(s8);
+        memset(&W, 0, sizeof W); W.c.data = b.c; W.g.data = b.g; W.c.dtype = W.g.dtype = OLLM__U8;
+    } else W = mkw(dt, (int64_t)N * G_, K, 1.0f / sqrtf((float)K));
+    for (g = 0; g < G_; g++) {
+        Wc[g] = W.c; Wg[g] = W.g;
+        Wc[g].fmt = Wg[g].fmt = (uint8_t)fmt; Wc[g].rows = Wg[g].rows = N; Wc[g].cols = Wg[g].cols = K;
+        Wc[g].data = ollm__view(W.c.data, g * wb, wb); Wg[g].data = ollm__view(W.g.data, g * wb, wb);
+        if (fmt == OLLM__W_MXFP4) { Wc[g].scales = ollm__view(sc.c, g * sb, sb); Wg[g].scales = ollm__view(sc.g, g * sb, sb); }
+    }
+    poison(y.g, y.bytes);
+    C->matmul_grouped(C, y.c, xb.c, Wc, row0, rows, G_);
+    CHECK(G->matmul_grouped(G, y.g, xb.g, Wg, row0, rows, G_) == OLLM_OK, "matmul_grouped runs");
+    snprintf(what, sizeof what, "matmul_grouped %s G=%d rows<=%d N=%d K=%d", fmt == OLLM__W_MXFP4 ? "MXFP4" : dtn(dt), G_,
+             maxr, N, K);
+    e = relerr(y.c, y.g, (int64_t)R * N, &mx); report(what, e, mx, maxr > 8 ? 1e-2 : 1e-4);
+    rm(&xb); rm(&y); rmw(&W);
+    if (fmt == OLLM__W_MXFP4) rm(&sc);
+}
+
 /* the mixture-of-experts plumbing: bias rows, gathered rows, the weighted combine, GPT-OSS's clamped SwiGLU */
 static void t_moe_ops(int T, int k, int64_t H, int64_t I, int bias_dt) {
     int R = T * k, i; int32_t *idx = (int32_t *)malloc((size_t)R * 4), *rows = (int32_t *)malloc((size_t)R * 4);
@@ -394,6 +426,11 @@ int main(void) {
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 1, 5760, 2880, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F32, 5, 77, 100, 1);
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F16, 2, 130, 64, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 40, 250, 96, 0);
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 130, 2880, 2880, 1);
+    /* a token's picked experts in one launch: Qwen3-Next (10 + 1 of 512 x 2048), GPT-OSS-20B (4 MXFP4), odd sizes */
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 11, 1, 512, 2048); t_grouped(OLLM__W_DENSE, OLLM__BF16, 10, 1, 2048, 512);
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200); t_grouped(OLLM__W_DENSE, OLLM__F32, 3, 8, 33, 64);
+    t_grouped(OLLM__W_DENSE, OLLM__F16, 5, 2, 130, 100); t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256);
+    t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880); t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96);
     /* Gated DeltaNet: decode (T = 1 < K - 1: the conv state shifts), prefill, Qwen3-Next-80B's heads, odd sizes */
     t_deltanet(1, 16, 2, 128, 128, 4, OLLM__BF16); t_deltanet(2, 2, 2, 16, 40, 4, OLLM__F32);
     t_deltanet(300, 2, 3, 128, 128, 4, OLLM__BF16); t_deltanet(37, 1, 1, 256, 70, 3, OLLM__F16);
