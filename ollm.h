@@ -1243,6 +1243,15 @@ static void ollm__rope_freqs(const ollm__rope *rp, int head_dim, float *inv_freq
                           : (rp->factor <= 1 ? 1.0 : 0.1 * log(rp->factor) + 1.0));
 }
 
+/* Rows of layer l's KV cache in a session of ctx tokens fed at most `chunk` at a time: a sliding-window layer keeps
+   a ring of window + chunk - 1 rows (every key one chunk's queries can see), other attention layers a row per
+   position, linear-attention layers none. */
+static int64_t ollm__kv_layer_rows(const ollm__desc *c, int l, int64_t ctx, int64_t chunk) {
+    if (c->layer_kind[l] == OLLM__LAYER_LINEAR) return 0;
+    if (c->layer_kind[l] == OLLM__LAYER_SLIDING && c->sliding_window > 0 && c->sliding_window + chunk - 1 < ctx)
+        return c->sliding_window + chunk - 1;
+    return ctx;
+}
 /* ==== @backend ==== the op interface the model graphs call ============================================ */
 /* A buffer is memory of one backend: host memory for the CPU, a device address for CUDA. Graphs never touch the
    bytes; they pass buffers (or views into them) to ops. Activations are float32, row-major [T, width]; weights keep
@@ -1265,6 +1274,8 @@ typedef struct ollm__attn_args {
     int T, pos0;                    /* T new queries at positions pos0 .. pos0 + T - 1 */
     int n_heads, n_kv_heads, head_dim;
     int window;                     /* 0 = full causal; W = keys j with i - W < j <= i */
+    int ring;                       /* 0: cache row j holds position j; R > 0: position j lives in row j % R (a
+                                       sliding layer's ring of R >= window + T - 1 rows) */
     float scale;                    /* softmax scale, 1/sqrt(head_dim) */
     const ollm__w *sinks;           /* NULL, or one logit per head that joins the softmax and takes no value */
 } ollm__attn_args;
@@ -1506,14 +1517,14 @@ typedef struct ollm__att_ctx {
 static void ollm__att_task(void *vctx, int64_t task) {
     ollm__att_ctx *c = (ollm__att_ctx *)vctx; const ollm__attn_args *a = c->a;
     int h = (int)(task % a->n_heads), t = (int)(task / a->n_heads), hd = a->head_dim, i = a->pos0 + t, j, d;
-    int kvh = h / (a->n_heads / a->n_kv_heads), kvw = a->n_kv_heads * hd, j0 = 0;
+    int kvh = h / (a->n_heads / a->n_kv_heads), kvw = a->n_kv_heads * hd, j0 = 0, R = a->ring ? a->ring : INT_MAX;
     const float *q = c->q + ((int64_t)t * a->n_heads + h) * hd;
     float *o = c->o + ((int64_t)t * a->n_heads + h) * hd, *p, mx = -INFINITY, sum = 0;
     if (a->window > 0 && i - a->window + 1 > 0) j0 = i - a->window + 1;
     p = (float *)OLLM_MALLOC((size_t)(i - j0 + 1) * 4);
     if (!p) { c->failed = 1; return; }
     for (j = j0; j <= i; j++) {
-        p[j - j0] = ollm__dot(q, c->kc + (int64_t)j * kvw + kvh * hd, hd) * a->scale;
+        p[j - j0] = ollm__dot(q, c->kc + (int64_t)(j % R) * kvw + kvh * hd, hd) * a->scale;
         if (p[j - j0] > mx) mx = p[j - j0];
     }
     if (c->sinks && c->sinks[h] > mx) mx = c->sinks[h];
@@ -1521,17 +1532,25 @@ static void ollm__att_task(void *vctx, int64_t task) {
     if (c->sinks) sum += expf(c->sinks[h] - mx);   /* the sink takes probability, adds no value */
     for (d = 0; d < hd; d++) o[d] = 0;
     for (j = j0; j <= i; j++) {
-        const float *v = c->vc + (int64_t)j * kvw + kvh * hd; float w = p[j - j0] / sum;
+        const float *v = c->vc + (int64_t)(j % R) * kvw + kvh * hd; float w = p[j - j0] / sum;
         for (d = 0; d < hd; d++) o[d] += w * v[d];
     }
     OLLM_FREE(p);
 }
 static ollm_result ollm__cpu_attention(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                                        ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
-    ollm__att_ctx c; uint64_t row = (uint64_t)a->n_kv_heads * a->head_dim * 4;
+    ollm__att_ctx c; uint64_t row = (uint64_t)a->n_kv_heads * a->head_dim * 4, rows = k_cache.bytes / row; int t;
     float sinks[4096];
-    memcpy((char *)k_cache.ptr + (uint64_t)a->pos0 * row, k.ptr, (size_t)(row * (uint64_t)a->T));
-    memcpy((char *)v_cache.ptr + (uint64_t)a->pos0 * row, v.ptr, (size_t)(row * (uint64_t)a->T));
+    if (a->ring ? a->window <= 0 || a->ring < a->T + a->window - 1 || (uint64_t)a->ring > rows
+                : (uint64_t)a->pos0 + (uint64_t)a->T > rows)
+        return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "attention: positions %d..%d (window %d) do not fit a cache of "
+                          "%llu rows%s", a->pos0, a->pos0 + a->T - 1, a->window, (unsigned long long)rows,
+                          a->ring ? " used as a ring" : "");
+    for (t = 0; t < a->T; t++) {   /* append: row pos0 + t, or its place in the ring */
+        uint64_t r = a->ring ? (uint64_t)(a->pos0 + t) % (uint64_t)a->ring : (uint64_t)(a->pos0 + t);
+        memcpy((char *)k_cache.ptr + r * row, (const char *)k.ptr + (uint64_t)t * row, (size_t)row);
+        memcpy((char *)v_cache.ptr + r * row, (const char *)v.ptr + (uint64_t)t * row, (size_t)row);
+    }
     c.o = (float *)o.ptr; c.q = (const float *)q.ptr; c.kc = (const float *)k_cache.ptr; c.vc = (const float *)v_cache.ptr;
     c.a = a; c.sinks = NULL; c.failed = 0;
     if (a->sinks) { ollm__to_f32(a->sinks->data.ptr, a->sinks->dtype, sinks, a->n_heads); c.sinks = sinks; }
@@ -4525,30 +4544,36 @@ static ollm_result ollm__cu_silu_mul(ollm__backend *b, ollm__buf g, ollm__buf u,
 #define OLLM__AS_BK 32
 static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                                       ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
-    ollm__cu *c = (ollm__cu *)b; void *args[17];
+    ollm__cu *c = (ollm__cu *)b; void *args[18];
     int T = a->T, pos0 = a->pos0, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim, window = a->window;
-    float scale = a->scale; const void *sinks = a->sinks ? a->sinks->data.ptr : NULL;
+    int ring = a->ring, width = nkv * hd; float scale = a->scale; const void *sinks = a->sinks ? a->sinks->data.ptr : NULL;
     int sink_dt = a->sinks ? a->sinks->dtype : 0, L = pos0 + T;
-    long long off = (long long)pos0 * nkv * hd, n = (long long)T * nkv * hd;
+    long long n = (long long)T * width; uint64_t rows = k_cache.bytes < v_cache.bytes ? k_cache.bytes : v_cache.bytes;
     OLLM__CU_ENTER(c);
     if (T <= 0) return OLLM_OK;
     if (nkv <= 0 || nh % nkv || hd <= 0 || hd % 2 || pos0 < 0)
         return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "CUDA attention: %d heads, %d kv heads, head_dim %d", nh, nkv, hd);
     if (a->sinks && ollm__cu_wk(sink_dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "attention sinks", sink_dt);
-    if ((uint64_t)L * nkv * hd * 2 > k_cache.bytes || (uint64_t)L * nkv * hd * 2 > v_cache.bytes)
-        return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "CUDA attention: positions up to %d do not fit the KV cache "
-                          "(%llu bytes)", L, (unsigned long long)k_cache.bytes);
-    /* 1. append k, v (fp32) to the bf16 caches at pos0 */
-    args[0] = &k_cache.ptr; args[1] = &v_cache.ptr; args[2] = &k.ptr; args[3] = &v.ptr; args[4] = &off; args[5] = &n;
-    ollm__cu_wrote(c, (char *)k_cache.ptr + off * 2, (uint64_t)n * 2);
-    ollm__cu_wrote(c, (char *)v_cache.ptr + off * 2, (uint64_t)n * 2);
+    rows /= (uint64_t)width * 2;
+    if (ring ? window <= 0 || ring < T + window - 1 || (uint64_t)ring > rows : (uint64_t)L > rows)
+        return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "CUDA attention: positions %d..%d (window %d) do not fit a KV "
+                          "cache of %llu rows%s", pos0, L - 1, window, (unsigned long long)rows, ring ? " used as a ring" : "");
+    /* 1. append k, v (fp32) to the bf16 caches at pos0 (in a ring: the rows of the positions) */
+    args[0] = &k_cache.ptr; args[1] = &v_cache.ptr; args[2] = &k.ptr; args[3] = &v.ptr; args[4] = &pos0; args[5] = &n;
+    args[6] = &width; args[7] = &ring;
+    if (ring) { ollm__cu_wrote(c, k_cache.ptr, k_cache.bytes); ollm__cu_wrote(c, v_cache.ptr, v_cache.bytes); }
+    else {
+        ollm__cu_wrote(c, (char *)k_cache.ptr + (uint64_t)pos0 * width * 2, (uint64_t)n * 2);
+        ollm__cu_wrote(c, (char *)v_cache.ptr + (uint64_t)pos0 * width * 2, (uint64_t)n * 2);
+    }
     OLLM__TRY(ollm__cu_launch(c, OLLM__K_kv_append, ollm__cu_grid(n, 256, 8192), 1, 256, 0, args));
     ollm__cu_wrote(c, o.ptr, (uint64_t)T * nh * hd * 4);
     /* 2. prefill: FlashAttention-2 on the tensor cores */
     if (T >= 16 && (hd == 64 || hd == 128) && ollm__al16(q.ptr) && ollm__al16(k_cache.ptr) && ollm__al16(v_cache.ptr)) {
         unsigned smem = (unsigned)((64 + 4 * 64) * (hd + 8) * 2);
         args[0] = &o.ptr; args[1] = &q.ptr; args[2] = &k_cache.ptr; args[3] = &v_cache.ptr; args[4] = &T; args[5] = &pos0;
-        args[6] = &nh; args[7] = &nkv; args[8] = &window; args[9] = &scale; args[10] = (void *)&sinks; args[11] = &sink_dt;
+        args[6] = &nh; args[7] = &nkv; args[8] = &window; args[9] = &ring; args[10] = &scale; args[11] = (void *)&sinks;
+        args[12] = &sink_dt;
         return ollm__cu_launch(c, hd == 64 ? OLLM__K_fa2_64 : OLLM__K_fa2_128, (unsigned)((T + 63) / 64), (unsigned)nh,
                                128, smem, args);
     }
@@ -4567,8 +4592,8 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
                         : (rows <= 4 ? OLLM__K_attn_dec_128_4 : OLLM__K_attn_dec_128_8);
         if (nsplit > 1) OLLM__TRY(ollm__cu_scratch(c, &c->part, (uint64_t)nsplit * T * nh * (hd + 2) * 4));
         args[0] = &o.ptr; args[1] = &c->part.ptr; args[2] = &q.ptr; args[3] = &k_cache.ptr; args[4] = &v_cache.ptr;
-        args[5] = &T; args[6] = &pos0; args[7] = &nh; args[8] = &nkv; args[9] = &window; args[10] = &scale;
-        args[11] = (void *)&sinks; args[12] = &sink_dt; args[13] = &nsplit; args[14] = &kps;
+        args[5] = &T; args[6] = &pos0; args[7] = &nh; args[8] = &nkv; args[9] = &window; args[10] = &ring;
+        args[11] = &scale; args[12] = (void *)&sinks; args[13] = &sink_dt; args[14] = &nsplit; args[15] = &kps;
         OLLM__TRY(ollm__cu_launch(c, kern, (unsigned)nkv, (unsigned)nsplit, 128, 0, args));
         if (nsplit > 1) {
             args[0] = &o.ptr; args[1] = &c->part.ptr; args[2] = &T; args[3] = &nh; args[4] = &hd; args[5] = &nsplit;
@@ -4598,8 +4623,9 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
         nsplit = (L + kps - 1) / kps;
         if (nsplit > 1) OLLM__TRY(ollm__cu_scratch(c, &c->part, (uint64_t)nsplit * T * nh * (hd + 2) * 4));
         args[0] = &o.ptr; args[1] = &c->part.ptr; args[2] = &q.ptr; args[3] = &k_cache.ptr; args[4] = &v_cache.ptr;
-        args[5] = &T; args[6] = &pos0; args[7] = &nh; args[8] = &nkv; args[9] = &hd; args[10] = &window; args[11] = &scale;
-        args[12] = (void *)&sinks; args[13] = &sink_dt; args[14] = &R; args[15] = &nsplit; args[16] = &kps;
+        args[5] = &T; args[6] = &pos0; args[7] = &nh; args[8] = &nkv; args[9] = &hd; args[10] = &window; args[11] = &ring;
+        args[12] = &scale; args[13] = (void *)&sinks; args[14] = &sink_dt; args[15] = &R; args[16] = &nsplit;
+        args[17] = &kps;
         OLLM__TRY(ollm__cu_launch(c, OLLM__K_attn_split, (unsigned)base, (unsigned)nsplit, 128, smem, args));
         if (nsplit > 1) {
             args[0] = &o.ptr; args[1] = &c->part.ptr; args[2] = &T; args[3] = &nh; args[4] = &hd; args[5] = &nsplit;
@@ -4784,6 +4810,8 @@ struct ollm_session {
     uint64_t log_end;            /* bytes of kv.bin the committed header covers */
     int64_t disk_len;            /* tokens the committed header holds */
     int64_t state_len;           /* tokens the saved recurrent state (state.bin) holds, or -1: none */
+    int32_t ring;                /* rows of each sliding-window layer's KV ring (position j in row j % ring), or 0 */
+    int64_t ring_lo;             /* the rings hold the keys of positions [ring_lo, n_past) */
 };
 
 /* A model family: how to read its config, which tensors it needs, the session state it keeps and its forward pass.
@@ -5298,9 +5326,13 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
         const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk;
         uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
-        uint64_t kv_layers = 0, dn_layers = 0;
-        for (l = 0; l < L; l++) { if (c->layer_kind[l] == OLLM__LAYER_LINEAR) dn_layers++; else kv_layers++; }
-        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * (ollm__kv_host_auto(m, (int64_t)ctx) ? 2u : kv_layers) * ctx +
+        uint64_t kv_rows = 0, dn_layers = 0;
+        for (l = 0; l < L; l++) {
+            kv_rows += (uint64_t)ollm__kv_layer_rows(c, l, (int64_t)ctx, (int64_t)(T < ctx ? T : ctx));
+            dn_layers += c->layer_kind[l] == OLLM__LAYER_LINEAR;
+        }
+        if (ollm__kv_host_auto(m, (int64_t)ctx)) kv_rows = 2 * ctx;   /* the two staging caches */
+        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * kv_rows +
                   T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
                            2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab +
                   /* backend scratch: a bf16 copy of the widest matmul input, attention partials */
@@ -5464,11 +5496,18 @@ static void ollm__layer_release(ollm_model *m, int l) {
     pthread_mutex_unlock(&st->mu);
 }
 
-/* Session buffers every family uses: the KV cache of layer l for `rows` positions, and the activations of one chunk
+/* The ring rows of layer l (ollm__attn_args.ring), or 0 when its cache holds a row per position. */
+static int ollm__kv_ring(const ollm_session *s, int l) {
+    return s->m->d.layer_kind[l] == OLLM__LAYER_SLIDING ? s->ring : 0;
+}
+
+/* Session buffers every family uses: the KV cache of layer l (ollm__kv_layer_rows), and the activations of one chunk
    (x, xn: hidden; q, o: qw; k, v: kvw; g, u: ffw; logits: vocab). */
-static ollm_result ollm__session_kv(ollm_session *s, int l, int64_t rows) {
+static ollm_result ollm__session_kv(ollm_session *s, int l) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
+    int64_t rows = ollm__kv_layer_rows(&s->m->d, l, s->n_ctx, s->chunk);
     uint64_t bytes = row * (uint64_t)rows; ollm_result r = OLLM_OK; int i;
+    if (rows < s->n_ctx) s->ring = (int32_t)rows;
     if (!s->kv_host) {
         r = B->alloc(B, bytes, &s->k_cache[l]);
         if (r == OLLM_OK) r = B->alloc(B, bytes, &s->v_cache[l]);
@@ -5489,10 +5528,17 @@ static ollm_result ollm__session_kv(ollm_session *s, int l, int64_t rows) {
     return OLLM_OK;
 }
 static int ollm__kv_has(const ollm_session *s, int l) { return s->k_cache[l].bytes || (s->kv_host && s->host_k[l]); }
-/* K and V rows [start, start + n) of layer l copied out of (get) or into (put) the cache, wherever it lives. */
+/* K and V rows of positions [start, start + n) of layer l copied out of (get) or into (put) the cache, wherever it
+   lives; in a ring (n <= its rows) the positions that wrap are the second of two pieces. */
 static ollm_result ollm__kv_rows(ollm_session *s, int l, int64_t start, int64_t n, char *k, char *v, int put) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    uint64_t off = (uint64_t)start * row, bytes = (uint64_t)n * row; ollm_result r;
+    uint64_t off = (uint64_t)start * row, bytes = (uint64_t)n * row; ollm_result r; int R = ollm__kv_ring(s, l);
+    if (R && start % R + n > R) {   /* wraps: up to the ring's last row, then on from row 0 */
+        int64_t n1 = R - start % R;
+        OLLM__TRY(ollm__kv_rows(s, l, start, n1, k, v, put));
+        return ollm__kv_rows(s, l, start + n1, n - n1, k + (uint64_t)n1 * row, v + (uint64_t)n1 * row, put);
+    }
+    if (R) off = (uint64_t)(start % R) * row;
     if (s->kv_host) {
         if (put) { memcpy(s->host_k[l] + off, k, (size_t)bytes); memcpy(s->host_v[l] + off, v, (size_t)bytes); }
         else { memcpy(k, s->host_k[l] + off, (size_t)bytes); memcpy(v, s->host_v[l] + off, (size_t)bytes); }
@@ -5614,7 +5660,7 @@ static ollm_result ollm__llama_tensors(ollm_model *m, ollm__tensor_fn fn) {
 
 static ollm_result ollm__llama_session_init(ollm_session *s) {
     const ollm__desc *c = &s->m->d; int l;
-    for (l = 0; l < c->n_layers; l++) OLLM__TRY(ollm__session_kv(s, l, s->n_ctx));
+    for (l = 0; l < c->n_layers; l++) OLLM__TRY(ollm__session_kv(s, l));
     return ollm__session_acts(s, c->n_heads * c->head_dim, c->n_kv_heads * c->head_dim, c->ffn);
 }
 /* T tokens at positions n_past.. : h = x + Wo Attn(RoPE(Wq n1), RoPE(Wk n1), Wv n1), n1 = RMSNorm(x);
@@ -5693,8 +5739,9 @@ static void ollm__topk(const float *v, int n, int k, int32_t *out) {
      [E, H, 2I]` and `mlp.experts.down_proj [E, I, H]`, input-major (transposed relative to a Linear).
 
    Both backends: the graph calls backend ops only. Routing is decided on the host (the router logits are read back,
-   T x E floats), so only the picked experts' weights are touched. Every layer keeps a KV cache of the whole context,
-   sliding ones included (a ring of sliding_window rows would do: a later optimisation). */
+   T x E floats), so only the picked experts' weights are touched. Full-attention layers keep a KV row per position;
+   sliding layers a ring of sliding_window + chunk - 1 rows (ollm__kv_layer_rows), so their cache does not grow with
+   the context. */
 
 typedef struct ollm__gptoss_layer {
     ollm__w input_layernorm, q_proj, q_proj_bias, k_proj, k_proj_bias, v_proj, v_proj_bias, o_proj, o_proj_bias, sinks;
@@ -5878,7 +5925,7 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
     ollm_model *m = s->m; const ollm__desc *c = &m->d; ollm__backend *B = m->B; ollm__gptoss_sess *f; int l;
     uint64_t T = (uint64_t)s->chunk, E = (uint64_t)c->n_experts, R = T * (uint64_t)c->n_experts_per_tok;
     uint64_t H = (uint64_t)c->hidden, I = (uint64_t)c->moe_ffn;
-    for (l = 0; l < c->n_layers; l++) OLLM__TRY(ollm__session_kv(s, l, s->n_ctx));   /* sliding layers too, for now */
+    for (l = 0; l < c->n_layers; l++) OLLM__TRY(ollm__session_kv(s, l));   /* sliding layers: a ring */
     OLLM__TRY(ollm__session_acts(s, (int64_t)c->n_heads * c->head_dim, (int64_t)c->n_kv_heads * c->head_dim, 1));
     if (!(f = (ollm__gptoss_sess *)ollm__calloc(1, sizeof *f))) return OLLM_ERR_NO_MEMORY;
     s->fs = f;
@@ -5989,6 +6036,7 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
         const ollm__gptoss_layer *L = &w->layers[l];
         OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
         a.window = c->layer_kind[l] == OLLM__LAYER_SLIDING ? c->sliding_window : 0;
+        a.ring = ollm__kv_ring(s, l);
         a.sinks = &L->sinks;
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
         OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, T, 0));
@@ -6255,7 +6303,7 @@ static ollm_result ollm__qn_session_init(ollm_session *s) {
     st->S = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     if (!st->conv || !st->S) return OLLM_ERR_NO_MEMORY;
     for (l = 0; l < c->n_layers; l++) {
-        if (c->layer_kind[l] == OLLM__LAYER_FULL) { OLLM__TRY(ollm__session_kv(s, l, s->n_ctx)); continue; }
+        if (c->layer_kind[l] == OLLM__LAYER_FULL) { OLLM__TRY(ollm__session_kv(s, l)); continue; }
         OLLM__TRY(B->alloc(B, ((K - 1) * C + 1) * 4, &st->conv[l]));
         OLLM__TRY(B->alloc(B, nv * c->lin_k_dim * c->lin_v_dim * 4, &st->S[l]));
     }
@@ -6551,12 +6599,25 @@ static ollm_result ollm__store_state(ollm_session *s) {
     return r;
 }
 
+static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, float *logits_all, int report);
+/* Feeds the session's own tokens [from, n_past) through the model again (KV rows and recurrent state are rewritten
+   with the same values; nothing is logged, the session folder holds them already). */
+static ollm_result ollm__refeed(ollm_session *s, int64_t from) {
+    int64_t all = s->n_past; int32_t *ids; int fd = s->kv_fd; ollm_result r;
+    if (from >= all) return OLLM_OK;
+    if (!(ids = (int32_t *)OLLM_MALLOC((size_t)(all - from) * 4))) return ollm__fail(&s->m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    memcpy(ids, s->tokens + from, (size_t)(all - from) * 4);
+    s->n_past = from; s->kv_fd = -1;
+    r = ollm__feed(s, ids, (size_t)(all - from), NULL, 0);
+    s->kv_fd = fd; OLLM_FREE(ids);
+    return r;
+}
+
 /* After the log is replayed (n_past = the header's tokens): the saved state if it matches a prefix of those tokens,
    else a fresh one; then the tokens after it are fed again (their KV rows are rewritten with the same values). */
-static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, float *logits_all, int report);
 static ollm_result ollm__state_load(ollm_session *s) {
     ollm_model *m = s->m; ollm__state_hdr h; ollm__file f; char path[4200]; uint64_t n = m->fam->state_bytes(s);
-    int64_t have = 0, all = s->n_past; void *buf = NULL; int32_t *ids; int fd; ollm_result r = OLLM_OK;
+    int64_t have = 0, all = s->n_past; void *buf = NULL; ollm_result r = OLLM_OK;
     snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
     if (ollm__file_open(&f, path) == OLLM_OK) {
         if (f.size == sizeof h + n && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK && h.magic == OLLM__STATE_MAGIC &&
@@ -6572,15 +6633,11 @@ static ollm_result ollm__state_load(ollm_session *s) {
         ollm__file_close(&f); OLLM_FREE(buf);
         if (r != OLLM_OK) return ollm__fail(&m->log, r, "session: cannot restore the recurrent state");
     }
-    s->state_len = have; s->n_past = have;
+    s->state_len = have; s->n_past = all;
     if (have == all) return OLLM_OK;
     ollm__logf(&m->log, OLLM_LOG_INFO, "%s: feeding tokens %lld..%lld again to rebuild the recurrent state", s->cfg.dir,
                (long long)have, (long long)all - 1);
-    if (!(ids = (int32_t *)OLLM_MALLOC((size_t)(all - have) * 4))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-    memcpy(ids, s->tokens + have, (size_t)(all - have) * 4);
-    fd = s->kv_fd; s->kv_fd = -1;   /* those tokens are in the log already */
-    r = ollm__feed(s, ids, (size_t)(all - have), NULL, 0);
-    s->kv_fd = fd; OLLM_FREE(ids);
+    r = ollm__refeed(s, have);
     return r == OLLM_OK ? ollm__store_state(s) : r;
 }
 
@@ -6623,11 +6680,61 @@ static ollm_result ollm__store_state_due(ollm_session *s, int T) {
     return ollm__store_state(s);
 }
 
+/* Replays the log's records below byte log_bytes into the caches, in order, so that a later record of a position
+   wins (appending after a rewind starts lower). Sliding layers' rings take only the positions [hi - ring, hi) they
+   can hold; other layers (skipped when ring_only) take every position, and the ids go back into s->tokens.
+   *cur: where the last record ends (the next may start at most there). */
+static ollm_result ollm__store_replay(ollm_session *s, uint64_t log_bytes, int64_t hi, int ring_only, int64_t *cur) {
+    ollm_model *m = s->m; const char *dir = s->cfg.dir; uint64_t row = ollm__kv_row(s), off = 0; char *buf = NULL;
+    int64_t ring_from = s->ring && hi > s->ring ? hi - s->ring : 0; ollm_result r = OLLM_OK;
+    *cur = 0;
+    while (off < log_bytes) {
+        ollm__kv_rec rec; uint64_t want = 0, n; int l; char *p;
+        if (log_bytes - off < sizeof rec || ollm__pread_all(s->kv_fd, &rec, sizeof rec, off) != OLLM_OK ||
+            rec.magic != OLLM__KV_MAGIC || rec.hash != ollm__fnv1a64(OLLM__FNV_INIT, &rec, offsetof(ollm__kv_rec, hash)) ||
+            rec.start > (uint64_t)*cur || rec.n == 0 || rec.n > (uint64_t)s->n_ctx - rec.start) {
+            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: damaged record at byte %llu", dir, (unsigned long long)off);
+            break;
+        }
+        n = rec.n;
+        for (l = 0; l < m->d.n_layers; l++) if (ollm__kv_has(s, l)) want += 2 * row * n;
+        want += n * 4;
+        if (rec.payload_bytes != want || want > log_bytes - off - sizeof rec) {
+            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: record at byte %llu has the wrong size", dir, (unsigned long long)off);
+            break;
+        }
+        OLLM_FREE(buf);
+        if (!(buf = (char *)OLLM_MALLOC((size_t)want))) { r = ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory"); break; }
+        if (ollm__pread_all(s->kv_fd, buf, want, off + sizeof rec) != OLLM_OK ||
+            rec.payload_hash != ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)want)) {
+            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: record at byte %llu fails its checksum", dir, (unsigned long long)off);
+            break;
+        }
+        p = buf;
+        if (!ring_only) memcpy(s->tokens + rec.start, p, (size_t)n * 4);
+        p += n * 4;
+        for (l = 0; l < m->d.n_layers && r == OLLM_OK; l++) {
+            int64_t a = (int64_t)rec.start, b = a + (int64_t)n;
+            if (!ollm__kv_has(s, l)) continue;
+            if (ollm__kv_ring(s, l)) { if (a < ring_from) a = ring_from; if (b > hi) b = hi; }
+            else if (ring_only) b = a;
+            if (a < b) r = ollm__kv_rows(s, l, a, b - a, p + (uint64_t)(a - (int64_t)rec.start) * row,
+                                         p + row * n + (uint64_t)(a - (int64_t)rec.start) * row, 1);
+            p += 2 * row * n;
+        }
+        if (r != OLLM_OK) { ollm__fail(&m->log, r, "session: cannot place the KV cache"); break; }
+        *cur = (int64_t)(rec.start + n);
+        off += sizeof rec + want;
+    }
+    OLLM_FREE(buf);
+    if (r == OLLM_OK && s->ring) s->ring_lo = ring_from;
+    return r;
+}
+
 /* Opens (creating if needed) the session folder; an existing session is checked and loaded. */
 static ollm_result ollm__store_open(ollm_session *s) {
     ollm_model *m = s->m; const char *dir = s->cfg.dir; char path[4200];
-    ollm__kv_hdr h; ollm__file hf; uint64_t row = ollm__kv_row(s), off = 0; int64_t cur = 0; char *buf = NULL;
-    ollm_result r = OLLM_OK;
+    ollm__kv_hdr h; ollm__file hf; uint64_t row = ollm__kv_row(s); int64_t cur = 0; ollm_result r = OLLM_OK;
     s->state_len = -1;
     if (strlen(dir) > 4000) return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session folder path too long");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -6669,41 +6776,7 @@ static ollm_result ollm__store_open(ollm_session *s) {
     if (r != OLLM_OK || h.logits_hash != ollm__fnv1a64(OLLM__FNV_INIT, s->last_logits, (size_t)m->d.vocab * 4))
         return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: damaged logits in the session header", path);
     /* replay the records the header covers */
-    while (off < h.log_bytes) {
-        ollm__kv_rec rec; uint64_t want = 0, n; int l; char *p;
-        if (h.log_bytes - off < sizeof rec || ollm__pread_all(s->kv_fd, &rec, sizeof rec, off) != OLLM_OK ||
-            rec.magic != OLLM__KV_MAGIC || rec.hash != ollm__fnv1a64(OLLM__FNV_INIT, &rec, offsetof(ollm__kv_rec, hash)) ||
-            rec.start > (uint64_t)cur || rec.n == 0 || rec.n > (uint64_t)s->n_ctx - rec.start) {
-            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: damaged record at byte %llu", dir, (unsigned long long)off);
-            break;
-        }
-        n = rec.n;
-        for (l = 0; l < m->d.n_layers; l++) if (ollm__kv_has(s, l)) want += 2 * row * n;
-        want += n * 4;
-        if (rec.payload_bytes != want || want > h.log_bytes - off - sizeof rec) {
-            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: record at byte %llu has the wrong size", dir, (unsigned long long)off);
-            break;
-        }
-        OLLM_FREE(buf);
-        if (!(buf = (char *)OLLM_MALLOC((size_t)want))) { r = ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory"); break; }
-        if (ollm__pread_all(s->kv_fd, buf, want, off + sizeof rec) != OLLM_OK ||
-            rec.payload_hash != ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)want)) {
-            r = ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s/kv.bin: record at byte %llu fails its checksum", dir, (unsigned long long)off);
-            break;
-        }
-        p = buf;
-        memcpy(s->tokens + rec.start, p, (size_t)n * 4); p += n * 4;
-        for (l = 0; l < (int)h.n_layers; l++) {
-            if (!ollm__kv_has(s, l)) continue;
-            if ((r = ollm__kv_rows(s, l, (int64_t)rec.start, (int64_t)n, p, p + row * n, 1)) != OLLM_OK) break;
-            p += 2 * row * n;
-        }
-        if (r != OLLM_OK) { ollm__fail(&m->log, r, "session: cannot place the KV cache"); break; }
-        cur = (int64_t)(rec.start + n);
-        off += sizeof rec + want;
-    }
-    OLLM_FREE(buf);
-    if (r != OLLM_OK) return r;
+    OLLM__TRY(ollm__store_replay(s, h.log_bytes, (int64_t)h.n_tokens, 0, &cur));
     if ((uint64_t)cur < h.n_tokens)
         return ollm__fail(&m->log, OLLM_ERR_FORMAT, "%s: header claims %llu tokens, the records hold %lld", dir,
                           (unsigned long long)h.n_tokens, (long long)cur);
@@ -6966,13 +7039,30 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     return OLLM_OK;
 }
 
+/* The sliding layers' rings after a rewind: the next token needs the keys of its window, [n_past - window + 1,
+   n_past); a rewind by more than a chunk has overwritten some of them. They are read back from the session folder's
+   log, or, without a folder, computed again from the session's tokens. */
+static ollm_result ollm__ring_check(ollm_session *s) {
+    int64_t need = s->n_past - (s->m->d.sliding_window - 1), cur;
+    if (!s->ring) return OLLM_OK;
+    if (s->n_past == 0) { s->ring_lo = 0; return OLLM_OK; }
+    if ((need > 0 ? need : 0) >= s->ring_lo) return OLLM_OK;
+    if (s->kv_fd >= 0 && s->disk_len >= s->n_past)
+        return ollm__store_replay(s, s->log_end, s->n_past, 1, &cur);
+    ollm__logf(&s->m->log, OLLM_LOG_INFO, "session: rewound to token %lld, before the keys the sliding-window layers "
+               "keep: computing tokens 0..%lld again", (long long)s->n_past, (long long)s->n_past - 1);
+    return ollm__refeed(s, 0);
+}
+
 /* Runs ids through the model in chunks; n_past advances per completed chunk, so an error or a cancel leaves the
    session valid up to the last completed chunk. */
 static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, float *logits_all, int report) {
     ollm_model *m = s->m; size_t done = 0; ollm_result r;
+    OLLM__TRY(ollm__ring_check(s));
     while (done < n) {
         int T = (int)(n - done < (size_t)s->chunk ? n - done : (size_t)s->chunk);
         m->log.err[0] = 0;
+        if (s->ring && s->n_past + T - s->ring > s->ring_lo) s->ring_lo = s->n_past + T - s->ring;   /* overwritten now */
         r = ollm__session_logits_rows(s, logits_all ? T : 1);   /* the families write s->logits [rows, vocab] */
         if (r == OLLM_OK) r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
         if (r != OLLM_OK) {

@@ -267,7 +267,11 @@ static void test_cpu_ops(ollm__backend *B) {
             memset(&a, 0, sizeof a);
             a.T = T; a.pos0 = pos0; a.n_heads = nh; a.n_kv_heads = nkv; a.head_dim = hd; a.window = win;
             a.scale = 1.0f / sqrtf((float)hd); a.sinks = cases[ci][3] ? &sinks : NULL;
-            B->attention(B, hb(o, 0), hb(q, 0), hb(k, 0), hb(v, 0), hb(kc, 0), hb(vc, 0), &a);
+            CHECK(B->attention(B, hb(o, 0), hb(q, 0), hb(k, 0), hb(v, 0), hb(kc, (uint64_t)(pos0 + T) * nkv * hd * 4 - 4),
+                               hb(vc, (uint64_t)ctx * nkv * hd * 4), &a) == OLLM_ERR_INVALID_ARG,
+                  "attention refuses a cache without room for positions pos0 + T - 1");
+            CHECK(B->attention(B, hb(o, 0), hb(q, 0), hb(k, 0), hb(v, 0), hb(kc, (uint64_t)ctx * nkv * hd * 4),
+                               hb(vc, (uint64_t)ctx * nkv * hd * 4), &a) == OLLM_OK, "attention runs");
             for (t = 0; t < T; t++) for (h = 0; h < nh; h++) {
                 int pos = pos0 + t, kvh = h / (nh / nkv); double s[128], mx = -1e300, sum = 0;
                 for (j = 0; j <= pos; j++) {
@@ -287,6 +291,24 @@ static void test_cpu_ops(ollm__backend *B) {
             CHECK(i == T * nkv * hd, "attention appends k to the cache at pos0");
             snprintf(what, sizeof what, "attention T=%d pos0=%d window=%d sinks=%d", T, pos0, win, cases[ci][3]);
             CHECK(rel_err(o, ref, T * nh * hd) < 1e-5, what);
+            if (win) {   /* the same through a ring of win + T - 1 rows holding the positions it can */
+                int R = win + T - 1, kvw = nkv * hd; float *kr = rand_vec(R * kvw, 1), *vr = rand_vec(R * kvw, 1);
+                float *o2 = rand_vec(T * nh * hd, 1);
+                for (j = pos0 + T > R ? pos0 + T - R : 0; j < pos0; j++) {
+                    memcpy(kr + (j % R) * kvw, kc + j * kvw, (size_t)kvw * 4); memcpy(vr + (j % R) * kvw, vc + j * kvw, (size_t)kvw * 4);
+                }
+                a.ring = R - 1;
+                CHECK(B->attention(B, hb(o2, 0), hb(q, 0), hb(k, 0), hb(v, 0), hb(kr, (uint64_t)R * kvw * 4),
+                                   hb(vr, (uint64_t)R * kvw * 4), &a) == OLLM_ERR_INVALID_ARG,
+                      "attention refuses a ring shorter than window + T - 1");
+                a.ring = R;
+                CHECK(B->attention(B, hb(o2, 0), hb(q, 0), hb(k, 0), hb(v, 0), hb(kr, (uint64_t)R * kvw * 4),
+                                   hb(vr, (uint64_t)R * kvw * 4), &a) == OLLM_OK, "attention runs on a ring");
+                for (i = 0; i < T * kvw; i++) if (kr[((pos0 + i / kvw) % R) * kvw + i % kvw] != k[i]) break;
+                CHECK(i == T * kvw, "attention appends k to the ring at the rows of its positions");
+                CHECK(memcmp(o, o2, (size_t)T * nh * hd * 4) == 0, "attention through a ring: identical output");
+                free(kr); free(vr); free(o2);
+            }
             free(q); free(k); free(v); free(kc); free(vc); free(o); free(ref); free(sinks.data.ptr);
         }
     }

@@ -311,19 +311,24 @@ static void t_silu(int64_t n, int off) {
 }
 
 /* Attention of T new queries at pos0 over a cache holding pos0 random earlier positions. Keys and values are bf16
-   values, so the GPU's bf16 cache holds exactly what the CPU's fp32 cache holds. */
-static void t_attn(int nh, int nkv, int hd, int T, int pos0, int window, int sinks) {
-    int ctx = pos0 + T + 3, kvw = nkv * hd; int64_t i, npast = (int64_t)pos0 * kvw, nnew = (int64_t)T * kvw;
+   values, so the GPU's bf16 cache holds exactly what the CPU's fp32 cache holds. ring > 0: the GPU's cache is a
+   sliding window's ring of that many rows (position j in row j % ring) holding the positions it can, the CPU's a
+   row per position. */
+static void t_attn_ring(int nh, int nkv, int hd, int T, int pos0, int window, int sinks, int ring) {
+    int ctx = pos0 + T + 3, kvw = nkv * hd, grows = ring ? ring : ctx; int64_t i, j, npast = (int64_t)pos0 * kvw, nnew = (int64_t)T * kvw;
     float *h = (float *)malloc((size_t)(npast + nnew) * 4); uint16_t *hb = (uint16_t *)malloc((size_t)(npast + 1) * 2);
     pair kc, vc, q, k, v, o; wpair sk; ollm__attn_args a; char what[160]; double e, mx;
     kc.c.ptr = NULL;
-    C->alloc(C, (uint64_t)ctx * kvw * 4, &kc.c); G->alloc(G, (uint64_t)ctx * kvw * 2, &kc.g);
-    C->alloc(C, (uint64_t)ctx * kvw * 4, &vc.c); G->alloc(G, (uint64_t)ctx * kvw * 2, &vc.g);
+    C->alloc(C, (uint64_t)ctx * kvw * 4, &kc.c); G->alloc(G, (uint64_t)grows * kvw * 2, &kc.g);
+    C->alloc(C, (uint64_t)ctx * kvw * 4, &vc.c); G->alloc(G, (uint64_t)grows * kvw * 2, &vc.g);
     if (!kc.c.ptr || !kc.g.ptr || !vc.c.ptr || !vc.g.ptr) { printf("attention: alloc failed: %s\n", lg.err); exit(1); }
     for (int pass_ = 0; pass_ < 2; pass_++) {   /* the earlier positions, in both caches */
         pair *cache = pass_ ? &vc : &kc;
         for (i = 0; i < npast; i++) { h[i] = bf16_round(frand() * (pass_ ? 1.0f : 2.0f)); hb[i] = ollm__f32_to_bf16(h[i]); }
-        if (npast) { C->upload(C, cache->c, h, (uint64_t)npast * 4); G->upload(G, cache->g, hb, (uint64_t)npast * 2); }
+        if (npast) C->upload(C, cache->c, h, (uint64_t)npast * 4);
+        if (npast && !ring) G->upload(G, cache->g, hb, (uint64_t)npast * 2);
+        for (j = ring && pos0 + T > ring ? pos0 + T - ring : 0; ring && j < pos0; j++)   /* what the ring holds */
+            G->upload(G, ollm__view(cache->g, (uint64_t)(j % ring) * kvw * 2, (uint64_t)kvw * 2), hb + j * kvw, (uint64_t)kvw * 2);
     }
     for (i = 0; i < nnew; i++) h[i] = bf16_round(frand() * 2.0f);
     k = mk((uint64_t)nnew * 4, h);
@@ -340,22 +345,27 @@ static void t_attn(int nh, int nkv, int hd, int T, int pos0, int window, int sin
     C->attention(C, o.c, q.c, k.c, v.c, kc.c, vc.c, &a);
     a.sinks = sinks ? &sk.g : NULL;
     CHECK(G->attention(G, o.g, q.g, k.g, v.g, kc.g, vc.g, &a) == OLLM_OK, "attention runs");
-    snprintf(what, sizeof what, "attention heads %d/%d hd=%d T=%d pos0=%d window=%d%s", nh, nkv, hd, T, pos0, window,
-             sinks ? " sinks" : "");
+    snprintf(what, sizeof what, "attention heads %d/%d hd=%d T=%d pos0=%d window=%d%s ring=%d", nh, nkv, hd, T, pos0,
+             window, sinks ? " sinks" : "", ring);
     e = relerr(o.c, o.g, (int64_t)T * nh * hd, &mx); report(what, e, mx, 1e-2);
-    {   /* the appended rows are exactly bf16(k), bf16(v) */
+    {   /* the appended rows are exactly bf16(k), bf16(v), at their positions' rows */
         uint16_t *got = (uint16_t *)malloc((size_t)nnew * 2); int bad = 0; int pass_;
         for (pass_ = 0; pass_ < 2; pass_++) {
             const float *src = (const float *)(pass_ ? v.c.ptr : k.c.ptr);
-            G->download(G, got, ollm__view(pass_ ? vc.g : kc.g, (uint64_t)npast * 2, (uint64_t)nnew * 2), (uint64_t)nnew * 2);
+            for (j = 0; j < T; j++)
+                G->download(G, got + j * kvw, ollm__view(pass_ ? vc.g : kc.g, (uint64_t)((pos0 + j) % grows) * kvw * 2,
+                            (uint64_t)kvw * 2), (uint64_t)kvw * 2);
             for (i = 0; i < nnew; i++) if (got[i] != ollm__f32_to_bf16(src[i])) bad++;
         }
-        CHECK(bad == 0, "attention appends bf16(k), bf16(v) at pos0");
+        CHECK(bad == 0, "attention appends bf16(k), bf16(v) at the rows of positions pos0..");
         free(got);
     }
     if (sinks) rmw(&sk);
     C->release(C, &kc.c); G->release(G, &kc.g); C->release(C, &vc.c); G->release(G, &vc.g);
     rm(&q); rm(&k); rm(&v); rm(&o); free(h); free(hb);
+}
+static void t_attn(int nh, int nkv, int hd, int T, int pos0, int window, int sinks) {
+    t_attn_ring(nh, nkv, hd, T, pos0, window, sinks, 0);
 }
 
 static void t_budget(void) {   /* a 128 MiB budget: 64 MiB of it set aside for kernels and streams, 64 for allocations */
@@ -461,6 +471,14 @@ int main(void) {
     t_attn(2, 1, 64, 130, 0, 8, 1);
     t_attn(2, 1, 36, 20, 5, 10, 0);
     t_attn(4, 4, 256, 5, 700, 0, 0);
+    /* sliding layers' rings (GPT-OSS: window 128, rows window + chunk - 1): decode, prefill chunks that wrap */
+    t_attn_ring(64, 8, 64, 1, 5000, 128, 1, 128);
+    t_attn_ring(64, 8, 64, 1, 300, 128, 1, 1151);
+    t_attn_ring(64, 8, 64, 1024, 3000, 128, 1, 1151);
+    t_attn_ring(64, 8, 64, 700, 100, 128, 1, 1151);
+    t_attn_ring(4, 2, 64, 48, 130, 8, 1, 55);
+    t_attn_ring(4, 2, 64, 9, 40, 8, 1, 16);
+    t_attn_ring(2, 1, 36, 20, 33, 10, 0, 29);    /* the CUDA-core path */
     t_budget();
     if (getenv("OLLM_TEST_STICKY")) t_sticky();
     printf("worst relative error: %.2e on bf16 paths (tol 1e-2), %.2e on fp32 paths; %.1f s\n", worst_bf16, worst_f32,

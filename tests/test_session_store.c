@@ -280,6 +280,47 @@ static void test_moe_family(const char *fx) {
     free(qr); ollm_model_close(q);
 }
 
+/* GPT-OSS's sliding layers keep a ring of window + chunk - 1 rows, not a row per position: a rewind within a chunk
+   continues from the ring, one past it reads the window's keys back from the folder's log or, without a folder,
+   computes the tokens again; the logits are those of an uninterrupted run every time. */
+static void test_ring(const char *path) {
+    ollm_model *q = open_model(path); ollm_session *s; ollm_session_config sc = ollm_session_config_default();
+    int qv = ollm_model_get_info(q)->vocab, i, n = 60; int32_t qi[60]; float *qr = (float *)malloc((size_t)n * qv * 4);
+#define QMATCH(l, pos) ((l) && memcmp((l), qr + (int64_t)(pos) * qv, (size_t)qv * 4) == 0)
+    for (i = 0; i < n; i++) qi[i] = (i * 37 + 11) % qv;
+    sc.max_context = 128; sc.prefill_chunk = CHUNK;
+    ollm_session_open(q, &sc, &s);
+    CHECK(ollm_session_prefill(s, qi, (size_t)n, qr) == OLLM_OK, "ring: reference run");
+    CHECK(s->ring == q->d.sliding_window + CHUNK - 1 && s->ring < sc.max_context && s->k_cache[0].bytes ==
+          (uint64_t)s->ring * ollm__kv_row(s) && s->k_cache[1].bytes == (uint64_t)sc.max_context * ollm__kv_row(s),
+          "ring: sliding layers hold window + chunk - 1 rows, full layers a row per position");
+    CHECK(ollm_session_rewind(s, 50) == OLLM_OK && ollm_session_prefill(s, qi + 50, 10, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), 59), "ring: a rewind within a chunk continues from the ring");
+    CHECK(ollm_session_rewind(s, 12) == OLLM_OK && ollm_session_prefill(s, qi + 12, 1, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), 12), "ring: a rewind past the ring (no folder) computes the window again");
+    CHECK(ollm_session_prefill(s, qi + 13, (size_t)n - 13, NULL) == OLLM_OK && QMATCH(ollm_session_logits(s), n - 1),
+          "ring: and continues exactly");
+    ollm_session_close(s);
+    sc.dir = dir;
+    clear_dir();
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_OK,
+          "ring: prefill into a folder");
+    ollm_session_close(s);
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == (size_t)n &&
+          QMATCH(ollm_session_logits(s), n - 1), "ring: reopened from the folder");
+    CHECK(ollm_session_rewind(s, 20) == OLLM_OK && ollm_session_prefill(s, qi + 20, 5, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), 24), "ring: a rewind past the ring reads the window's keys from the log");
+    CHECK(ollm_session_rewind(s, 9) == OLLM_OK && ollm_session_prefill(s, qi + 9, 30, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), 38), "ring: again, over records written after a rewind");
+    ollm_session_close(s);
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == 39 &&
+          QMATCH(ollm_session_logits(s), 38) && ollm_session_prefill(s, qi + 39, (size_t)n - 39, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), n - 1), "ring: reopened after rewinds, continues exactly");
+    ollm_session_close(s);
+#undef QMATCH
+    free(qr); ollm_model_close(q);
+}
+
 int main(void) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int i;
     snprintf(dir, sizeof dir, "/tmp/ollm_test_store_%d", (int)getpid());
@@ -298,6 +339,7 @@ int main(void) {
     test_crashes(m);
     test_moe_family("tests/fixtures/gptoss_mxfp4");
     test_moe_family("tests/fixtures/qwen3next_new");
+    test_ring("tests/fixtures/gptoss_mxfp4");
     clear_dir();
     ollm_model_close(m);
     free(ref);
