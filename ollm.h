@@ -3675,12 +3675,16 @@ enum {   /* the CUDA enum values used here (cuda.h) */
     X(cuFuncSetAttribute,        "cuFuncSetAttribute",           (ollm__cu_function f, int attrib, int value)) \
     X(cuLaunchKernel,            "cuLaunchKernel",               (ollm__cu_function f, unsigned gx, unsigned gy, \
         unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, ollm__cu_stream s, void **params, void **extra))
-/* cuEventElapsedTime is cuEventElapsedTime_v2 in 13.0 and plain in 12.x (same arguments): looked up apart. */
+/* Looked up apart: cuEventElapsedTime (cuEventElapsedTime_v2 in 13.0, plain in 12.x, same arguments), and the
+   optional cuTensorMapEncodeTiled (12.0+; without it the Hopper GEMM is not used). */
 #define OLLM__CU_FIELD(fn, sym, args) ollm__cu_result (*fn) args;
 typedef struct ollm__cuda {
     void *lib;
     OLLM__CU_FUNCS(OLLM__CU_FIELD)
     ollm__cu_result (*cuEventElapsedTime)(float *ms, ollm__cu_event a, ollm__cu_event b);
+    ollm__cu_result (*cuTensorMapEncodeTiled)(void *map, int dtype, unsigned rank, void *addr, const uint64_t *dims,
+                                              const uint64_t *strides, const unsigned *box, const unsigned *elem_strides,
+                                              int interleave, int swizzle, int l2_promotion, int oob_fill);
 } ollm__cuda;
 
 /* NVRTC (nvrtc.h): every function returns nvrtcResult (0 = success) but nvrtcGetErrorString. */
@@ -3806,6 +3810,7 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
 #undef OLLM__CU_LOAD
     if (!(p = dlsym(cu->lib, "cuEventElapsedTime_v2"))) p = dlsym(cu->lib, "cuEventElapsedTime");
     if (p) memcpy(&cu->cuEventElapsedTime, &p, sizeof p);
+    if ((p = dlsym(cu->lib, "cuTensorMapEncodeTiled")) != NULL) memcpy(&cu->cuTensorMapEncodeTiled, &p, sizeof p);
     return 1;
 }
 
@@ -4040,6 +4045,7 @@ typedef struct ollm__cu {
     char *pin; uint64_t pin_cap, pin_off;   /* page-locked arena the small host arrays go up from (ollm__cu_put) */
     uint64_t abf_src, abf_bytes;     /* abf holds bf16(x) for x = [abf_src, + abf_bytes) when abf_valid */
     int abf_valid;
+    int wgmma;                       /* prefill GEMMs on wgmma + TMA (sm_90, kernels built for sm_90a) */
 } ollm__cu;
 
 #define OLLM__CU_ALLOC_ALIGN 256u
@@ -4273,6 +4279,26 @@ static ollm_result ollm__cu_rmsnorm(ollm__backend *b, ollm__buf y, ollm__buf x, 
 
 static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate);
 #define OLLM__GEMM_SMEM (4 * (128 + 128) * 40 * 2)     /* GB_ST * (GB_M + GB_N) * GB_LD * sizeof(bf16) */
+#define OLLM__WGMMA_SMEM (4 * (128 + 256) * 64 * 2 + 1024)   /* WG_ST * (WG_BM + WG_BN) * WG_BK * 2, 1024-aligned */
+
+/* The tensor map of a row-major bf16 [rows, K] matrix, read in boxes of box_rows x 64 with 128-byte swizzle (zeros
+   past the edges): cuda.h's CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9, INTERLEAVE_NONE = 0, SWIZZLE_128B = 3,
+   L2_PROMOTION_L2_256B = 3, FLOAT_OOB_FILL_NONE = 0. map: 128 bytes, 64-byte aligned. */
+static ollm_result ollm__cu_tmap(ollm__cu *c, void *map, const void *p, int rows, int K, unsigned box_rows) {
+    uint64_t dims[2], strides[1]; unsigned box[2], es[2] = { 1, 1 };
+    dims[0] = (uint64_t)K; dims[1] = (uint64_t)rows; strides[0] = (uint64_t)K * 2; box[0] = 64; box[1] = box_rows;
+    return ollm__cu_check(c, c->cu.cuTensorMapEncodeTiled(map, 9, 2, (void *)p, dims, strides, box, es, 0, 3, 3, 0),
+                          "cuTensorMapEncodeTiled");
+}
+/* C[M, N] (+)= A[M, K] W[N, K]^T, bf16 A and W (K % 8 == 0, 16-byte aligned): ollm_k_gemm_wgmma, 128x256 tiles. */
+static ollm_result ollm__cu_gemm_wgmma(ollm__cu *c, float *C, const void *A, const void *W, int M, int N, int K, int acc) {
+    unsigned char maps[3 * 128]; void *ta = (void *)(((uintptr_t)maps + 63) & ~(uintptr_t)63), *tb = (char *)ta + 128;
+    void *args[7]; unsigned tiles = (unsigned)(((M + 127) / 128) * ((N + 255) / 256));
+    OLLM__TRY(ollm__cu_tmap(c, ta, A, M, K, 128));
+    OLLM__TRY(ollm__cu_tmap(c, tb, W, N, K, 256));
+    args[0] = &C; args[1] = ta; args[2] = tb; args[3] = &M; args[4] = &N; args[5] = &K; args[6] = &acc;
+    return ollm__cu_launch(c, OLLM__K_gemm_wgmma, tiles, 1, 384, OLLM__WGMMA_SMEM, args);
+}
 #define OLLM__ABF_MAX ((uint64_t)64 << 20)             /* bf16 copies of matmul inputs: at most this, in row chunks */
 static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate) {
     ollm__cu *c = (ollm__cu *)b; int N = (int)W->rows, K = (int)W->cols, dt = W->dtype; void *args[9];
@@ -4314,6 +4340,7 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
                 c->abf_valid = 1; c->abf_src = (uint64_t)(uintptr_t)xs; c->abf_bytes = (uint64_t)M * K * 4;
             }
             ap = c->abf.ptr;
+            if (c->wgmma && M >= 128 && N >= 256 && K >= 64) { OLLM__TRY(ollm__cu_gemm_wgmma(c, ys, ap, W->data.ptr, M, N, K, accumulate)); continue; }
             tiles = ((M + 127) / 128) * ((N + 127) / 128);
             args[0] = (void *)&ys; args[1] = &ap; args[2] = (void *)&W->data.ptr; args[3] = &M; args[4] = &N; args[5] = &K;
             args[6] = &accumulate;
@@ -4687,7 +4714,12 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     if (c->cc_major < 8)   /* mma.sync bf16, cp.async, ldmatrix */
         OLLM__CU_NODEV("%s is sm_%d%d; the kernels need sm_80 or newer", c->dev_name, c->cc_major, c->cc_minor);
     if (c->n_sm < 1) c->n_sm = 1;
-    snprintf(c->arch, sizeof c->arch, "sm_%d%d", c->cc_major, c->cc_minor);
+    /* sm_90 builds for sm_90a, which has wgmma: the CUBIN is for this exact device anyway */
+    snprintf(c->arch, sizeof c->arch, "sm_%d%d%s", c->cc_major, c->cc_minor, c->cc_major == 9 && c->cc_minor == 0 ? "a" : "");
+    {   /* OLLM_GEMM=mma keeps prefill GEMMs on mma.sync (a comparison, or a fallback) */
+        const char *g = getenv("OLLM_GEMM");
+        c->wgmma = c->cc_major == 9 && c->cc_minor == 0 && c->cu.cuTensorMapEncodeTiled && !(g && strcmp(g, "mma") == 0);
+    }
     {
         char err[1024];
         if (!ollm__nvrtc_load(&c->nv, cfg->nvrtc_path, err, sizeof err)) OLLM__CU_NODEV("%s", err);
@@ -4723,7 +4755,8 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
             snprintf(ollm__cu_why, sizeof ollm__cu_why, "%s", lg->err); ollm__cu_destroy(&c->b); return r;
         }
         /* kernels with dynamic shared memory may take all the device allows */
-        if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split)
+        if (i == OLLM__K_gemm_bf16 || i == OLLM__K_gemm_wgmma || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 ||
+            i == OLLM__K_attn_split)
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin);
     }
     /* the budget */

@@ -1,7 +1,8 @@
 /* tests/test_cuda_compile.c: CI, no GPU needed. Compiles every kernel of kernels.cu.inc with NVRTC for sm_80, sm_86,
-   sm_89 and sm_90 and exercises the CUBIN cache: a miss publishes an entry, the next build hits it, a corrupt or
-   truncated entry and one written for another key are detected and rebuilt, an unusable cache folder is only an
-   INFO line, NVRTC errors come back with the compiler's log, and without a driver the backend says why.
+   sm_89, sm_90 and sm_90a (what an sm_90 GPU builds: it has wgmma) and exercises the CUBIN cache: a miss publishes
+   an entry, the next build hits it, a corrupt or truncated entry and one written for another key are detected and
+   rebuilt, an unusable cache folder is only an INFO line, NVRTC errors come back with the compiler's log, and
+   without a driver the backend says why.
    Build: cc -O1 tests/test_cuda_compile.c -lm -lpthread -ldl.  No NVRTC on the machine: "skipped: no NVRTC". */
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
@@ -33,7 +34,7 @@ static int flip_byte(const char *path, long off) {   /* off < 0: from the end */
 }
 
 int main(void) {
-    static const char *const archs[] = { "sm_80", "sm_86", "sm_89", "sm_90" };
+    static const char *const archs[] = { "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a" };   /* Hopper builds sm_90a */
     char dir[] = "/tmp/ollm-test-cache-XXXXXX", path[4200], path2[4200], err[1024], cmd[4300];
     ollm__nvrtc nv; ollm__log lg; void *cubin = NULL; size_t n = 0; int how, i, nk;
     ollm_result r;
@@ -47,12 +48,12 @@ int main(void) {
     if (!mkdtemp(dir)) { printf("FAIL: mkdtemp\n1 passed, 1 failed\n"); return 1; }
 
     /* every kernel, every architecture, through the public entry point (ollm kernels --arch ...) */
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         double t0 = ollm__now();
         r = ollm_cuda_compile_kernels(archs[i], dir, NULL, &nk, err, sizeof err);
         printf("%s: %s, %d kernels, %.1f s\n", archs[i], ollm_result_string(r), nk, ollm__now() - t0);
         if (r != OLLM_OK) printf("  %s\n", err);
-        CHECK(r == OLLM_OK && nk == OLLM__K_COUNT, "every kernel compiles for sm_80/86/89/90");
+        CHECK(r == OLLM_OK && nk == OLLM__K_COUNT, "every kernel compiles for sm_80/86/89/90/90a");
     }
     r = ollm_cuda_compile_kernels("compute_90", dir, NULL, &nk, err, sizeof err);
     CHECK(r == OLLM_ERR_INVALID_ARG && strstr(err, "compute_90"), "a virtual architecture is refused (no CUBIN)");

@@ -130,9 +130,16 @@ static void t_matmul(int dt, int T, int N, int K, int acc, int xoff) {
     if (!acc) poison(y.g, y.bytes);
     C->matmul(C, y.c, xc, &W.c, T, acc);
     CHECK(G->matmul(G, y.g, xg, &W.g, T, acc) == OLLM_OK, "matmul runs");
-    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s%s", dtn(dt), T, N, K, acc ? " y+=" : "", xoff ? " x unaligned" : "");
+    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s%s%s", dtn(dt), T, N, K, acc ? " y+=" : "", xoff ? " x unaligned" : "",
+             ((ollm__cu *)G)->wgmma ? " (wgmma where it applies)" : "");
     e = relerr(y.c, y.g, (int64_t)T * N, &mx); report(what, e, mx, tol);
     rm(&xb); rm(&y); rmw(&W);
+}
+/* prefill shapes through both tensor-core GEMMs where the device has two (Hopper: wgmma, and mma.sync) */
+static void t_matmul_gemms(int T, int N, int K, int acc) {
+    ollm__cu *g = (ollm__cu *)G; int had = g->wgmma;
+    t_matmul(OLLM__BF16, T, N, K, acc, 0);
+    if (had) { g->wgmma = 0; t_matmul(OLLM__BF16, T, N, K, acc, 0); g->wgmma = had; }
 }
 
 /* the bf16 copy of a matmul input: reused for the next weight, redone after x changes */
@@ -427,7 +434,10 @@ int main(void) {
     t_matmul(OLLM__BF16, 257, 520, 4096, 0, 0); t_matmul(OLLM__BF16, 64, 77, 100, 0, 0);
     t_matmul(OLLM__BF16, 33, 96, 128, 0, 3); t_matmul(OLLM__F16, 17, 300, 256, 0, 0);
     t_matmul(OLLM__F32, 100, 129, 200, 1, 0);
-    if (!small) t_matmul(OLLM__BF16, 512, 4096, 4096, 1, 0);
+    printf("     prefill GEMM: %s\n", ((ollm__cu *)G)->wgmma ? "wgmma (sm_90a) and mma.sync" : "mma.sync");
+    t_matmul_gemms(128, 256, 64, 0); t_matmul_gemms(200, 300, 136, 0); t_matmul_gemms(130, 1000, 1024, 1);
+    t_matmul_gemms(257, 520, 4096, 0); t_matmul_gemms(333, 2880, 2880, 1);
+    if (!small) { t_matmul_gemms(512, 4096, 4096, 1); t_matmul_gemms(2048, 1024, 4096, 0); }
     t_matmul_reuse();
     /* expert layouts: MXFP4 GEMV (T <= 8) and via a bf16 copy (T > 8); input-major floats likewise */
     t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1);

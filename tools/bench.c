@@ -122,7 +122,8 @@ int main(int argc, char **argv) {
     {   /* GEMM: prefill shapes */
         static const int nk[][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 } };
         static const int Ts[] = { 512, 1024, 2048, 4096, 8192 };
-        double res[3][5][2];
+        double res[3][5][3];   /* the default GEMM, the same with the fp32 -> bf16 pass of x, mma.sync (on Hopper) */
+        int wg = CU->wgmma;
         for (i = 0; i < 3; i++) {
             mm_ctx c; memset(&c, 0, sizeof c);
             c.nw = 1; c.w[0].data = dev_rand((uint64_t)nk[i][0] * nk[i][1], 1, 0.02f); c.w[0].dtype = OLLM__BF16;
@@ -130,11 +131,13 @@ int main(int argc, char **argv) {
             c.x = dev_rand((uint64_t)8192 * nk[i][1], 0, 1.0f); c.y = dev_rand((uint64_t)8192 * nk[i][0], 0, 1.0f);
             for (j = 0; j < 5; j++) {
                 double fl = 2.0 * Ts[j] * nk[i][0] * nk[i][1], s0, s1;
-                if (quick && Ts[j] != 2048 && Ts[j] != 8192) { res[i][j][0] = res[i][j][1] = 0; continue; }
+                res[i][j][0] = res[i][j][1] = res[i][j][2] = 0;
+                if (quick && Ts[j] != 2048 && Ts[j] != 8192) continue;
                 c.T = Ts[j]; c.x.bytes = (uint64_t)Ts[j] * nk[i][1] * 4;
                 c.cvt = 0; s0 = time_it(f_mm, &c, 5);
                 c.cvt = 1; s1 = time_it(f_mm, &c, 5);
                 res[i][j][0] = fl / s0 / 1e12; res[i][j][1] = fl / s1 / 1e12;
+                if (wg) { CU->wgmma = 0; c.cvt = 0; res[i][j][2] = fl / time_it(f_mm, &c, 5) / 1e12; CU->wgmma = wg; }
                 if (res[i][j][0] > best_gemm) best_gemm = res[i][j][0];
             }
             B->release(B, &c.w[0].data); B->release(B, &c.x); B->release(B, &c.y);
@@ -148,8 +151,9 @@ int main(int argc, char **argv) {
                 double fl = 2.0 * Ts[j] * nk[i][0] * nk[i][1];
                 if (res[i][j][0] == 0) continue;
                 snprintf(shape, sizeof shape, "T=%d N=%d K=%d", Ts[j], nk[i][0], nk[i][1]);
-                row("gemm bf16", shape, fl / res[i][j][0] / 1e12, res[i][j][0], "TFLOP/s", gemm_ceil, ceil_name);
+                row(wg ? "gemm bf16 wgmma" : "gemm bf16", shape, fl / res[i][j][0] / 1e12, res[i][j][0], "TFLOP/s", gemm_ceil, ceil_name);
                 row("gemm bf16 +x->bf16", shape, fl / res[i][j][1] / 1e12, res[i][j][1], "TFLOP/s", gemm_ceil, ceil_name);
+                if (wg) row("gemm bf16 mma.sync", shape, fl / res[i][j][2] / 1e12, res[i][j][2], "TFLOP/s", gemm_ceil, ceil_name);
             }
     }
 
