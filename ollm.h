@@ -4755,9 +4755,15 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
             snprintf(ollm__cu_why, sizeof ollm__cu_why, "%s", lg->err); ollm__cu_destroy(&c->b); return r;
         }
         /* kernels with dynamic shared memory may take all the device allows */
-        if (i == OLLM__K_gemm_bf16 || i == OLLM__K_gemm_wgmma || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 ||
-            i == OLLM__K_attn_split)
+        if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split)
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin);
+        /* the Hopper GEMM's ring (beside its static barriers): without it, mma.sync */
+        if (i == OLLM__K_gemm_wgmma && c->wgmma &&
+            c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, OLLM__WGMMA_SMEM) != 0) {
+            ollm__logf(lg, OLLM_LOG_INFO, "CUDA: %d bytes of shared memory for the wgmma GEMM refused; using mma.sync",
+                       OLLM__WGMMA_SMEM);
+            c->wgmma = 0;
+        }
     }
     /* the budget */
     if ((e = c->cu.cuMemGetInfo(&free_b, &total_b)) != 0) OLLM__CU_NODEV("cuMemGetInfo: %s", ollm__cu_errname(c, e));

@@ -348,9 +348,11 @@ static void t_attn_ring(int nh, int nkv, int hd, int T, int pos0, int window, in
     a.T = T; a.pos0 = pos0; a.n_heads = nh; a.n_kv_heads = nkv; a.head_dim = hd; a.window = window;
     a.scale = 1.0f / sqrtf((float)hd);
     if (sinks) { sk = mkw(OLLM__BF16, 1, nh, 2.0f); }
+    a.ring = 0;                              /* the CPU's cache: a row per position */
     a.sinks = sinks ? &sk.c : NULL;
     C->attention(C, o.c, q.c, k.c, v.c, kc.c, vc.c, &a);
     a.sinks = sinks ? &sk.g : NULL;
+    a.ring = ring;
     CHECK(G->attention(G, o.g, q.g, k.g, v.g, kc.g, vc.g, &a) == OLLM_OK, "attention runs");
     snprintf(what, sizeof what, "attention heads %d/%d hd=%d T=%d pos0=%d window=%d%s ring=%d", nh, nkv, hd, T, pos0,
              window, sinks ? " sinks" : "", ring);
