@@ -111,6 +111,10 @@ typedef struct ollm_model_config {
     uint64_t     ram_bytes;   /* host memory for weights (CPU backend) or the RAM tier (CUDA); 0 = no limit.
                                  Layers that do not fit are read from disk as they are needed */
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
+    int32_t      direct_io;    /* how layers and experts are read from disk while running: 0 = with O_DIRECT (Linux),
+                                  past the page cache, where the file system takes it (else buffered); -1 = buffered,
+                                  through the page cache (repeated reads may then come from RAM the kernel spares).
+                                  Reads at open (resident weights, the RAM tier) are buffered either way */
     int32_t      max_context;  /* the longest session you will open: the GPU weight planner leaves room for its KV
                                   cache and activations; 0 = min(max_position_embeddings, 8192) */
     int32_t      prefill_chunk; /* prompt tokens per pass over the layers, the sessions' default: weights stream
@@ -295,10 +299,12 @@ OLLM_API ollm_result ollm_cuda_compile_kernels(const char *arch, const char *cac
 
 /* ==== @platform ==== files, threads and a worker pool, clocks ========================================== */
 
-typedef struct ollm__file { int fd; uint64_t size; } ollm__file;
+/* dfd: a second descriptor opened with O_DIRECT (ollm__file_open_direct), or -1; dio_err: the errno that refused it */
+typedef struct ollm__file { int fd, dfd, dio_err; uint64_t size; } ollm__file;
 
 static ollm_result ollm__file_open(ollm__file *f, const char *path) {
     struct stat st;
+    f->dfd = -1; f->dio_err = 0;
     f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block the open: refused below */
     f->size = 0;
     if (f->fd < 0) return OLLM_ERR_IO;
@@ -307,7 +313,11 @@ static ollm_result ollm__file_open(ollm__file *f, const char *path) {
     f->size = (uint64_t)st.st_size;
     return OLLM_OK;
 }
-static void ollm__file_close(ollm__file *f) { if (f->fd >= 0) close(f->fd); f->fd = -1; }
+static void ollm__file_close(ollm__file *f) {
+    if (f->fd >= 0) close(f->fd);
+    if (f->dfd >= 0) close(f->dfd);
+    f->fd = f->dfd = -1;
+}
 
 /* Test-only fault injection (define OLLM_FAULT_INJECTION): the hook may shorten a write (*n), or fail it with an errno
    value (return nonzero). Production builds compile it away. */
@@ -332,6 +342,85 @@ static ollm_result ollm__pread_all(int fd, void *buf, uint64_t n, uint64_t off) 
     return OLLM_OK;
 }
 
+/* Direct reads (O_DIRECT, Linux) bypass the page cache, so the file offset, the length and the buffer address of each
+   read must be multiples of OLLM__DIO_ALIGN. Tensors lie at any offset: ollm__pread_direct reads the aligned span
+   around the wanted bytes, in pieces of at most one bounce buffer, and copies the bytes out. */
+#define OLLM__DIO_ALIGN 4096u
+#define OLLM__DIO_CHUNK (8u << 20)   /* the largest bounce buffer: reads stay large, memory small */
+
+typedef struct ollm__bounce { char *raw, *buf; uint64_t cap; } ollm__bounce;   /* buf: cap bytes, aligned */
+
+/* A bounce buffer for reads of up to `largest` bytes (in one piece while that fits OLLM__DIO_CHUNK); 0: no memory. */
+static int ollm__bounce_init(ollm__bounce *b, uint64_t largest) {
+    uint64_t cap = (largest + OLLM__DIO_ALIGN - 1) / OLLM__DIO_ALIGN * OLLM__DIO_ALIGN + OLLM__DIO_ALIGN;
+    if (cap > OLLM__DIO_CHUNK) cap = OLLM__DIO_CHUNK;
+    if (cap < 2 * OLLM__DIO_ALIGN) cap = 2 * OLLM__DIO_ALIGN;   /* every piece then covers at least one wanted byte */
+    b->raw = (char *)OLLM_MALLOC((size_t)cap + OLLM__DIO_ALIGN);
+    b->buf = b->raw ? b->raw + (OLLM__DIO_ALIGN - (uintptr_t)b->raw % OLLM__DIO_ALIGN) % OLLM__DIO_ALIGN : NULL;
+    b->cap = b->raw ? cap : 0;
+    return b->raw != NULL;
+}
+static void ollm__bounce_free(ollm__bounce *b) { OLLM_FREE(b->raw); b->raw = b->buf = NULL; b->cap = 0; }
+
+/* Opens f's O_DIRECT descriptor and reads its first block through it: 0, or the errno that refused it (the open on
+   tmpfs and some FUSE file systems, the read on others: EINVAL; ENOTSUP where the platform has no O_DIRECT), also
+   kept in f->dio_err. The path must still name the file f has open. */
+static int ollm__file_open_direct(ollm__file *f, const char *path) {
+#ifdef O_DIRECT
+    char raw[2 * OLLM__DIO_ALIGN], *blk = raw + (OLLM__DIO_ALIGN - (uintptr_t)raw % OLLM__DIO_ALIGN) % OLLM__DIO_ALIGN;
+    struct stat a, b; int fd, fault, err = 0; ssize_t r = -1; size_t want;
+    if (f->dfd >= 0) return 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_DIRECT)) < 0) return f->dio_err = errno;
+    if (fstat(fd, &a) != 0 || fstat(f->fd, &b) != 0) err = errno;
+    else if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) err = ESTALE;   /* replaced since it was opened */
+    while (!err && r < 0) {
+        want = OLLM__DIO_ALIGN;
+        if ((fault = OLLM__FAULT('r', fd, &want)) != 0) { if (fault != EINTR) err = fault; continue; }
+        want = OLLM__DIO_ALIGN;   /* one whole block, whatever a test hook shortened it to */
+        if ((r = pread(fd, blk, want, 0)) < 0 && errno != EINTR) err = errno;
+    }
+    if (err) { close(fd); return f->dio_err = err; }
+    f->dfd = fd;
+    return 0;
+#else
+    (void)path;
+    return f->dio_err = ENOTSUP;
+#endif
+}
+
+/* ollm__pread_all of f through its O_DIRECT descriptor and the bounce buffer b; buffered without either. The end of
+   the file inside a piece, an odd-sized short read, or EINVAL from the descriptor (refused after all) finish the
+   read buffered, so every error is ollm__pread_all's. */
+static ollm_result ollm__pread_direct(const ollm__file *f, void *buf, uint64_t n, uint64_t off, const ollm__bounce *b) {
+    char *p = (char *)buf;
+    if (f->dfd < 0 || !b || !b->buf) return ollm__pread_all(f->fd, buf, n, off);
+    while (n > 0) {
+        uint64_t at = off / OLLM__DIO_ALIGN * OLLM__DIO_ALIGN, skip = off - at, got = 0, take;
+        uint64_t span = (skip + n + OLLM__DIO_ALIGN - 1) / OLLM__DIO_ALIGN * OLLM__DIO_ALIGN;
+        if (span > b->cap) span = b->cap;
+        while (got < span) {   /* one aligned piece; short reads are retried from the block they stopped at */
+            size_t want = (size_t)(span - got); ssize_t r; int fault;
+            if ((fault = OLLM__FAULT('r', f->dfd, &want)) != 0) {
+                errno = fault;
+                if (fault == EINTR) continue;
+                return fault == EINVAL ? ollm__pread_all(f->fd, p, n, off) : OLLM_ERR_IO;
+            }
+            want = want >= OLLM__DIO_ALIGN ? want / OLLM__DIO_ALIGN * OLLM__DIO_ALIGN : OLLM__DIO_ALIGN;
+            r = pread(f->dfd, b->buf + got, want, (off_t)(at + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return errno == EINVAL ? ollm__pread_all(f->fd, p, n, off) : OLLM_ERR_IO;
+            if (r == 0) break;
+            got += (uint64_t)r;
+            if (got % OLLM__DIO_ALIGN) break;
+        }
+        take = got > skip ? got - skip : 0;
+        if (take > n) take = n;
+        memcpy(p, b->buf + skip, (size_t)take);
+        p += take; n -= take; off += take;
+        if (got < span && n > 0) return ollm__pread_all(f->fd, p, n, off);
+    }
+    return OLLM_OK;
+}
 
 /* Writes exactly n bytes at off: EINTR and short writes are retried; ENOSPC, EIO and kin are OLLM_ERR_IO (errno set). */
 static ollm_result ollm__pwrite_all(int fd, const void *buf, uint64_t n, uint64_t off) {
@@ -4948,7 +5037,9 @@ static int ollm__kv_host_auto(const ollm_model *m, int64_t ctx) {
    tensors form one block (on a GPU, its routed experts are blocks of their own: the expert cache below). The planner
    keeps as many blocks resident as the budget allows (first layers first); the rest stream through `depth` slots: an I/O thread reads layer l+1.. into free slots while layer l computes, so
    compute waits only when the disk is slower than the math. Slots keep their layer until reused, so when the
-   streamed layers fit the slots they are read once. */
+   streamed layers fit the slots they are read once. What is read from disk while running (layers, experts) goes
+   through ollm__pread_direct: past the page cache with O_DIRECT unless cfg.direct_io is -1, each reading thread with a
+   bounce buffer of its own (ollm__direct_setup). */
 
 #define OLLM__ALIGN 256u
 enum { OLLM__SLOT_FREE, OLLM__SLOT_LOADING, OLLM__SLOT_READY, OLLM__SLOT_IN_USE, OLLM__SLOT_ERROR };
@@ -4959,6 +5050,7 @@ struct ollm__streamer {
     char *stage[8];                /* host memory the I/O thread reads into (== slot memory on host backends) */
     uint8_t stage_pinned[8];       /* stage[k] came from the backend's host_alloc */
     int slot_layer[8], slot_state[8], slot_errno[8];
+    const ollm__tent *slot_bad[8];  /* the entry whose read failed (OLLM__SLOT_ERROR) */
     uint64_t slot_tick[8], tick;
     int *block_first, *block_count; /* entries of each layer in m->ent (sorted by layer) */
     uint64_t *block_bytes;
@@ -4968,6 +5060,7 @@ struct ollm__streamer {
     int slot_uploaded[8];           /* the layer whose bytes the device slot holds (non-host backends), or -1 */
     const ollm_model *m;
     pthread_t io; pthread_mutex_t mu; pthread_cond_t cv; int quit, started;
+    ollm__bounce bounce;            /* the I/O thread's direct reads (no buffer: buffered reads) */
     uint64_t bytes_read, bytes_uploaded; double wait_s;
 };
 
@@ -4976,6 +5069,51 @@ static ollm_result ollm__read_tensor(ollm_model *m, const ollm__tensor *t, void 
         return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read tensor '%s' (%s)", m->st.file_names[t->file], t->name,
                           strerror(errno));
     return OLLM_OK;
+}
+
+/* Direct reads for what is read from disk while running: opens the shards' O_DIRECT descriptors (the first call; it
+   logs how that went) and n bounce buffers for reads of up to `largest` bytes, one per reading thread. Returns n, or 0
+   (reads stay buffered) with direct_io -1, when no shard takes O_DIRECT, or short of memory. */
+static int ollm__direct_setup(ollm_model *m, const char *dir, ollm__bounce *b, int n, uint64_t largest) {
+    int i, on = 0, tried = 0, refused = -1; char path[4096];
+    if (m->cfg.direct_io < 0) return 0;
+    for (i = 0; i < m->st.n_files; i++) {
+        ollm__file *f = &m->st.files[i];
+        if (f->dfd < 0 && !f->dio_err) {
+            tried++;
+            if (snprintf(path, sizeof path, "%s/%s", dir, m->st.file_names[i]) >= (int)sizeof path) f->dio_err = ENAMETOOLONG;
+            else ollm__file_open_direct(f, path);
+            if (f->dio_err && refused < 0) refused = i;
+        }
+        on += f->dfd >= 0;
+    }
+    if (tried && refused >= 0)
+        ollm__logf(&m->log, OLLM_LOG_INFO, "direct I/O: %s refuses O_DIRECT (%s): %d of %d shards are read through the "
+                   "page cache", m->st.file_names[refused], strerror(m->st.files[refused].dio_err), m->st.n_files - on,
+                   m->st.n_files);
+    else if (tried)
+        ollm__logf(&m->log, OLLM_LOG_DEBUG, "direct I/O: streamed reads bypass the page cache (O_DIRECT, %d of %d shards)",
+                   on, m->st.n_files);
+    if (!on) return 0;
+    for (i = 0; i < n; i++)
+        if (!ollm__bounce_init(&b[i], largest)) {
+            while (i-- > 0) ollm__bounce_free(&b[i]);
+            ollm__logf(&m->log, OLLM_LOG_INFO, "direct I/O: no memory for its bounce buffers: reads are buffered");
+            return 0;
+        }
+    return n;
+}
+
+/* The error for a failed read of tensor t's bytes for `what` ("layer 3"): names the file, and says so when it is now
+   shorter than the tensor. */
+static ollm_result ollm__read_failed(ollm_model *m, const ollm__tensor *t, const char *what, int err) {
+    struct stat sb; char why[160]; const ollm__file *f = &m->st.files[t->file];
+    if (fstat(f->fd, &sb) == 0 && (uint64_t)sb.st_size < t->offset + t->nbytes)
+        snprintf(why, sizeof why, "the file is now %llu bytes, %llu when opened: truncated?", (unsigned long long)sb.st_size,
+                 (unsigned long long)f->size);
+    else snprintf(why, sizeof why, "%s", strerror(err ? err : EIO));
+    return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read %s from disk: tensor '%s' (%s)", m->st.file_names[t->file],
+                      what, t->name, why);
 }
 
 /* Allocates and fills one tensor on the compute device. */
@@ -5006,15 +5144,16 @@ static void *ollm__io_main(void *arg) {
         for (k = 0; k < st->n_slots && job < 0; k++) if (st->slot_state[k] == OLLM__SLOT_LOADING) job = k;
         if (job < 0) { if (st->quit) break; pthread_cond_wait(&st->cv, &st->mu); continue; }
         {
-            int l = st->slot_layer[job], err = 0; char *dst = st->stage[job];
+            int l = st->slot_layer[job], err = 0; char *dst = st->stage[job]; const ollm__tent *bad = NULL;
             pthread_mutex_unlock(&st->mu);
             for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l] && !err; i++) {
                 const ollm__tent *e = &m->ent[i];
-                if (ollm__pread_all(m->st.files[e->t->file].fd, dst + e->off, e->t->nbytes, e->t->offset) != OLLM_OK)
-                    err = errno ? errno : EIO;
+                errno = 0;
+                if (ollm__pread_direct(&m->st.files[e->t->file], dst + e->off, e->t->nbytes, e->t->offset,
+                                       &st->bounce) != OLLM_OK) { err = errno ? errno : EIO; bad = e; }
             }
             pthread_mutex_lock(&st->mu);
-            st->slot_errno[job] = err;
+            st->slot_errno[job] = err; st->slot_bad[job] = bad;
             st->slot_state[job] = err ? OLLM__SLOT_ERROR : OLLM__SLOT_READY;
             st->bytes_read += err ? 0 : st->block_bytes[l];
             pthread_cond_broadcast(&st->cv);
@@ -5059,6 +5198,8 @@ struct ollm__xcache {
     char **rstage; int n_rstage, next_rstage;   /* pinned buffers of slot_bytes */
     int8_t *rstage_up;           /* per buffer: the upload slot still copying from it, or -1 */
     int32_t *queue; int q_head, q_len, q_layer;
+    ollm__bounce *bounce; int n_bounce;   /* direct reads: one per io thread (the caller's, [0], also serves the
+                                             reads outside the pool); none: buffered reads */
     uint64_t hits, misses, uploaded, read;
 };
 enum { OLLM__X_QUEUED = -2 };
@@ -5079,33 +5220,37 @@ static void ollm__xcache_free(ollm_model *m) {
     if (x->stage) { if (x->stage_pinned) m->B->host_free(m->B, x->stage); else OLLM_FREE(x->stage); }
     if (x->io_started) ollm__pool_free(&x->io);
     for (l = 0; l < x->n_rstage; l++) if (x->rstage[l]) m->B->host_free(m->B, x->rstage[l]);
-    OLLM_FREE(x->rstage); OLLM_FREE(x->rstage_up); OLLM_FREE(x->queue);
+    for (l = 0; l < x->n_bounce; l++) ollm__bounce_free(&x->bounce[l]);
+    OLLM_FREE(x->rstage); OLLM_FREE(x->rstage_up); OLLM_FREE(x->queue); OLLM_FREE(x->bounce);
     m->B->release(m->B, &x->pool);
     OLLM_FREE(x->first); OLLM_FREE(x->count); OLLM_FREE(x->xbytes); OLLM_FREE(x->host); OLLM_FREE(x->host_pinned);
     OLLM_FREE(x->slot_le); OLLM_FREE(x->slot_tick); OLLM_FREE(x->where); OLLM_FREE(x->pending);
     OLLM_FREE(x); m->xc = NULL;
 }
 
-/* Expert e of layer l from the checkpoint into dst (its block layout): 0, or the errno of the failed read with *bad
-   the tensor (safe on the io threads: it logs nothing). */
-static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__tent **bad) {
+/* Expert e of layer l from the checkpoint into dst (its block layout), with bounce buffer b (NULL: buffered reads): 0,
+   or the errno of the failed read with *bad the tensor (safe on the io threads: it logs nothing). */
+static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__bounce *b, const ollm__tent **bad) {
     const ollm__xcache *x = m->xc; int i;
     for (i = x->first[l]; i < x->first[l] + x->count[l]; i++) {
         const ollm__tent *en = &m->ent[i]; const ollm__tensor *t = en->t;
         uint64_t n = en->expert == OLLM__X_STACKED ? t->nbytes / (uint64_t)x->E : t->nbytes;
         uint64_t at = t->offset + (en->expert == OLLM__X_STACKED ? (uint64_t)e * n : 0);
         if (en->expert != OLLM__X_STACKED && en->expert != e) continue;
-        if (ollm__pread_all(m->st.files[t->file].fd, dst + en->off, n, at) != OLLM_OK) { *bad = en; return errno ? errno : EIO; }
+        errno = 0;
+        if (ollm__pread_direct(&m->st.files[t->file], dst + en->off, n, at, b) != OLLM_OK) { *bad = en; return errno ? errno : EIO; }
     }
     return 0;
 }
-static ollm_result ollm__expert_read_failed(ollm_model *m, int e, const ollm__tent *bad, int err) {
-    return ollm__fail(&m->log, OLLM_ERR_IO, "%s: cannot read expert %d of tensor '%s' (%s)",
-                      m->st.file_names[bad->t->file], e, bad->t->name, strerror(err));
+static ollm_result ollm__expert_read_failed(ollm_model *m, int l, int e, const ollm__tent *bad, int err) {
+    char what[64];
+    snprintf(what, sizeof what, "expert %d of layer %d", e, l);
+    return ollm__read_failed(m, bad->t, what, err);
 }
-static ollm_result ollm__expert_read(ollm_model *m, int l, int e, char *dst) {
-    const ollm__tent *bad = NULL; int err = ollm__expert_pread(m, l, e, dst, &bad);
-    return err ? ollm__expert_read_failed(m, e, bad, err) : OLLM_OK;
+static ollm_result ollm__expert_read(ollm_model *m, int l, int e, char *dst) {   /* on the calling thread */
+    const ollm__tent *bad = NULL;
+    int err = ollm__expert_pread(m, l, e, dst, m->xc->n_bounce ? &m->xc->bounce[0] : NULL, &bad);
+    return err ? ollm__expert_read_failed(m, l, e, bad, err) : OLLM_OK;
 }
 
 /* Marks the expert tensors (non-host backends: the CPU reads experts where they lie) and returns about one expert's
@@ -5131,8 +5276,9 @@ static uint64_t ollm__xcache_classify(ollm_model *m) {
 }
 
 /* After the sort: per layer, expert entries' offsets in the block and the block size; then the cache itself with as
-   many slots as `avail` bytes hold (at most every expert), and the host copies while ram_bytes lasts. */
-static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *ram_used) {
+   many slots as `avail` bytes hold (at most every expert), and the host copies while ram_bytes lasts. dir: the
+   model's, where the shards are opened again for direct reads. */
+static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t avail, uint64_t *ram_used) {
     int L = m->d.n_layers, E = m->d.n_experts, i, l, e; ollm__xcache *x; uint64_t *cur;
     for (i = 0; i < m->n_ent; i++) if (m->ent[i].expert != OLLM__X_DENSE) break;
     if (i == m->n_ent) return OLLM_OK;   /* no expert tensors */
@@ -5205,6 +5351,12 @@ static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *r
         x->n_rstage = i;
         if (x->n_rstage) { ollm__pool_init(&x->io, 8); x->io_started = 1; }
     }
+    if (l < L) {   /* experts read from disk while running: a bounce buffer per io thread for direct reads */
+        int nb = x->io_started ? x->io.n_threads : 1;
+        if (!(x->bounce = (ollm__bounce *)ollm__calloc((size_t)nb, sizeof *x->bounce)))
+            return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+        x->n_bounce = ollm__direct_setup(m, dir, x->bounce, nb, x->slot_bytes);
+    }
     m->info.expert_slots = x->n_slots; m->info.expert_bytes = x->slot_bytes;
     ollm__logf(&m->log, OLLM_LOG_INFO, "experts: %d of %d in a GPU cache of %.2f GB (%.1f MB each); host RAM holds %.2f GB "
                "of them, the rest is read from disk when picked", x->n_slots, L * E,
@@ -5213,11 +5365,14 @@ static ollm_result ollm__xcache_place(ollm_model *m, uint64_t avail, uint64_t *r
 }
 
 /* Reads the next batch of queued experts (one per free pinned buffer) on the io threads, in parallel, and starts
-   their uploads on the copy stream. */
-typedef struct ollm__xread { const ollm_model *m; int l, k0, err[16]; const ollm__tent *bad[16]; } ollm__xread;
-static void ollm__xread_task(void *vctx, int64_t j) {
-    ollm__xread *c = (ollm__xread *)vctx; const ollm__xcache *x = c->m->xc;
-    c->err[j] = ollm__expert_pread(c->m, c->l, x->queue[x->q_head + j], x->rstage[(c->k0 + (int)j) % x->n_rstage], &c->bad[j]);
+   their uploads on the copy stream. Task t reads experts t, t + step, ... of the batch (step: at most the pool's
+   threads), so it alone uses bounce buffer t. */
+typedef struct ollm__xread { const ollm_model *m; int l, k0, n, step, err[16]; const ollm__tent *bad[16]; } ollm__xread;
+static void ollm__xread_task(void *vctx, int64_t t) {
+    ollm__xread *c = (ollm__xread *)vctx; const ollm__xcache *x = c->m->xc; int j;
+    for (j = (int)t; j < c->n; j += c->step)
+        c->err[j] = ollm__expert_pread(c->m, c->l, x->queue[x->q_head + j], x->rstage[(c->k0 + j) % x->n_rstage],
+                                       x->n_bounce ? &x->bounce[t] : NULL, &c->bad[j]);
 }
 static ollm_result ollm__xqueue_pump(ollm_model *m) {
     ollm__xcache *x = m->xc; ollm__xread c; int n = x->q_len - x->q_head, j, l = x->q_layer;
@@ -5227,10 +5382,10 @@ static ollm_result ollm__xqueue_pump(ollm_model *m) {
         int8_t *up = &x->rstage_up[(x->next_rstage + j) % x->n_rstage];
         if (*up >= 0) { OLLM__TRY(m->B->slot_sync(m->B, *up)); *up = -1; }
     }
-    c.m = m; c.l = l; c.k0 = x->next_rstage;
-    ollm__pool_run(&x->io, n, ollm__xread_task, &c);
+    c.m = m; c.l = l; c.k0 = x->next_rstage; c.n = n; c.step = n < x->io.n_threads ? n : x->io.n_threads;
+    ollm__pool_run(&x->io, c.step, ollm__xread_task, &c);
     for (j = 0; j < n; j++)
-        if (c.err[j]) return ollm__expert_read_failed(m, x->queue[x->q_head + j], c.bad[j], c.err[j]);
+        if (c.err[j]) return ollm__expert_read_failed(m, l, x->queue[x->q_head + j], c.bad[j], c.err[j]);
     for (j = 0; j < n; j++) {
         int e = x->queue[x->q_head + j], k = x->where[l * x->E + e], b = (x->next_rstage + j) % x->n_rstage;
         int8_t u = (int8_t)(OLLM__X_SLOT + x->ring);
@@ -5333,12 +5488,14 @@ static void ollm__streamer_free(ollm_model *m) {
     for (k = 0; st->host_copy && k < m->d.n_layers; k++)
         if (st->host_copy[k]) { if (st->host_pinned[k]) m->B->host_free(m->B, st->host_copy[k]); else OLLM_FREE(st->host_copy[k]); }
     OLLM_FREE(st->host_copy); OLLM_FREE(st->host_pinned);
+    ollm__bounce_free(&st->bounce);
     OLLM_FREE(st->block_first); OLLM_FREE(st->block_count); OLLM_FREE(st->block_bytes); OLLM_FREE(st->resident);
     OLLM_FREE(st); m->stream = NULL;
 }
 
-/* Places every bound tensor: global ones and the resident layers on the compute device, the others streamed. */
-static ollm_result ollm__tiers_place(ollm_model *m) {
+/* Places every bound tensor: global ones and the resident layers on the compute device, the others streamed. dir: the
+   model's (direct reads open its shards again). */
+static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
     int L = m->d.n_layers, i, l, k, n_stream = 0, depth = m->cfg.stream_depth > 0 ? m->cfg.stream_depth : 2;
     uint64_t budget = m->B->host ? m->cfg.ram_bytes : 0, global = 0, all = 0, max_block = 0, used, ram_used = 0;
     ollm__streamer *st;
@@ -5407,7 +5564,7 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     m->info.resident_layers = L - n_stream; m->info.streamed_layers = n_stream; m->info.resident_bytes = used;
     if (n_stream == 0) {
         ollm__streamer_free(m);
-        return ollm__xcache_place(m, budget ? budget - used : UINT64_MAX, &ram_used);
+        return ollm__xcache_place(m, dir, budget ? budget - used : UINT64_MAX, &ram_used);
     }
     if (!m->B->host) {
         /* the RAM tier: streamed layers kept in (page-locked) host memory while the RAM budget lasts */
@@ -5437,6 +5594,8 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
         if (!st->stage[k]) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "no host memory to stage a layer");
         st->slot_layer[k] = -1; st->slot_uploaded[k] = -1;
     }
+    if (m->B->host || m->info.ram_layers < n_stream)   /* some layers are read from disk while running */
+        ollm__direct_setup(m, dir, &st->bounce, 1, max_block);
     pthread_mutex_init(&st->mu, NULL); pthread_cond_init(&st->cv, NULL);
     if (pthread_create(&st->io, NULL, ollm__io_main, st) != 0) {
         pthread_mutex_destroy(&st->mu); pthread_cond_destroy(&st->cv);
@@ -5444,7 +5603,7 @@ static ollm_result ollm__tiers_place(ollm_model *m) {
     }
     st->started = 1;
     m->info.stream_slots = st->n_slots; m->info.slot_bytes = max_block;
-    OLLM__TRY(ollm__xcache_place(m, budget ? budget - used - (uint64_t)st->n_slots * max_block : UINT64_MAX, &ram_used));
+    OLLM__TRY(ollm__xcache_place(m, dir, budget ? budget - used - (uint64_t)st->n_slots * max_block : UINT64_MAX, &ram_used));
     ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: %d of %d layers resident (%.2f GB with embeddings and head), %d streamed "
                "(%d from RAM, %.2f GB; %d from disk) through %d slots of %.2f GB", L - n_stream, L, (double)used / 1e9,
                n_stream, m->info.ram_layers, (double)ram_used / 1e9, n_stream - m->info.ram_layers, st->n_slots,
@@ -5499,10 +5658,11 @@ static ollm_result ollm__layer_acquire(ollm_model *m, int l) {
     }
     st->wait_s += ollm__now() - t0;
     if (st->slot_state[slot] == OLLM__SLOT_ERROR) {
-        int e = st->slot_errno[slot];
+        int e = st->slot_errno[slot]; const ollm__tent *bad = st->slot_bad[slot]; char what[32];
         st->slot_state[slot] = OLLM__SLOT_FREE; st->slot_layer[slot] = -1;
         pthread_mutex_unlock(&st->mu);
-        return ollm__fail(&m->log, OLLM_ERR_IO, "cannot read layer %d from disk: %s", l, strerror(e));
+        snprintf(what, sizeof what, "layer %d", l);
+        return ollm__read_failed(m, bad->t, what, e);
     }
     st->slot_state[slot] = OLLM__SLOT_IN_USE;
     /* prefetch the next streamed layers, in order of use, into the other slots */
@@ -6932,7 +7092,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     }
     if (!(m->fw = ollm__calloc(1, m->fam->weights_size(&m->d)))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     if ((r = m->fam->tensors(m, ollm__bind_shaped)) != OLLM_OK) return r;
-    if ((r = ollm__tiers_place(m)) != OLLM_OK) return r;
+    if ((r = ollm__tiers_place(m, dir)) != OLLM_OK) return r;
     /* RoPE frequencies, computed once on the host (modeling_rope_utils.py) */
     inv = (float *)ollm__calloc((size_t)m->d.head_dim / 2 + 1, sizeof *inv);
     if (!inv) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");

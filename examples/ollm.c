@@ -22,7 +22,7 @@
 
 typedef struct opts {
     const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend, *session;
-    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host;
+    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host, no_direct;
     double ram_gb, vram_gb;
     int print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
     float temp, top_p, min_p, repeat_penalty;
@@ -47,7 +47,7 @@ static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
     "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
-    "                [--depth N] [--chunk N] [--kv-host] [-v]\n"
+    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -69,7 +69,8 @@ static const char usage[] =
     "         --ram-gb / --vram-gb cap the memory for weights; layers that do not fit stream from disk, --depth N\n"
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
     "         on the GPU). --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
-    "         GPU budget).\n"
+    "         GPU budget). Layers and experts read from disk while running bypass the page cache (O_DIRECT)\n"
+    "         where the file system allows; --no-direct reads them through it.\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
 
@@ -115,6 +116,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--chat") == 0) o->chat = 1;
         else if (strcmp(a, "--raw") == 0) o->raw = 1;
         else if (strcmp(a, "--kv-host") == 0) o->kv_host = 1;
+        else if (strcmp(a, "--no-direct") == 0) o->no_direct = 1;
         else if (strcmp(a, "-v") == 0) o->verbose++;
         else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) { fprintf(stderr, "ollm: unknown or incomplete option %s\n", a); return -1; }
         else if (!o->dir && strcmp(o->cmd, "kernels") != 0) o->dir = a;
@@ -179,7 +181,7 @@ static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
     cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads; cfg.stream_depth = o->depth;
     cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9); cfg.max_context = o->ctx;
-    cfg.prefill_chunk = o->chunk;
+    cfg.prefill_chunk = o->chunk; cfg.direct_io = o->no_direct ? -1 : 0;
     if (o->backend) {
         if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
         else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;

@@ -1,5 +1,7 @@
 /* Unit tests of the core: JSON, safetensors and config validation, bad model directories, every CPU op against a
-   naive double-precision loop, samplers and session behaviour. Run from the repository root. */
+   naive double-precision loop, samplers and session behaviour, streamed and direct (O_DIRECT) reads. Run from the
+   repository root. */
+#define OLLM_FAULT_INJECTION
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
@@ -472,6 +474,166 @@ static void test_streaming(void) {
     free(ref); free(got);
 }
 
+/* ---- direct reads: streamed layers through O_DIRECT give the resident logits; every fallback and error path ---- */
+static int dio_reads, buf_reads, dio_fail_at, dio_fail_errno, dio_short;
+static int dio_hook(int op, int fd, size_t *n) {   /* counts reads by descriptor kind; faults on the direct ones */
+    int direct = 0;
+    if (op != 'r') return 0;
+#ifdef O_DIRECT
+    direct = (fcntl(fd, F_GETFL) & O_DIRECT) != 0;
+#else
+    (void)fd;
+#endif
+    if (!direct) { buf_reads++; return 0; }
+    dio_reads++;
+    if (dio_fail_at && dio_reads == dio_fail_at) return dio_fail_errno;
+    if (dio_short && dio_reads % 4 == 0) return EINTR;
+    if (dio_short && *n > 1) *n = *n / 3 + 1;
+    return 0;
+}
+static void dio_reset(void) { dio_reads = buf_reads = dio_fail_at = dio_fail_errno = dio_short = 0; ollm__io_fault = dio_hook; }
+static char dio_log[1024];
+static void dio_log_cb(void *user, ollm_log_level level, const char *msg) {
+    size_t n = strlen(dio_log);
+    (void)user; (void)level;
+    if (strstr(msg, "direct I/O")) snprintf(dio_log + n, sizeof dio_log - n, "%s\n", msg);
+}
+/* Opens dir streaming its layers from disk, prefills 40 ids into logits; *direct: whether the shard took O_DIRECT,
+   *dreads / *breads: direct and buffered reads during the prefill. */
+static ollm_result dio_run(const char *dir, int32_t direct_io, const int32_t *ids, float *logits, int *direct,
+                           int *dreads, int *breads, char *err, size_t cap) {
+    ollm_model *m; ollm_session *s; ollm_model_config mc = ollm_model_config_default(); ollm_result r;
+    ollm_session_config sc = ollm_session_config_default();
+    mc.backend = OLLM_BACKEND_CPU; mc.ram_bytes = 650000; mc.stream_depth = 2; mc.direct_io = direct_io;
+    mc.log = dio_log_cb; sc.max_context = 64; sc.prefill_chunk = 16;
+    dio_log[0] = 0; err[0] = 0; *direct = 0; *dreads = *breads = 0;
+    if ((r = ollm_model_open(dir, &mc, &m)) != OLLM_OK || !m->stream) {
+        snprintf(err, cap, "does not stream: %s", ollm_model_last_error(m)); ollm_model_close(m); return OLLM_ERR_INVALID_ARG;
+    }
+    *direct = m->st.files[0].dfd >= 0;
+    if (*direct != (m->stream->bounce.buf != NULL)) snprintf(err, cap, "bounce buffer without O_DIRECT, or O_DIRECT without one");
+    *dreads = dio_reads; *breads = buf_reads;
+    ollm_session_open(m, &sc, &s);
+    memset(logits, 0, 40 * 320 * 4);
+    r = ollm_session_prefill(s, ids, 40, logits);
+    *dreads = dio_reads - *dreads; *breads = buf_reads - *breads;
+    if (r != OLLM_OK || !err[0]) snprintf(err, cap, "%s", ollm_model_last_error(m));
+    ollm_session_close(s); ollm_model_close(m);
+    return r;
+}
+static void test_direct_io(void) {
+    static const char *fx = "tests/fixtures/llama_gqa1";
+    ollm_model *m; ollm_session *s; ollm_model_config mc = ollm_model_config_default();
+    ollm_session_config sc = ollm_session_config_default(); int32_t ids[40]; int i, direct, engaged, dr, br, shm = -1;
+    char what[3000], err[1100], dir[300], cmd[1200]; ollm_result r;
+    float *ref = (float *)malloc(40 * 320 * 4), *got = (float *)malloc(40 * 320 * 4);
+    for (i = 0; i < 40; i++) ids[i] = (i * 31 + 3) % 320;
+    mc.backend = OLLM_BACKEND_CPU; sc.max_context = 64; sc.prefill_chunk = 16;
+    ollm_model_open(fx, &mc, &m);
+    ollm_session_open(m, &sc, &s); ollm_session_prefill(s, ids, 40, ref); ollm_session_close(s); ollm_model_close(m);
+
+    /* default: O_DIRECT where the file system takes it (else the logged fallback), bit-identical logits */
+    dio_reset();
+    r = dio_run(fx, 0, ids, got, &engaged, &dr, &br, err, sizeof err);
+    snprintf(what, sizeof what, "direct: streamed prefill (%s)", err);
+    CHECK(r == OLLM_OK && memcmp(ref, got, 40 * 320 * 4) == 0, what);
+    snprintf(what, sizeof what, "direct: %s (%d direct, %d buffered reads while streaming; log: %s)",
+             engaged ? "every streamed read went through O_DIRECT" : "the refusal is logged", dr, br, dio_log);
+    CHECK(engaged ? dr > 0 && br == 0 && strstr(dio_log, "bypass the page cache (O_DIRECT") : dr == 0 && strstr(dio_log, "refuses O_DIRECT") != NULL, what);
+    /* direct_io -1: buffered, the same logits */
+    dio_reset();
+    r = dio_run(fx, -1, ids, got, &direct, &dr, &br, err, sizeof err);
+    snprintf(what, sizeof what, "direct_io -1: buffered reads only (%d direct, %d buffered; %s)", dr, br, err);
+    CHECK(r == OLLM_OK && !direct && dr == 0 && br > 0 && !dio_log[0] && memcmp(ref, got, 40 * 320 * 4) == 0, what);
+    /* the first aligned read refused with EINVAL (as some file systems do): buffered, logged once */
+    dio_reset(); dio_fail_at = 1; dio_fail_errno = EINVAL;
+    r = dio_run(fx, 0, ids, got, &direct, &dr, &br, err, sizeof err);
+    snprintf(what, sizeof what, "direct: a refused first read falls back to buffered reads, logged once (%s; log: %s)", err, dio_log);
+    CHECK(r == OLLM_OK && !direct && dr == 0 && br > 0 && memcmp(ref, got, 40 * 320 * 4) == 0 &&
+          strstr(dio_log, engaged ? "model.safetensors refuses O_DIRECT (Invalid argument)" : "model.safetensors refuses O_DIRECT (") &&
+          !strchr(strchr(dio_log, '\n') + 1, '\n'), what);
+    if (engaged) {
+        /* EINVAL from a later direct read: that read is done buffered */
+        dio_reset(); dio_fail_at = 3; dio_fail_errno = EINVAL;
+        r = dio_run(fx, 0, ids, got, &direct, &dr, &br, err, sizeof err);
+        snprintf(what, sizeof what, "direct: EINVAL on a streamed read finishes it buffered (%d direct, %d buffered; %s)", dr, br, err);
+        CHECK(r == OLLM_OK && direct && br >= 1 && memcmp(ref, got, 40 * 320 * 4) == 0, what);
+        /* short and interrupted direct reads are retried */
+        dio_reset(); dio_short = 1;
+        r = dio_run(fx, 0, ids, got, &direct, &dr, &br, err, sizeof err);
+        snprintf(what, sizeof what, "direct: short and interrupted reads give the same logits (%d direct reads; %s)", dr, err);
+        CHECK(r == OLLM_OK && direct && br == 0 && memcmp(ref, got, 40 * 320 * 4) == 0, what);
+        /* EIO on a direct read: OLLM_ERR_IO naming the file and the tensor */
+        dio_reset(); dio_fail_at = 5; dio_fail_errno = EIO;
+        r = dio_run(fx, 0, ids, got, &direct, &dr, &br, err, sizeof err);
+        snprintf(what, sizeof what, "direct: EIO is OLLM_ERR_IO naming the file (%s)", err);
+        CHECK(r == OLLM_ERR_IO && strstr(err, "model.safetensors: cannot read layer") && strstr(err, "tensor 'model.layers.") &&
+              strstr(err, strerror(EIO)), what);
+        /* a shard truncated while the model is open, read through O_DIRECT */
+        snprintf(dir, sizeof dir, "%s/dio_trunc", tmp_root);
+        snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s", dir, fx, dir); sh(cmd);
+        dio_reset();
+        mc.ram_bytes = 300000; mc.stream_depth = 1; mc.log = dio_log_cb;
+        CHECK(ollm_model_open(dir, &mc, &m) == OLLM_OK && m->stream, "direct truncated: streams from disk");
+        direct = m->st.files[0].dfd >= 0;   /* the copy's file system (tmp_root) may refuse O_DIRECT */
+        snprintf(cmd, sizeof cmd, "truncate -s 100000 %s/model.safetensors", dir); sh(cmd);
+        ollm_session_open(m, &sc, &s);
+        r = ollm_session_prefill(s, ids, 40, NULL);
+        snprintf(what, sizeof what, "direct truncated: prefill is OLLM_ERR_IO naming the file (%s; %s, %d direct reads)",
+                 ollm_model_last_error(m), direct ? "O_DIRECT" : "buffered", dio_reads);
+        CHECK(r == OLLM_ERR_IO && (!direct || dio_reads > 1) && strstr(ollm_model_last_error(m), "model.safetensors: cannot read layer") &&
+              strstr(ollm_model_last_error(m), "truncated"), what);
+        ollm_session_close(s); ollm_model_close(m);
+    }
+    /* tmpfs (/dev/shm): O_DIRECT or the fallback, the same logits either way */
+    snprintf(dir, sizeof dir, "/dev/shm/ollm_test_core_%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s 2>/dev/null", dir, fx, dir);
+    if (access("/dev/shm", W_OK) == 0 && sh(cmd) == 0) {
+        dio_reset();
+        r = dio_run(dir, 0, ids, got, &shm, &dr, &br, err, sizeof err);
+        snprintf(what, sizeof what, "direct on /dev/shm: the same logits (%s)", err);
+        CHECK(r == OLLM_OK && memcmp(ref, got, 40 * 320 * 4) == 0, what);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir); sh(cmd);
+    }
+    /* the read helper itself: odd offsets and lengths, pieces of a small bounce buffer, the file's unaligned end */
+    {
+        static const uint64_t span[][2] = { {0, 1}, {1, 4095}, {4095, 2}, {4096, 4096}, {123, 20000}, {8191, 8194},
+                                            {200000, 777}, {0, 197385}, {5, 197380}, {197384, 1}, {190000, 7385} };
+        uint64_t size = 197385, k; unsigned char *data = (unsigned char *)malloc(size), *buf = (unsigned char *)malloc(size + 1);
+        ollm__file f; ollm__bounce b; char p[400]; int pass, ok = 1, fdirect;
+        for (k = 0; k < size; k++) data[k] = (unsigned char)(k * 131 + (k >> 9));
+        snprintf(p, sizeof p, "%s/dio.bin", tmp_root);
+        write_file(p, data, size);
+        CHECK(ollm__file_open(&f, p) == OLLM_OK && ollm__bounce_init(&b, 1) && b.cap == 2 * OLLM__DIO_ALIGN &&
+              (uintptr_t)b.buf % OLLM__DIO_ALIGN == 0, "direct: an aligned bounce buffer of two blocks");
+        fdirect = ollm__file_open_direct(&f, p) == 0;   /* tmp_root's file system may refuse it: then all is buffered */
+        CHECK(fdirect == (f.dfd >= 0) && (fdirect || f.dio_err), "direct: the descriptor, or the errno that refused it");
+        for (pass = 0; pass < 2; pass++) {
+            dio_reset(); dio_short = pass;
+            for (k = 0; k < sizeof span / sizeof span[0]; k++) {
+                if (span[k][0] + span[k][1] > size) continue;
+                memset(buf, 0xee, (size_t)size + 1);
+                ok &= ollm__pread_direct(&f, buf, span[k][1], span[k][0], &b) == OLLM_OK &&
+                      memcmp(buf, data + span[k][0], (size_t)span[k][1]) == 0 && buf[span[k][1]] == 0xee;
+            }
+            snprintf(what, sizeof what, "direct: the helper reads exact bytes at odd spans%s (%d direct, %d buffered reads)",
+                     pass ? " through short and interrupted reads" : "", dio_reads, buf_reads);
+            CHECK(ok && (fdirect ? dio_reads > 0 && buf_reads == 0 : dio_reads == 0), what);
+        }
+        dio_reset();
+        CHECK(ollm__pread_direct(&f, buf, 10, size - 5, &b) == OLLM_ERR_IO && ollm__pread_direct(&f, buf, 10, size + 4096, &b) == OLLM_ERR_IO,
+              "direct: reading past the end is OLLM_ERR_IO");
+        dio_reset(); dio_fail_at = 1; dio_fail_errno = EIO;
+        CHECK(!fdirect || (ollm__pread_direct(&f, buf, 100, 5, &b) == OLLM_ERR_IO && errno == EIO), "direct: EIO is returned, errno kept");
+        ollm__bounce_free(&b); ollm__file_close(&f); free(data); free(buf);
+    }
+    ollm__io_fault = NULL;
+    snprintf(what, sizeof what, "direct: O_DIRECT %s on %s%s", engaged ? "engaged" : "refused (buffered fallback)", fx,
+             shm < 0 ? "" : shm ? "; engaged on /dev/shm" : "; refused on /dev/shm (buffered fallback)");
+    printf("  %s\n", what);
+    free(ref); free(got);
+}
+
 /* a tokenizer.json whose one id is far past its entries is refused before tables are sized by it */
 static void test_tokenizer_limits(void) {
     char d[400], p[500], cmd[1100]; ollm_tokenizer *t = NULL; ollm__log lg; ollm_result r;
@@ -500,6 +662,7 @@ int main(void) {
     test_rope_tables();
     test_session();
     test_streaming();
+    test_direct_io();
     test_tokenizer_limits();
     CHECK(strcmp(ollm_result_string(OLLM_ERR_FORMAT), "file is malformed") == 0 &&
           strcmp(ollm_result_string((ollm_result)999), "unknown ollm_result") == 0, "result strings");
