@@ -4940,6 +4940,8 @@ struct ollm_session {
     int64_t state_len;           /* tokens the saved recurrent state (state.bin) holds, or -1: none */
     int32_t ring;                /* rows of each sliding-window layer's KV ring (position j in row j % ring), or 0 */
     int64_t ring_lo;             /* the rings hold the keys of positions [ring_lo, n_past) */
+    int64_t state_at;            /* tokens the family's recurrent state holds (-1: unknown, after a failed pass) */
+    void *snap; int64_t snap_len;   /* that state after the last prefill call's snap_len tokens (-1: none) */
 };
 
 /* A model family: how to read its config, which tensors it needs, the session state it keeps and its forward pass.
@@ -6275,7 +6277,8 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
    Per layer:  h = x + Mixer(RMSNorm0(x));  x = h + MoE(RMSNorm0(h)),  RMSNorm0(x) = x_hat * (1 + w) (zero-centred).
    Mixer is Gated DeltaNet (layer_kind OLLM__LAYER_LINEAR) or gated attention (OLLM__LAYER_FULL).
    Session state: K/V caches for the full-attention layers only; per DeltaNet layer the last K-1 conv inputs and the
-   recurrent state S [value heads][dk][dv] (fp32). That state cannot be rewound: see ollm__qn_forward. */
+   recurrent state S [value heads][dk][dv] (fp32). That state cannot be undone: a rewind below it continues from a
+   snapshot (ollm__state_resume, in @kvstore). */
 
 typedef struct ollm__qn_layer {
     ollm__w input_layernorm, post_attention_layernorm;
@@ -6653,19 +6656,17 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     return B->combine(B, s->x, st->xg, st->tok_row, st->weight, T, k + 1, H);
 }
 
-/* T tokens at positions n_past.. The DeltaNet states hold exactly the tokens fed so far (st->pos): a session rewound
-   below that (ollm_session_rewind) cannot continue, since the recurrent state cannot be undone; rewinding to 0 starts
-   afresh (the states are cleared). */
+/* T tokens at positions n_past.. The DeltaNet states hold exactly the tokens fed so far (st->pos); after a rewind
+   ollm__feed brings them back to n_past first (ollm__state_resume), and at 0 they are cleared here. */
 static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; const ollm__qn *w = (const ollm__qn *)m->fw;
     ollm__qn_state *st = (ollm__qn_state *)s->fs;
     int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
     if (st->pos != s->n_past) {
         if (s->n_past != 0)
-            return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "Qwen3-Next: the session was rewound to token %lld, but "
-                              "the DeltaNet recurrent state cannot be rewound (it holds %lld tokens%s); rewind to 0 "
-                              "and feed the context again", (long long)s->n_past, (long long)(st->pos < 0 ? 0 : st->pos),
-                              st->pos < 0 ? " after a failed forward pass" : "");
+            return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "Qwen3-Next: the DeltaNet state holds %lld tokens, the "
+                              "session %lld%s", (long long)(st->pos < 0 ? 0 : st->pos), (long long)s->n_past,
+                              st->pos < 0 ? " (after a failed forward pass)" : "");
         OLLM__TRY(ollm__qn_clear(s));
     }
     st->pos = -1;                               /* until this pass completes */
@@ -6782,7 +6783,7 @@ typedef struct ollm__state_hdr {
     uint32_t magic, version; uint64_t fingerprint, n_tokens, tokens_hash, bytes, payload_hash, hash;
 } ollm__state_hdr;
 
-static ollm_result ollm__store_state(ollm_session *s) {
+static ollm_result ollm__store_state_as(ollm_session *s, const char *name) {
     ollm_model *m = s->m; ollm__state_hdr h; uint64_t n = m->fam->state_bytes(s); void *buf; ollm_result r;
     if (!(buf = OLLM_MALLOC((size_t)n))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     if ((r = m->fam->state_io(s, buf, 0)) != OLLM_OK) { OLLM_FREE(buf); return ollm__fail(&m->log, r, "session: cannot read the recurrent state back"); }
@@ -6792,10 +6793,67 @@ static ollm_result ollm__store_state(ollm_session *s) {
     h.tokens_hash = ollm__fnv1a64(OLLM__FNV_INIT, s->tokens, (size_t)s->n_past * 4);
     h.payload_hash = ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)n);
     h.hash = ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__state_hdr, hash));
-    r = ollm__store_replace(s, "state.bin", &h, sizeof h, buf, n);
+    r = ollm__store_replace(s, name, &h, sizeof h, buf, n);
     OLLM_FREE(buf);
-    if (r == OLLM_OK) s->state_len = s->n_past;
     return r;
+}
+static ollm_result ollm__store_state(ollm_session *s) {
+    OLLM__TRY(ollm__store_state_as(s, "state.bin"));
+    s->state_len = s->n_past;
+    return OLLM_OK;
+}
+
+/* Snapshots: state-N.bin, the state after N tokens at the end of a prefill call (a hard link to that state.bin, or a
+   copy where the folder takes no links). A rewind removes those past its end; at most OLLM__SNAP_KEEP stay, the
+   oldest removed first. They let a rewind below the live state (a question after a document) continue from the
+   latest snapshot at or below it instead of token 0. */
+#define OLLM__SNAP_KEEP 8
+static int ollm__snap_list(const ollm_session *s, int64_t *ns, int cap) {   /* token counts of the snapshots */
+    DIR *d = opendir(s->cfg.dir); struct dirent *e; int k = 0;
+    while (d && (e = readdir(d)) != NULL && k < cap) {
+        long long v; char tail;
+        if (sscanf(e->d_name, "state-%lld.bi%c", &v, &tail) == 2 && tail == 'n' && v > 0) {
+            char canon[64]; snprintf(canon, sizeof canon, "state-%lld.bin", v);
+            if (strcmp(canon, e->d_name) == 0) ns[k++] = (int64_t)v;
+        }
+    }
+    if (d) closedir(d);
+    return k;
+}
+static void ollm__snap_remove(const ollm_session *s, int64_t n) {
+    char path[4200]; snprintf(path, sizeof path, "%s/state-%lld.bin", s->cfg.dir, (long long)n); unlink(path);
+}
+/* Removes the snapshots past `end`, and the oldest beyond OLLM__SNAP_KEEP. */
+static void ollm__snap_prune(const ollm_session *s, int64_t end) {
+    int64_t ns[256]; int k = ollm__snap_list(s, ns, 256), i, kept = 0;
+    for (i = 0; i < k; i++) if (ns[i] > end) { ollm__snap_remove(s, ns[i]); ns[i] = 0; } else kept++;
+    while (kept > OLLM__SNAP_KEEP) {
+        int lo = -1;
+        for (i = 0; i < k; i++) if (ns[i] && (lo < 0 || ns[i] < ns[lo])) lo = i;
+        ollm__snap_remove(s, ns[lo]); ns[lo] = 0; kept--;
+    }
+}
+/* At the end of a prefill call: the state in memory, and in the folder as state-N.bin. */
+static ollm_result ollm__snap_take(ollm_session *s) {
+    ollm_model *m = s->m; char from[4200], to[4200];
+    if (!s->snap && !(s->snap = OLLM_MALLOC((size_t)m->fam->state_bytes(s)))) {
+        ollm__logf(&m->log, OLLM_LOG_WARN, "session: no memory for a snapshot of the recurrent state");
+        return OLLM_OK;
+    }
+    s->snap_len = -1;
+    OLLM__TRY(m->fam->state_io(s, s->snap, 0));
+    s->snap_len = s->n_past;
+    if (s->kv_fd < 0) return OLLM_OK;
+    if (s->state_len != s->n_past) OLLM__TRY(ollm__store_state(s));
+    snprintf(from, sizeof from, "%s/state.bin", s->cfg.dir);
+    snprintf(to, sizeof to, "%s/state-%lld.bin", s->cfg.dir, (long long)s->n_past);
+    unlink(to);
+    if (link(from, to) != 0) {
+        char name[64]; snprintf(name, sizeof name, "state-%lld.bin", (long long)s->n_past);
+        OLLM__TRY(ollm__store_state_as(s, name));
+    }
+    ollm__snap_prune(s, s->n_past);
+    return OLLM_OK;
 }
 
 static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, float *logits_all, int report);
@@ -6812,32 +6870,78 @@ static ollm_result ollm__refeed(ollm_session *s, int64_t from) {
     return r;
 }
 
-/* After the log is replayed (n_past = the header's tokens): the saved state if it matches a prefix of those tokens,
-   else a fresh one; then the tokens after it are fed again (their KV rows are rewritten with the same values). */
-static ollm_result ollm__state_load(ollm_session *s) {
+/* The saved state of the folder (state.bin or a snapshot) that holds the most of the session's first `limit` tokens,
+   checked against their hash, loaded into the session if it holds more than *have (then *have is its length). A
+   damaged or foreign file is passed over with a warning. n_past is restored. */
+static ollm_result ollm__state_pick(ollm_session *s, int64_t limit, int64_t *have) {
     ollm_model *m = s->m; ollm__state_hdr h; ollm__file f; char path[4200]; uint64_t n = m->fam->state_bytes(s);
-    int64_t have = 0, all = s->n_past; void *buf = NULL; ollm_result r = OLLM_OK;
-    snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
-    if (ollm__file_open(&f, path) == OLLM_OK) {
+    int64_t ns[256], keep = s->n_past; int k = ollm__snap_list(s, ns + 1, 255) + 1, i, best = -1, tries;
+    void *buf = NULL; ollm_result r = OLLM_OK;
+    ns[0] = -1;   /* state.bin */
+    for (tries = 0; tries < k && r == OLLM_OK; tries++) {
+        int64_t top = *have;
+        for (i = 0, best = -1; i < k; i++) {   /* the longest candidate left: snapshots by name, state.bin by header */
+            int64_t len = ns[i];
+            if (len == -2) continue;
+            if (len == -1) {
+                snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
+                if (ollm__file_open(&f, path) != OLLM_OK) { ns[i] = -2; continue; }
+                len = f.size >= sizeof h && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK ? (int64_t)h.n_tokens : 0;
+                ollm__file_close(&f);
+            }
+            if (len > top && len <= limit) { top = len; best = i; }
+        }
+        if (best < 0) break;
+        if (ns[best] == -1) snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
+        else snprintf(path, sizeof path, "%s/state-%lld.bin", s->cfg.dir, (long long)ns[best]);
+        ns[best] = -2;
+        if (ollm__file_open(&f, path) != OLLM_OK) continue;
         if (f.size == sizeof h + n && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK && h.magic == OLLM__STATE_MAGIC &&
             h.version == OLLM__KV_VERSION && h.hash == ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__state_hdr, hash)) &&
-            h.fingerprint == m->fingerprint && h.bytes == n && h.n_tokens <= (uint64_t)all &&
+            h.fingerprint == m->fingerprint && h.bytes == n && (int64_t)h.n_tokens == top &&
             h.tokens_hash == ollm__fnv1a64(OLLM__FNV_INIT, s->tokens, (size_t)h.n_tokens * 4) &&
-            (buf = OLLM_MALLOC((size_t)n)) != NULL && ollm__pread_all(f.fd, buf, n, sizeof h) == OLLM_OK &&
+            (buf || (buf = OLLM_MALLOC((size_t)n)) != NULL) && ollm__pread_all(f.fd, buf, n, sizeof h) == OLLM_OK &&
             h.payload_hash == ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)n)) {
-            s->n_past = (int64_t)h.n_tokens;
-            if ((r = m->fam->state_io(s, buf, 1)) == OLLM_OK) have = (int64_t)h.n_tokens;
-        } else
-            ollm__logf(&m->log, OLLM_LOG_WARN, "%s: not a state of this session's tokens: rebuilding it", path);
-        ollm__file_close(&f); OLLM_FREE(buf);
-        if (r != OLLM_OK) return ollm__fail(&m->log, r, "session: cannot restore the recurrent state");
+            s->n_past = top;
+            if ((r = m->fam->state_io(s, buf, 1)) == OLLM_OK) { *have = top; s->state_at = top; }
+            ollm__file_close(&f);
+            break;
+        }
+        ollm__logf(&m->log, OLLM_LOG_WARN, "%s: not a state of this session's tokens: passed over", path);
+        ollm__file_close(&f);
     }
-    s->state_len = have; s->n_past = all;
+    OLLM_FREE(buf);
+    s->n_past = keep;
+    return r == OLLM_OK ? OLLM_OK : ollm__fail(&m->log, r, "session: cannot restore the recurrent state");
+}
+
+/* After the log is replayed (n_past = the header's tokens): the saved state that matches the longest prefix of those
+   tokens, else a fresh one; then the tokens after it are fed again (their KV rows are rewritten with the same values). */
+static ollm_result ollm__state_load(ollm_session *s) {
+    int64_t have = 0, all = s->n_past; ollm_result r;
+    OLLM__TRY(ollm__state_pick(s, all, &have));
+    s->state_len = have; s->state_at = have;
     if (have == all) return OLLM_OK;
-    ollm__logf(&m->log, OLLM_LOG_INFO, "%s: feeding tokens %lld..%lld again to rebuild the recurrent state", s->cfg.dir,
-               (long long)have, (long long)all - 1);
+    ollm__logf(&s->m->log, OLLM_LOG_INFO, "%s: feeding tokens %lld..%lld again to rebuild the recurrent state",
+               s->cfg.dir, (long long)have, (long long)all - 1);
     r = ollm__refeed(s, have);
     return r == OLLM_OK ? ollm__store_state(s) : r;
+}
+
+/* The recurrent state after a rewind below it (it cannot be undone): the latest snapshot at or below the session's
+   length, in memory or in the folder, then the tokens after it fed again; without one, every token again. */
+static ollm_result ollm__state_resume(ollm_session *s) {
+    ollm_model *m = s->m; int64_t want = s->n_past, have = 0;
+    if (!m->fam->state_bytes || want == 0 || s->state_at == want) return OLLM_OK;
+    if (s->snap && s->snap_len > 0 && s->snap_len <= want) {
+        s->n_past = s->snap_len;
+        if (m->fam->state_io(s, s->snap, 1) == OLLM_OK) { have = s->snap_len; s->state_at = have; }
+        s->n_past = want;
+    }
+    if (s->kv_fd >= 0) OLLM__TRY(ollm__state_pick(s, want, &have));
+    ollm__logf(&m->log, OLLM_LOG_INFO, "session: the recurrent state is past token %lld (a rewind): feeding tokens "
+               "%lld..%lld again%s", (long long)want, (long long)have, (long long)want - 1, have ? " from a snapshot" : "");
+    return ollm__refeed(s, have);
 }
 
 /* Commits tokens [start, start + n): called after their forward pass, before n_past moves past them. */
@@ -7177,7 +7281,7 @@ OLLM_API void ollm_session_close(ollm_session *s) {
     B->release(B, &s->o); B->release(B, &s->g); B->release(B, &s->u); B->release(B, &s->logits);
     if (s->fs && s->m->fam->session_free) s->m->fam->session_free(s);
     if (s->kv_fd >= 0) close(s->kv_fd);
-    OLLM_FREE(s->last_logits); OLLM_FREE(s->tokens);
+    OLLM_FREE(s->last_logits); OLLM_FREE(s->tokens); OLLM_FREE(s->snap);
     OLLM_FREE(s);
 }
 
@@ -7190,7 +7294,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     m->log.err[0] = 0;
     s = (ollm_session *)ollm__calloc(1, sizeof *s);
     if (!s) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-    s->m = m; s->pending = -1; s->kv_fd = -1; s->kv_staged[0] = s->kv_staged[1] = -1;
+    s->m = m; s->pending = -1; s->kv_fd = -1; s->kv_staged[0] = s->kv_staged[1] = -1; s->snap_len = -1;
     if (cfg) s->cfg = *cfg;
     if (s->cfg.max_context < 0 || s->cfg.prefill_chunk < 0) {
         OLLM_FREE(s); return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session: negative max_context or prefill_chunk");
@@ -7257,6 +7361,7 @@ static ollm_result ollm__ring_check(ollm_session *s) {
    session valid up to the last completed chunk. */
 static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, float *logits_all, int report) {
     ollm_model *m = s->m; size_t done = 0; ollm_result r;
+    OLLM__TRY(ollm__state_resume(s));
     OLLM__TRY(ollm__ring_check(s));
     while (done < n) {
         int T = (int)(n - done < (size_t)s->chunk ? n - done : (size_t)s->chunk);
@@ -7265,11 +7370,12 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
         r = ollm__session_logits_rows(s, logits_all ? T : 1);   /* the families write s->logits [rows, vocab] */
         if (r == OLLM_OK) r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
         if (r != OLLM_OK) {
-            s->has_logits = 0;
+            s->has_logits = 0; s->state_at = -1;
             if (m->log.err[0] == 0) ollm__fail(&m->log, r, "forward pass failed at token %lld: %s", (long long)s->n_past,
                                                ollm_result_string(r));
             return r;
         }
+        s->state_at = s->n_past + T;
         memcpy(s->tokens + s->n_past, ids + done, (size_t)T * sizeof *ids);
         if (s->kv_fd >= 0 && (r = ollm__store_commit(s, s->n_past, T)) != OLLM_OK) {
             /* not durable: the session steps back to its last committed token */
@@ -7306,7 +7412,8 @@ OLLM_API ollm_result ollm_session_prefill(ollm_session *s, const int32_t *ids, s
             return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "prefill: token %d at index %llu is outside the vocabulary "
                               "(0..%d)", ids[i], (unsigned long long)i, m->d.vocab - 1);
     OLLM__TRY(ollm__flush_pending(s));
-    return ollm__feed(s, ids, n, logits, 1);
+    OLLM__TRY(ollm__feed(s, ids, n, logits, 1));
+    return m->fam->state_bytes && n ? ollm__snap_take(s) : OLLM_OK;   /* a rewind back here resumes from it */
 }
 OLLM_API const float *ollm_session_logits(const ollm_session *s) {
     return s && s->has_logits && s->pending < 0 ? s->last_logits : NULL;
@@ -7321,6 +7428,8 @@ OLLM_API ollm_result ollm_session_rewind(ollm_session *s, size_t n) {
     }
     s->n_past = (int64_t)n;
     if (s->state_len > s->n_past) s->state_len = 0;   /* state.bin is past the new end: no longer a prefix */
+    if (s->snap_len > s->n_past) s->snap_len = -1;    /* nor the snapshots past it */
+    if (s->kv_fd >= 0 && s->m->fam->state_bytes) ollm__snap_prune(s, s->n_past);
     s->has_logits = 0;   /* the logits after token n - 1 are gone; the next prefill recomputes them */
     if (s->kv_fd >= 0 && s->disk_len > s->n_past) return ollm__store_header(s, s->n_past, 0);
     return OLLM_OK;

@@ -321,6 +321,74 @@ static void test_ring(const char *path) {
     free(qr); ollm_model_close(q);
 }
 
+/* Qwen3-Next's recurrent state cannot be undone: a rewind below it continues from the state at the end of the last
+   prefill call (in memory), from a snapshot state-N.bin in the folder, or from token 0 — the logits are those of an
+   uninterrupted run every time. The document-then-questions pattern: prefill the document, close; each question
+   reopens, rewinds to the document's end and continues from its snapshot. */
+static int resumed_from_snapshot;   /* the library said it continued from a snapshot */
+static void on_resume_log(void *user, ollm_log_level level, const char *msg) {
+    (void)user; (void)level;
+    if (strstr(msg, "again from a snapshot")) resumed_from_snapshot++;
+}
+static void test_state_rewind(const char *path) {
+    ollm_model *q = open_model(path); ollm_session *s; ollm_session_config sc = ollm_session_config_default();
+    ollm_generate_config g = ollm_generate_config_default();
+    int qv = ollm_model_get_info(q)->vocab, i, n = 60; int32_t qi[60], out[10]; size_t n_out = 0;
+    float *qr = (float *)malloc((size_t)n * qv * 4); char snap[600]; struct stat st;
+#define QMATCH(l, pos) ((l) && memcmp((l), qr + (int64_t)(pos) * qv, (size_t)qv * 4) == 0)
+    q->log.fn = on_resume_log;
+    for (i = 0; i < n; i++) qi[i] = (i * 29 + 3) % qv;
+    sc.max_context = 128; sc.prefill_chunk = CHUNK;
+    /* 40 prompt tokens, then 10 generated ones: the reference is all 50 in one prefill */
+    ollm_session_open(q, &sc, &s);
+    g.max_tokens = 10; g.ignore_eos = 1;
+    CHECK(ollm_session_prefill(s, qi, 40, NULL) == OLLM_OK && ollm_session_generate(s, &g, out, 10, &n_out) == OLLM_OK &&
+          n_out == 10, "state rewind: 10 tokens generated after 40");
+    ollm_session_close(s);
+    for (i = 0; i < 10; i++) qi[40 + i] = out[i];
+    ollm_session_open(q, &sc, &s);
+    CHECK(ollm_session_prefill(s, qi, (size_t)n, qr) == OLLM_OK, "state rewind: reference run");
+    ollm_session_close(s);
+    ollm_session_open(q, &sc, &s);
+    CHECK(ollm_session_prefill(s, qi, 40, NULL) == OLLM_OK && ollm_session_generate(s, &g, out, 10, &n_out) == OLLM_OK,
+          "state rewind: prefill 40 (the state kept in memory), generate 10");
+    resumed_from_snapshot = 0;
+    CHECK(ollm_session_rewind(s, 45) == OLLM_OK && ollm_session_prefill(s, qi + 45, 5, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), 49) && resumed_from_snapshot == 1,
+          "state rewind: into generated tokens, from the prompt's state in memory");
+    resumed_from_snapshot = 0;
+    CHECK(ollm_session_rewind(s, 30) == OLLM_OK && ollm_session_prefill(s, qi + 30, (size_t)n - 30, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), n - 1) && resumed_from_snapshot == 0,
+          "state rewind: below every snapshot (no folder): from token 0");
+    ollm_session_close(s);
+    /* the folder: a document, then questions that rewind to its end */
+    sc.dir = dir;
+    clear_dir();
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_prefill(s, qi, 40, NULL) == OLLM_OK,
+          "state rewind: the document (40 tokens) into a folder");
+    ollm_session_close(s);
+    snprintf(snap, sizeof snap, "%s/state-40.bin", dir);
+    CHECK(stat(snap, &st) == 0, "state rewind: a snapshot of the state after the document");
+    for (i = 0; i < 2; i++) {   /* two questions, each with its own tokens after the document */
+        int32_t qq[8]; int j;
+        for (j = 0; j < 8; j++) qq[j] = (j * 7 + 11 * (i + 1)) % qv;
+        CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_rewind(s, 40) == OLLM_OK &&
+              ollm_session_prefill(s, qq, 5, NULL) == OLLM_OK, "state rewind: a question after the document");
+        for (j = 5; j < 8; j++) ollm_session_prefill(s, qq + j, 1, NULL);
+        ollm_session_close(s);
+    }
+    snprintf(snap, sizeof snap, "%s/state-45.bin", dir);
+    CHECK(stat(snap, &st) == 0, "state rewind: the last question's snapshot is there");
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == 48 && ollm_session_rewind(s, 40) == OLLM_OK &&
+          stat(snap, &st) != 0, "state rewind: a rewind removes the snapshots past its end");
+    resumed_from_snapshot = 0;
+    CHECK(ollm_session_prefill(s, qi + 40, (size_t)n - 40, NULL) == OLLM_OK && QMATCH(ollm_session_logits(s), n - 1) &&
+          resumed_from_snapshot == 1, "state rewind: the document's own continuation, from its snapshot, exactly");
+    ollm_session_close(s);
+#undef QMATCH
+    free(qr); ollm_model_close(q);
+}
+
 int main(void) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int i;
     snprintf(dir, sizeof dir, "/tmp/ollm_test_store_%d", (int)getpid());
@@ -340,6 +408,7 @@ int main(void) {
     test_moe_family("tests/fixtures/gptoss_mxfp4");
     test_moe_family("tests/fixtures/qwen3next_new");
     test_ring("tests/fixtures/gptoss_mxfp4");
+    test_state_rewind("tests/fixtures/qwen3next_new");
     clear_dir();
     ollm_model_close(m);
     free(ref);
