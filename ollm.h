@@ -6939,8 +6939,12 @@ static ollm_result ollm__state_resume(ollm_session *s) {
         s->n_past = want;
     }
     if (s->kv_fd >= 0) OLLM__TRY(ollm__state_pick(s, want, &have));
-    ollm__logf(&m->log, OLLM_LOG_INFO, "session: the recurrent state is past token %lld (a rewind): feeding tokens "
-               "%lld..%lld again%s", (long long)want, (long long)have, (long long)want - 1, have ? " from a snapshot" : "");
+    if (have == want)
+        ollm__logf(&m->log, OLLM_LOG_INFO, "session: rewound below the recurrent state: continuing from its snapshot "
+                   "at token %lld", (long long)want);
+    else
+        ollm__logf(&m->log, OLLM_LOG_INFO, "session: rewound below the recurrent state: feeding tokens %lld..%lld again "
+                   "from %s", (long long)have, (long long)want - 1, have ? "a snapshot" : "the start");
     return ollm__refeed(s, have);
 }
 
