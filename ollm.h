@@ -4135,6 +4135,8 @@ typedef struct ollm__cu {
     uint64_t abf_src, abf_bytes;     /* abf holds bf16(x) for x = [abf_src, + abf_bytes) when abf_valid */
     int abf_valid;
     int wgmma;                       /* prefill GEMMs on wgmma + TMA (sm_90, kernels built for sm_90a) */
+    int dn_chunk;                    /* the delta rule over T >= 64 tokens in chunks of at most this many (64 or
+                                        32, as shared memory allows); 0: the recurrent kernel for every T */
 } ollm__cu;
 
 #define OLLM__CU_ALLOC_ALIGN 256u
@@ -4608,9 +4610,16 @@ static ollm_result ollm__cu_dn_conv(ollm__backend *b, ollm__buf y, ollm__buf sta
     ollm__cu_wrote(c, y.ptr, (uint64_t)T * C * 4); ollm__cu_wrote(c, state.ptr, (uint64_t)(K - 1) * C * 4);
     return ollm__cu_launch(c, k, (unsigned)((C + 127) / 128), 1, 128, 0, args);
 }
+/* dynamic shared memory of ollm_k_dn_chunk_<16 nb> for key heads of dk (the layout in kernels.cu.inc) */
+static unsigned ollm__cu_dn_chunk_smem(int nb, int dk) {
+    unsigned ch = 16u * (unsigned)nb, dkp = ((unsigned)dk + 3) & ~3u, ks = ((dkp >> 2) | 1) << 2;
+    return 8 * ch + 4 * (2 * ch * ks + dkp * 32 + 2 * ch * (ch + 4) + ch * 32 + 16 * 32 + (unsigned)nb * 256 + 3 * ch);
+}
+/* l2norm, then the delta rule: recurrent (one token after another) below 64 tokens, else in chunks of 64 tokens
+   (32 where 64 do not fit the shared memory; the recurrent kernel where neither does) */
 static ollm_result ollm__cu_dn_rule(ollm__backend *b, ollm__buf o, ollm__buf qkv, ollm__buf beta, ollm__buf g,
                                     ollm__buf S, const ollm__dn_dims *d, int T) {
-    ollm__cu *c = (ollm__cu *)b; void *args[10]; int nk = d->nk, nv = d->nv, dk = d->dk, dv = d->dv;
+    ollm__cu *c = (ollm__cu *)b; void *args[10]; int nk = d->nk, nv = d->nv, dk = d->dk, dv = d->dv, nb = 0;
     long long C = 2ll * nk * dk + (long long)nv * dv; float qscale = 1.0f / sqrtf((float)dk);
     OLLM__CU_ENTER(c);
     if (dk > 256)
@@ -4622,6 +4631,11 @@ static ollm_result ollm__cu_dn_rule(ollm__backend *b, ollm__buf o, ollm__buf qkv
     args[0] = &o.ptr; args[1] = &qkv.ptr; args[2] = &beta.ptr; args[3] = &g.ptr; args[4] = &S.ptr; args[5] = &T;
     args[6] = &nk; args[7] = &nv; args[8] = &dk; args[9] = &dv;
     ollm__cu_wrote(c, o.ptr, (uint64_t)T * nv * dv * 4); ollm__cu_wrote(c, S.ptr, (uint64_t)nv * dk * dv * 4);
+    if (T >= 64 && c->dn_chunk >= 64 && ollm__cu_dn_chunk_smem(4, dk) <= (unsigned)c->smem_optin) nb = 4;
+    else if (T >= 64 && c->dn_chunk >= 32 && ollm__cu_dn_chunk_smem(2, dk) <= (unsigned)c->smem_optin) nb = 2;
+    if (nb)
+        return ollm__cu_launch(c, nb == 4 ? OLLM__K_dn_chunk_64 : OLLM__K_dn_chunk_32, (unsigned)nv,
+                               (unsigned)((dv + 31) / 32), 256, ollm__cu_dn_chunk_smem(nb, dk), args);
     return ollm__cu_launch(c, dk <= 128 ? OLLM__K_dn_rule_32 : OLLM__K_dn_rule_64, (unsigned)nv, (unsigned)((dv + 31) / 32),
                            128, 0, args);
 }
@@ -4809,6 +4823,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         const char *g = getenv("OLLM_GEMM");
         c->wgmma = c->cc_major == 9 && c->cc_minor == 0 && c->cu.cuTensorMapEncodeTiled && !(g && strcmp(g, "mma") == 0);
     }
+    c->dn_chunk = 64;
     {
         char err[1024];
         if (!ollm__nvrtc_load(&c->nv, cfg->nvrtc_path, err, sizeof err)) OLLM__CU_NODEV("%s", err);
@@ -4844,7 +4859,8 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
             snprintf(ollm__cu_why, sizeof ollm__cu_why, "%s", lg->err); ollm__cu_destroy(&c->b); return r;
         }
         /* kernels with dynamic shared memory may take all the device allows */
-        if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split)
+        if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split ||
+            i == OLLM__K_dn_chunk_32 || i == OLLM__K_dn_chunk_64)
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin);
         /* the Hopper GEMM's ring (beside its static barriers): without it, mma.sync */
         if (i == OLLM__K_gemm_wgmma && c->wgmma &&

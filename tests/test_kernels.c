@@ -296,6 +296,48 @@ static void t_deltanet(int T, int nk, int r, int dk, int dv, int K, int w_dt) {
     rmw(&A); rmw(&dtb); rmw(&cw); rmw(&nw);
 }
 
+/* The delta rule alone, from a non-zero state, with Qwen3-Next's kinds of inputs: q, k, v as the conv's SiLU
+   outputs, beta = sigmoid(b) in (0, 1), g = -exp(A_log) softplus(a + dt_bias) (about -0.03 .. -7). The CUDA
+   backend takes chunks of at most `chunk` tokens (64, 32; 0: the recurrent kernel), checked against the CPU's
+   recurrence on the output, the final state and the normalised q / k; two calls, so the state is carried. */
+static void t_dn_chunk(int T, int nk, int r, int dk, int dv, int chunk) {
+    ollm__cu *cu = (ollm__cu *)G; ollm__dn_dims d; int nv = nk * r, CH = 2 * nk * dk + nv * dv, T2 = T / 3 + 1, h, t;
+    int64_t i, n = (int64_t)(T + T2) * CH; float *hq = (float *)malloc((size_t)n * 4), *hb = (float *)malloc((size_t)(T + T2) * nv * 4);
+    float *hg = (float *)malloc((size_t)(T + T2) * nv * 4), Alog[64], dtb[64]; char what[160]; double e, mx; const char *path;
+    pair qkv, beta, g, S = mkf((int64_t)nv * dk * dv, 0.5f), o = mk((uint64_t)(T + T2) * nv * dv * 4, NULL);
+    for (i = 0; i < n; i++) { float x = 2.0f * frand(); hq[i] = x / (1.0f + expf(-x)); }
+    for (h = 0; h < nv && h < 64; h++) { Alog[h] = frand(); dtb[h] = frand(); }
+    for (t = 0; t < T + T2; t++)
+        for (h = 0; h < nv; h++) {
+            float a = 3.0f * frand() - 1.5f + dtb[h % 64], sp = a > 20.0f ? a : log1pf(expf(a));
+            hg[t * nv + h] = -expf(Alog[h % 64]) * sp; hb[t * nv + h] = 1.0f / (1.0f + expf(-4.0f * frand()));
+        }
+    qkv = mk((uint64_t)n * 4, hq); beta = mk((uint64_t)(T + T2) * nv * 4, hb); g = mk((uint64_t)(T + T2) * nv * 4, hg);
+    d.nk = nk; d.nv = nv; d.dk = dk; d.dv = dv; d.K = 4;
+    poison(o.g, o.bytes);
+    cu->dn_chunk = chunk;
+    path = T < 64 || chunk == 0 ? "recurrent" :
+           chunk >= 64 && ollm__cu_dn_chunk_smem(4, dk) <= (unsigned)cu->smem_optin ? "chunks of 64" :
+           ollm__cu_dn_chunk_smem(2, dk) <= (unsigned)cu->smem_optin ? "chunks of 32" : "recurrent (shared memory)";
+    C->dn_rule(C, o.c, qkv.c, beta.c, g.c, S.c, &d, T);
+    CHECK(G->dn_rule(G, o.g, qkv.g, beta.g, g.g, S.g, &d, T) == OLLM_OK, "dn_rule runs");
+    {   /* the next T2 tokens from the state the first call left */
+        ollm__buf oc = ollm__view(o.c, (uint64_t)T * nv * dv * 4, (uint64_t)T2 * nv * dv * 4);
+        ollm__buf og = ollm__view(o.g, (uint64_t)T * nv * dv * 4, (uint64_t)T2 * nv * dv * 4);
+        ollm__buf qc = ollm__view(qkv.c, (uint64_t)T * CH * 4, (uint64_t)T2 * CH * 4), qg = ollm__view(qkv.g, (uint64_t)T * CH * 4, (uint64_t)T2 * CH * 4);
+        ollm__buf bc = ollm__view(beta.c, (uint64_t)T * nv * 4, (uint64_t)T2 * nv * 4), bg = ollm__view(beta.g, (uint64_t)T * nv * 4, (uint64_t)T2 * nv * 4);
+        ollm__buf gc = ollm__view(g.c, (uint64_t)T * nv * 4, (uint64_t)T2 * nv * 4), gg = ollm__view(g.g, (uint64_t)T * nv * 4, (uint64_t)T2 * nv * 4);
+        C->dn_rule(C, oc, qc, bc, gc, S.c, &d, T2);
+        CHECK(G->dn_rule(G, og, qg, bg, gg, S.g, &d, T2) == OLLM_OK, "dn_rule runs");
+    }
+    cu->dn_chunk = 64;
+    snprintf(what, sizeof what, "dn_rule T=%d+%d nk=%d nv=%d dk=%d dv=%d, %s: o, S, q/k", T, T2, nk, nv, dk, dv, path);
+    e = fmax(relerr(o.c, o.g, (int64_t)(T + T2) * nv * dv, &mx), relerr(S.c, S.g, (int64_t)nv * dk * dv, &mx));
+    e = fmax(e, relerr(qkv.c, qkv.g, n, &mx));
+    report(what, e, mx, 1e-4);
+    free(hq); free(hb); free(hg); rm(&qkv); rm(&beta); rm(&g); rm(&S); rm(&o);
+}
+
 static void t_rope(int T, int nh, int hd, int rot, int pos0, float mscale) {
     float inv[512]; int i; pair f, x = mkf((int64_t)T * nh * hd, 2.0f); char what[128]; double e, mx;
     for (i = 0; i < rot / 2; i++) inv[i] = (float)(1.0 / pow(500000.0, 2.0 * i / rot));
@@ -457,6 +499,15 @@ int main(void) {
     t_deltanet(1, 16, 2, 128, 128, 4, OLLM__BF16); t_deltanet(2, 2, 2, 16, 40, 4, OLLM__F32);
     t_deltanet(300, 2, 3, 128, 128, 4, OLLM__BF16); t_deltanet(37, 1, 1, 256, 70, 3, OLLM__F16);
     if (!small) t_deltanet(1000, 16, 2, 128, 128, 4, OLLM__BF16);
+    /* the delta rule in chunks (T >= 64): whole and ragged last chunks at Qwen3-Next-80B's heads, the fixtures'
+       heads at their prompt length (qwen3next_hub, qwen3next_new: T = 130), odd sizes; chunks of 32; and the
+       recurrent kernel on long inputs (where shared memory holds no chunk) */
+    t_dn_chunk(64, 16, 2, 128, 128, 64); t_dn_chunk(65, 16, 2, 128, 128, 64); t_dn_chunk(130, 16, 2, 128, 128, 64);
+    t_dn_chunk(200, 16, 2, 128, 128, 64); if (!small) t_dn_chunk(1000, 16, 2, 128, 128, 64);
+    t_dn_chunk(130, 2, 2, 16, 16, 64); t_dn_chunk(130, 1, 3, 24, 16, 64);
+    t_dn_chunk(333, 3, 1, 21, 33, 64); t_dn_chunk(100, 1, 1, 256, 70, 64); t_dn_chunk(77, 2, 3, 40, 40, 64);
+    t_dn_chunk(200, 16, 2, 128, 128, 32); t_dn_chunk(333, 3, 1, 21, 33, 32); t_dn_chunk(100, 1, 1, 256, 70, 32);
+    t_dn_chunk(200, 16, 2, 128, 128, 0); t_dn_chunk(65, 1, 1, 256, 70, 0);
     t_moe_ops(1, 4, 2880, 2880, OLLM__BF16); t_moe_ops(37, 4, 100, 33, OLLM__F32); t_moe_ops(9, 11, 64, 512, OLLM__F16);
     /* attention: decode (split over keys), prefill (tensor cores for hd 64/128), odd head sizes, windows, sinks */
     t_attn(4, 4, 64, 1, 0, 0, 0);
