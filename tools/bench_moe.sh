@@ -6,11 +6,13 @@
 #   Qwen3-Next-80B-A3B shape (tools/configs/qwen3-next-80b-a3b.json) cut to its first 8 of 48 layers (26 GB: the
 #   160 GB of all 48 do not fit the machine's disk); 8K and 50K context, and 8K with the page cache dropped and no
 #   RAM tier (experts read from the checkpoint when picked).
-#   sh tools/bench_moe.sh [WORKDIR] [gpt-oss|qwen3-next|all]     (WORKDIR: where the checkpoints go; /tmp/ollm-bench)
+#   sh tools/bench_moe.sh [WORKDIR] [gpt-oss|qwen3-next|all] [quick]   (WORKDIR: where the checkpoints go;
+#   /tmp/ollm-bench; quick: the benchmark rows without the greedy-identity runs and, for Qwen3-Next, the disk rows)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 W=${1:-/tmp/ollm-bench}
 WHAT=${2:-all}
+QUICK=${3:-}
 B=build/bench
 QL=8   # Qwen3-Next layers written
 mkdir -p "$W" "$B"
@@ -40,23 +42,29 @@ same() {   # reference run, then runs that must give identical greedy ids
     done
 }
 echo "== the expert cache changes where experts live, not what is computed: greedy ids must be identical"
-if [ "$WHAT" != qwen3-next ]; then
+if [ "$WHAT" != qwen3-next ] && [ -z "$QUICK" ]; then
     run g20_all "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 30 --ctx 128
     run g20_8gb "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 8 --ctx 128
     run g20_tight "$W/g20" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 4.2 --ctx 128
     same g20_all g20_8gb g20_tight
+fi
+if [ "$WHAT" != qwen3-next ]; then
     ids 10240 "$B/ids10k.txt"; ids 65536 "$B/ids64k.txt"
     run g20_10k "$W/g20" --ids @"$B/ids10k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 10300 --chunk 2048
     run g20_64k "$W/g20" --ids @"$B/ids64k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 65600 --chunk 2048
 fi
-if [ "$WHAT" != gpt-oss ]; then
+if [ "$WHAT" != gpt-oss ] && [ -z "$QUICK" ]; then
     run qn_all "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 40 --ctx 128
     run qn_8gb "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 8 --ctx 128
     run qn_tight "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 3 --ctx 128
     same qn_all qn_8gb qn_tight
+fi
+if [ "$WHAT" != gpt-oss ]; then
     ids 8192 "$B/ids8k.txt"; ids 50000 "$B/ids50k.txt"
     run qn_8k "$W/qn" --ids @"$B/ids8k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048
     run qn_50k "$W/qn" --ids @"$B/ids50k.txt" -n 9 --backend cuda --vram-gb 8 --ctx 50100 --chunk 2048
+fi
+if [ "$WHAT" != gpt-oss ] && [ -z "$QUICK" ]; then
     echo "== no RAM tier, page cache dropped: experts read from the checkpoint when picked (a prefill; then a decode"
     echo "   resumed from a session folder so that its reads are not the prefill's page cache)"
     f=$(ls "$W"/qn/model-00001-of-*.safetensors)
