@@ -1369,6 +1369,13 @@ typedef struct ollm__attn_args {
     const ollm__w *sinks;           /* NULL, or one logit per head that joins the softmax and takes no value */
 } ollm__attn_args;
 
+/* Whether a KV cache of `rows` rows takes what attention `a` appends and reads: positions up to pos0 + T - 1, or in a
+   ring (a->ring <= rows) the window's earlier keys beside the T new ones. */
+static int ollm__attn_fits(const ollm__attn_args *a, uint64_t rows) {
+    if (a->ring) return a->window > 0 && a->ring >= a->T + a->window - 1 && (uint64_t)a->ring <= rows;
+    return (uint64_t)a->pos0 + (uint64_t)a->T <= rows;
+}
+
 /* Gated DeltaNet dimensions (Qwen3-Next's linear attention): nk key heads of dk and nv = nk r value heads of dv; the
    causal conv (kernel K) runs over C = 2 nk dk + nv dv channels: q, k, v. */
 typedef struct ollm__dn_dims { int nk, nv, dk, dv, K; } ollm__dn_dims;
@@ -1630,8 +1637,7 @@ static ollm_result ollm__cpu_attention(ollm__backend *b, ollm__buf o, ollm__buf 
                                        ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
     ollm__att_ctx c; uint64_t row = (uint64_t)a->n_kv_heads * a->head_dim * 4, rows = k_cache.bytes / row; int t;
     float sinks[4096];
-    if (a->ring ? a->window <= 0 || a->ring < a->T + a->window - 1 || (uint64_t)a->ring > rows
-                : (uint64_t)a->pos0 + (uint64_t)a->T > rows)
+    if (!ollm__attn_fits(a, rows))
         return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "attention: positions %d..%d (window %d) do not fit a cache of "
                           "%llu rows%s", a->pos0, a->pos0 + a->T - 1, a->window, (unsigned long long)rows,
                           a->ring ? " used as a ring" : "");
@@ -4685,7 +4691,7 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
         return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "CUDA attention: %d heads, %d kv heads, head_dim %d", nh, nkv, hd);
     if (a->sinks && ollm__cu_wk(sink_dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "attention sinks", sink_dt);
     rows /= (uint64_t)width * 2;
-    if (ring ? window <= 0 || ring < T + window - 1 || (uint64_t)ring > rows : (uint64_t)L > rows)
+    if (!ollm__attn_fits(a, rows))
         return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "CUDA attention: positions %d..%d (window %d) do not fit a KV "
                           "cache of %llu rows%s", pos0, L - 1, window, (unsigned long long)rows, ring ? " used as a ring" : "");
     /* 1. append k, v (fp32) to the bf16 caches at pos0 (in a ring: the rows of the positions) */
@@ -6891,40 +6897,34 @@ static ollm_result ollm__refeed(ollm_session *s, int64_t from) {
    damaged or foreign file is passed over with a warning. n_past is restored. */
 static ollm_result ollm__state_pick(ollm_session *s, int64_t limit, int64_t *have) {
     ollm_model *m = s->m; ollm__state_hdr h; ollm__file f; char path[4200]; uint64_t n = m->fam->state_bytes(s);
-    int64_t ns[256], keep = s->n_past; int k = ollm__snap_list(s, ns + 1, 255) + 1, i, best = -1, tries;
-    void *buf = NULL; ollm_result r = OLLM_OK;
-    ns[0] = -1;   /* state.bin */
-    for (tries = 0; tries < k && r == OLLM_OK; tries++) {
-        int64_t top = *have;
-        for (i = 0, best = -1; i < k; i++) {   /* the longest candidate left: snapshots by name, state.bin by header */
-            int64_t len = ns[i];
-            if (len == -2) continue;
-            if (len == -1) {
-                snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
-                if (ollm__file_open(&f, path) != OLLM_OK) { ns[i] = -2; continue; }
-                len = f.size >= sizeof h && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK ? (int64_t)h.n_tokens : 0;
-                ollm__file_close(&f);
-            }
-            if (len > top && len <= limit) { top = len; best = i; }
-        }
+    int64_t len[257], keep = s->n_past; int k = 0, i, best; void *buf = NULL; ollm_result r = OLLM_OK;
+    /* the candidates and the tokens each claims: state.bin by its header, the snapshots by their names */
+    snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
+    if (ollm__file_open(&f, path) == OLLM_OK) {
+        len[k++] = f.size >= sizeof h && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK ? (int64_t)h.n_tokens : 0;
+        ollm__file_close(&f);
+    } else len[k++] = 0;
+    k += ollm__snap_list(s, len + 1, 256);
+    for (;;) {   /* the longest untried one that fits, until one loads */
+        for (i = 0, best = -1; i < k; i++) if (len[i] > *have && len[i] <= limit && (best < 0 || len[i] > len[best])) best = i;
         if (best < 0) break;
-        if (ns[best] == -1) snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
-        else snprintf(path, sizeof path, "%s/state-%lld.bin", s->cfg.dir, (long long)ns[best]);
-        ns[best] = -2;
-        if (ollm__file_open(&f, path) != OLLM_OK) continue;
-        if (f.size == sizeof h + n && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK && h.magic == OLLM__STATE_MAGIC &&
-            h.version == OLLM__KV_VERSION && h.hash == ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__state_hdr, hash)) &&
-            h.fingerprint == m->fingerprint && h.bytes == n && (int64_t)h.n_tokens == top &&
+        if (best == 0) snprintf(path, sizeof path, "%s/state.bin", s->cfg.dir);
+        else snprintf(path, sizeof path, "%s/state-%lld.bin", s->cfg.dir, (long long)len[best]);
+        if (ollm__file_open(&f, path) == OLLM_OK && f.size == sizeof h + n && ollm__pread_all(f.fd, &h, sizeof h, 0) == OLLM_OK &&
+            h.magic == OLLM__STATE_MAGIC && h.version == OLLM__KV_VERSION &&
+            h.hash == ollm__fnv1a64(OLLM__FNV_INIT, &h, offsetof(ollm__state_hdr, hash)) && h.fingerprint == m->fingerprint &&
+            h.bytes == n && (int64_t)h.n_tokens == len[best] &&
             h.tokens_hash == ollm__fnv1a64(OLLM__FNV_INIT, s->tokens, (size_t)h.n_tokens * 4) &&
             (buf || (buf = OLLM_MALLOC((size_t)n)) != NULL) && ollm__pread_all(f.fd, buf, n, sizeof h) == OLLM_OK &&
             h.payload_hash == ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)n)) {
-            s->n_past = top;
-            if ((r = m->fam->state_io(s, buf, 1)) == OLLM_OK) { *have = top; s->state_at = top; }
+            s->n_past = len[best];
+            if ((r = m->fam->state_io(s, buf, 1)) == OLLM_OK) { *have = len[best]; s->state_at = len[best]; }
             ollm__file_close(&f);
             break;
         }
         ollm__logf(&m->log, OLLM_LOG_WARN, "%s: not a state of this session's tokens: passed over", path);
         ollm__file_close(&f);
+        len[best] = 0;
     }
     OLLM_FREE(buf);
     s->n_past = keep;
