@@ -6866,13 +6866,21 @@ static ollm_result ollm__snap_take(ollm_session *s) {
     OLLM__TRY(m->fam->state_io(s, s->snap, 0));
     s->snap_len = s->n_past;
     if (s->kv_fd < 0) return OLLM_OK;
-    if (s->state_len != s->n_past) OLLM__TRY(ollm__store_state(s));
+    /* the file is a convenience (the tokens are committed already): failing to write it is a warning */
     snprintf(from, sizeof from, "%s/state.bin", s->cfg.dir);
     snprintf(to, sizeof to, "%s/state-%lld.bin", s->cfg.dir, (long long)s->n_past);
     unlink(to);
+    if (s->state_len != s->n_past && ollm__store_state(s) != OLLM_OK) {
+        ollm__logf(&m->log, OLLM_LOG_WARN, "session: no snapshot of the recurrent state: %s", m->log.err);
+        m->log.err[0] = 0;
+        return OLLM_OK;
+    }
     if (link(from, to) != 0) {
         char name[64]; snprintf(name, sizeof name, "state-%lld.bin", (long long)s->n_past);
-        OLLM__TRY(ollm__store_state_as(s, name));
+        if (ollm__store_state_as(s, name) != OLLM_OK) {
+            ollm__logf(&m->log, OLLM_LOG_WARN, "session: no snapshot of the recurrent state: %s", m->log.err);
+            m->log.err[0] = 0;
+        }
     }
     ollm__snap_prune(s, s->n_past);
     return OLLM_OK;

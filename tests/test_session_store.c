@@ -334,7 +334,7 @@ static void test_state_rewind(const char *path) {
     ollm_model *q = open_model(path); ollm_session *s; ollm_session_config sc = ollm_session_config_default();
     ollm_generate_config g = ollm_generate_config_default();
     int qv = ollm_model_get_info(q)->vocab, i, n = 60; int32_t qi[60], out[10]; size_t n_out = 0;
-    float *qr = (float *)malloc((size_t)n * qv * 4); char snap[600]; struct stat st;
+    float *qr = (float *)malloc((size_t)n * qv * 4); char snap[600], path_state[600]; struct stat st;
 #define QMATCH(l, pos) ((l) && memcmp((l), qr + (int64_t)(pos) * qv, (size_t)qv * 4) == 0)
     q->log.fn = on_resume_log;
     for (i = 0; i < n; i++) qi[i] = (i * 29 + 3) % qv;
@@ -385,6 +385,20 @@ static void test_state_rewind(const char *path) {
     CHECK(ollm_session_prefill(s, qi + 40, (size_t)n - 40, NULL) == OLLM_OK && QMATCH(ollm_session_logits(s), n - 1) &&
           resumed_from_snapshot == 1, "state rewind: the document's own continuation, from its snapshot, exactly");
     ollm_session_close(s);
+    /* a snapshot that cannot be written (a folder in its place) is a warning, not a failed prefill */
+    clear_dir();
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK, "state rewind: a fresh folder");
+    snprintf(snap, sizeof snap, "%s/state-40.bin", dir);
+    CHECK(mkdir(snap, 0755) == 0 && ollm_session_prefill(s, qi, 40, NULL) == OLLM_OK,
+          "state rewind: the prefill succeeds where its snapshot cannot be written");
+    ollm_session_close(s);
+    snprintf(path_state, sizeof path_state, "%s/state.bin", dir);
+    unlink(path_state);   /* reopening then finds only the unreadable snapshot: passed over, the state rebuilt */
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == 40 &&
+          ollm_session_prefill(s, qi + 40, (size_t)n - 40, NULL) == OLLM_OK && QMATCH(ollm_session_logits(s), n - 1),
+          "state rewind: an unreadable snapshot is passed over");
+    ollm_session_close(s);
+    rmdir(snap);
 #undef QMATCH
     free(qr); ollm_model_close(q);
 }
