@@ -158,7 +158,7 @@ typedef struct ollm_session_config {
     void            *progress_user;
     int32_t          kv_host;       /* where the KV cache lives: 0 = on the compute device unless it would take more
                                        than half the GPU budget, then in host RAM (each layer's cache is uploaded for
-                                       its attention); 1 = always in host RAM; -1 = never. Llama only */
+                                       its attention); 1 = always in host RAM; -1 = never */
     const char      *dir;           /* NULL: the session lives in memory. A folder: every fed token's K and V are
                                        committed there (crash-consistent), and opening a session on a folder that
                                        holds one of this model resumes it without recomputing the prompt */
@@ -1341,6 +1341,13 @@ static int64_t ollm__kv_layer_rows(const ollm__desc *c, int l, int64_t ctx, int6
         return c->sliding_window + chunk - 1;
     return ctx;
 }
+/* Bytes of a session's whole KV cache (K and V of every layer, elem bytes a value). */
+static uint64_t ollm__kv_bytes(const ollm__desc *c, int64_t ctx, int64_t chunk, uint32_t elem) {
+    uint64_t rows = 0; int l;
+    for (l = 0; l < c->n_layers; l++) rows += (uint64_t)ollm__kv_layer_rows(c, l, ctx, chunk);
+    return 2ull * elem * (uint64_t)c->n_kv_heads * c->head_dim * rows;
+}
+
 /* ==== @backend ==== the op interface the model graphs call ============================================ */
 /* A buffer is memory of one backend: host memory for the CPU, a device address for CUDA. Graphs never touch the
    bytes; they pass buffers (or views into them) to ops. Activations are float32, row-major [T, width]; weights keep
@@ -5051,9 +5058,9 @@ static ollm_result ollm__bind_fn(ollm_model *m, ollm__tensor_fn fn, ollm__w *w, 
 }
 
 /* The automatic rule for kv_host 0: the whole cache would take more than half the GPU budget. */
-static int ollm__kv_host_auto(const ollm_model *m, int64_t ctx) {
-    uint64_t kv = 2ull * m->B->kv_elem * (uint64_t)m->d.n_kv_heads * m->d.head_dim * (uint64_t)m->d.n_layers * (uint64_t)ctx;
-    return !m->B->host && m->B->mem_budget && kv > m->B->mem_budget / 2 && strcmp(m->d.model_type, "llama") == 0;
+static int ollm__kv_host_auto(const ollm_model *m, int64_t ctx, int64_t chunk) {
+    uint64_t kv = ollm__kv_bytes(&m->d, ctx, chunk < ctx ? chunk : ctx, m->B->kv_elem);
+    return !m->B->host && m->B->mem_budget && kv > m->B->mem_budget / 2;
 }
 
 /* ==== @tiers ==== where each weight lives: resident, or streamed per layer (per expert) from RAM or disk ====== */
@@ -5546,13 +5553,12 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
         const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk;
         uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
-        uint64_t kv_rows = 0, dn_layers = 0;
-        for (l = 0; l < L; l++) {
-            kv_rows += (uint64_t)ollm__kv_layer_rows(c, l, (int64_t)ctx, (int64_t)(T < ctx ? T : ctx));
-            dn_layers += c->layer_kind[l] == OLLM__LAYER_LINEAR;
-        }
-        if (ollm__kv_host_auto(m, (int64_t)ctx)) kv_rows = 2 * ctx;   /* the two staging caches */
-        reserve = 2ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * kv_rows +
+        uint64_t kv, dn_layers = 0;
+        for (l = 0; l < L; l++) dn_layers += c->layer_kind[l] == OLLM__LAYER_LINEAR;
+        kv = ollm__kv_host_auto(m, (int64_t)ctx, (int64_t)T)   /* in host RAM: the two staging caches */
+             ? 4ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * ctx
+             : ollm__kv_bytes(c, (int64_t)ctx, (int64_t)(T < ctx ? T : ctx), m->B->kv_elem);
+        reserve = kv +
                   T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
                            2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab +
                   /* backend scratch: a bf16 copy of the widest matmul input, attention partials */
@@ -5736,8 +5742,9 @@ static ollm_result ollm__session_kv(ollm_session *s, int l) {
         if (r == OLLM_OK) r = B->alloc(B, bytes, &s->v_cache[l]);
         return r;
     }
-    for (i = 0; i < 2 && r == OLLM_OK; i++)   /* the staging pair, once */
-        if (!s->stage_k[i].ptr && (r = B->alloc(B, bytes, &s->stage_k[i])) == OLLM_OK) r = B->alloc(B, bytes, &s->stage_v[i]);
+    for (i = 0; i < 2 && r == OLLM_OK; i++)   /* the staging pair, once, for the largest cache (a row per position) */
+        if (!s->stage_k[i].ptr && (r = B->alloc(B, row * (uint64_t)s->n_ctx, &s->stage_k[i])) == OLLM_OK)
+            r = B->alloc(B, row * (uint64_t)s->n_ctx, &s->stage_v[i]);
     if (r != OLLM_OK) return r;
     s->host_k[l] = B->host_alloc ? (char *)B->host_alloc(B, bytes) : NULL;
     s->host_v[l] = B->host_alloc ? (char *)B->host_alloc(B, bytes) : NULL;
@@ -5784,8 +5791,8 @@ static int ollm__kv_pair(const ollm_session *s, int l) {
     return n & 1;
 }
 static ollm_result ollm__kv_upload(ollm_session *s, int l, int pos0) {
-    ollm__backend *B = s->m->B; uint64_t bytes = (uint64_t)pos0 * s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    int k = ollm__kv_pair(s, l);
+    ollm__backend *B = s->m->B; int R = ollm__kv_ring(s, l), k = ollm__kv_pair(s, l);
+    uint64_t bytes = (uint64_t)(R && pos0 > R ? R : pos0) * s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
     if (s->kv_staged[k] == l) return OLLM_OK;
     s->kv_staged[k] = l;
     if (!bytes) return OLLM_OK;
@@ -5808,11 +5815,16 @@ static ollm_result ollm__kv_begin(ollm_session *s, int l, int pos0, ollm__buf *k
 }
 static ollm_result ollm__kv_end(ollm_session *s, int l, int pos0, int T) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    uint64_t off = (uint64_t)pos0 * row, bytes = (uint64_t)T * row; int k;
+    int k, R, done = 0;
     if (!s->kv_host) return OLLM_OK;
-    k = ollm__kv_pair(s, l);
-    OLLM__TRY(B->download(B, s->host_k[l] + off, ollm__view(s->stage_k[k], off, bytes), bytes));
-    OLLM__TRY(B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[k], off, bytes), bytes));
+    k = ollm__kv_pair(s, l); R = ollm__kv_ring(s, l);
+    while (done < T) {   /* the rows attention appended: in a ring, up to its last row, then on from row 0 */
+        int64_t r0 = R ? (pos0 + done) % R : pos0 + done, n = R && r0 + (T - done) > R ? R - r0 : T - done;
+        uint64_t off = (uint64_t)r0 * row, bytes = (uint64_t)n * row;
+        OLLM__TRY(B->download(B, s->host_k[l] + off, ollm__view(s->stage_k[k], off, bytes), bytes));
+        OLLM__TRY(B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[k], off, bytes), bytes));
+        done += (int)n;
+    }
     s->kv_staged[k] = -1;   /* the pair may now take the cached layer after next */
     if (B->slot_release) OLLM__TRY(B->slot_release(B, OLLM__KV_SLOT + k));
     return OLLM_OK;
@@ -7314,7 +7326,7 @@ OLLM_API void ollm_session_close(ollm_session *s) {
 }
 
 OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config *cfg, ollm_session **out) {
-    ollm_session *s; const ollm__desc *c; ollm_result r = OLLM_OK; uint64_t kvrow;
+    ollm_session *s; const ollm__desc *c; ollm_result r = OLLM_OK;
     if (!out) return OLLM_ERR_INVALID_ARG;
     *out = NULL;
     if (!m || !m->info.arch) return OLLM_ERR_INVALID_ARG;
@@ -7330,24 +7342,19 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     s->n_ctx = s->cfg.max_context ? s->cfg.max_context : (c->max_pos < 8192 ? c->max_pos : 8192);
     s->chunk = s->cfg.prefill_chunk ? s->cfg.prefill_chunk : m->chunk;
     if (s->chunk > s->n_ctx) s->chunk = s->n_ctx;
-    kvrow = (uint64_t)c->n_kv_heads * c->head_dim * m->B->kv_elem;
     s->k_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->v_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->tokens = (int32_t *)ollm__calloc((size_t)s->n_ctx, sizeof(int32_t));
     s->last_logits = (float *)ollm__calloc((size_t)c->vocab, sizeof(float));
     if (!s->k_cache || !s->v_cache || !s->tokens || !s->last_logits) r = OLLM_ERR_NO_MEMORY;
-    s->kv_host = s->cfg.kv_host > 0 || (s->cfg.kv_host == 0 && ollm__kv_host_auto(m, s->n_ctx));
-    if (s->kv_host && strcmp(m->d.model_type, "llama") != 0) {
-        ollm_session_close(s);
-        return ollm__fail(&m->log, OLLM_ERR_UNSUPPORTED, "session: a KV cache in host memory is for Llama models only");
-    }
+    s->kv_host = s->cfg.kv_host > 0 || (s->cfg.kv_host == 0 && ollm__kv_host_auto(m, s->n_ctx, s->chunk));
     if (s->kv_host) {
         s->host_k = (char **)ollm__calloc((size_t)c->n_layers, sizeof(char *));
         s->host_v = (char **)ollm__calloc((size_t)c->n_layers, sizeof(char *));
         s->host_pinned = (uint8_t *)ollm__calloc((size_t)c->n_layers, 1);
         if (!s->host_k || !s->host_v || !s->host_pinned) r = OLLM_ERR_NO_MEMORY;
         else ollm__logf(&m->log, OLLM_LOG_INFO, "session: the KV cache of %d tokens (%.2f GB) lives in host memory", s->n_ctx,
-                        (double)kvrow * 2.0 * c->n_layers * (double)s->n_ctx / 1e9);
+                        (double)ollm__kv_bytes(c, s->n_ctx, s->chunk, m->B->kv_elem) / 1e9);
     }
     if (r == OLLM_OK) r = m->fam->session_init(s);
     if (r == OLLM_ERR_BUDGET && s->chunk > 64) {   /* activations too large for the budget: smaller chunks */
@@ -7359,11 +7366,11 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
         return ollm_session_open(m, &smaller, out);
     }
     if (r != OLLM_OK) {
-        int32_t n_ctx = s->n_ctx;
+        int32_t n_ctx = s->n_ctx, chunk = s->chunk;
         ollm_session_close(s);
         if (r != OLLM_ERR_NO_MEMORY && r != OLLM_ERR_BUDGET && m->log.err[0]) return r;   /* the family said why */
-        return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (up to %.1f MB) and activations for %d tokens",
-                          (double)kvrow * 2.0 * c->n_layers * (double)n_ctx / 1e6, (int)n_ctx);
+        return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (%.1f MB) and activations for %d tokens",
+                          (double)ollm__kv_bytes(c, n_ctx, chunk, m->B->kv_elem) / 1e6, (int)n_ctx);
     }
     if (s->cfg.dir && (r = ollm__store_open(s)) != OLLM_OK) { ollm_session_close(s); return r; }
     *out = s;

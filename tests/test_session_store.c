@@ -403,6 +403,35 @@ static void test_state_rewind(const char *path) {
     free(qr); ollm_model_close(q);
 }
 
+/* The KV cache in host memory (kv_host) for the other families: GPT-OSS's full layers and sliding rings, Qwen3-Next's
+   gated-attention layers beside its recurrent state: logits identical to the cache on the device, through a folder's
+   reopen and (GPT-OSS) a rewind past the ring. */
+static void test_kv_host_family(const char *path) {
+    ollm_model *q = open_model(path); ollm_session *s; ollm_session_config sc = ollm_session_config_default();
+    int qv = ollm_model_get_info(q)->vocab, i, n = 60; int32_t qi[60]; char what[200];
+    float *qr = (float *)malloc((size_t)n * qv * 4), *qh = (float *)malloc((size_t)n * qv * 4);
+    for (i = 0; i < n; i++) qi[i] = (i * 41 + 7) % qv;
+    sc.max_context = 128; sc.prefill_chunk = CHUNK;
+    ollm_session_open(q, &sc, &s); ollm_session_prefill(s, qi, (size_t)n, qr); ollm_session_close(s);
+    sc.kv_host = 1;
+    snprintf(what, sizeof what, "kv_host %s: every position's logits identical to the device cache", path);
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && s->kv_host && ollm_session_prefill(s, qi, (size_t)n, qh) == OLLM_OK &&
+          memcmp(qr, qh, (size_t)n * qv * 4) == 0, what);
+    snprintf(what, sizeof what, "kv_host %s: a rewind (past the sliding ring where there is one) continues exactly", path);
+    CHECK(ollm_session_rewind(s, 12) == OLLM_OK && ollm_session_prefill(s, qi + 12, (size_t)n - 12, NULL) == OLLM_OK &&
+          memcmp(ollm_session_logits(s), qr + (int64_t)(n - 1) * qv, (size_t)qv * 4) == 0, what);
+    ollm_session_close(s);
+    sc.dir = dir;
+    clear_dir();
+    ollm_session_open(q, &sc, &s); ollm_session_prefill(s, qi, 40, NULL); ollm_session_close(s);
+    snprintf(what, sizeof what, "kv_host %s: reopened from a folder, rewound past the ring, continues exactly", path);
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == 40 && ollm_session_rewind(s, 20) == OLLM_OK &&
+          ollm_session_prefill(s, qi + 20, (size_t)n - 20, NULL) == OLLM_OK &&
+          memcmp(ollm_session_logits(s), qr + (int64_t)(n - 1) * qv, (size_t)qv * 4) == 0, what);
+    ollm_session_close(s);
+    free(qr); free(qh); ollm_model_close(q);
+}
+
 int main(void) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int i;
     snprintf(dir, sizeof dir, "/tmp/ollm_test_store_%d", (int)getpid());
@@ -423,6 +452,8 @@ int main(void) {
     test_moe_family("tests/fixtures/qwen3next_new");
     test_ring("tests/fixtures/gptoss_mxfp4");
     test_state_rewind("tests/fixtures/qwen3next_new");
+    test_kv_host_family("tests/fixtures/gptoss_mxfp4");
+    test_kv_host_family("tests/fixtures/qwen3next_new");
     clear_dir();
     ollm_model_close(m);
     free(ref);
