@@ -20,6 +20,9 @@
              OLLM_STATIC                  every function static: the library private to one translation unit
              OLLM_MALLOC / OLLM_REALLOC / OLLM_FREE   host allocator (all three or none)
              OLLM_ASSERT                  checks of the library's own invariants (never of input files)
+   ENVIRONMENT (read at run time)
+             OLLM_NVRTC                   the NVRTC library to try first (or ollm_model_config.nvrtc_path)
+             OLLM_GEMM=mma                prefill products on mma.sync even on sm_90, where the default is wgmma
 
    ERRORS    Every fallible call returns an ollm_result; ollm_model_last_error(m) holds a message naming the file,
              tensor or field at fault. The library never prints, exits or aborts; logs go to the callback in the
