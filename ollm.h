@@ -6840,11 +6840,13 @@ static ollm_result ollm__store_state(ollm_session *s) {
     return OLLM_OK;
 }
 
-/* Snapshots: state-N.bin, the state after N tokens at the end of a prefill call (a hard link to that state.bin, or a
-   copy where the folder takes no links). A rewind removes those past its end; at most OLLM__SNAP_KEEP stay, the
-   oldest removed first. They let a rewind below the live state (a question after a document) continue from the
-   latest snapshot at or below it instead of token 0. */
+/* Snapshots: state-N.bin, the state after N tokens at the end of a prefill call of at least OLLM__SNAP_MIN tokens (a
+   hard link to that state.bin, or a copy where the folder takes no links; shorter calls, token-by-token input, would
+   each write the whole state). A rewind removes those past its end; at most OLLM__SNAP_KEEP stay, the oldest removed
+   first. They let a rewind below the live state (a question after a document) continue from the latest snapshot at
+   or below it instead of token 0. */
 #define OLLM__SNAP_KEEP 8
+#define OLLM__SNAP_MIN 16
 static int ollm__snap_list(const ollm_session *s, int64_t *ns, int cap) {   /* token counts of the snapshots */
     DIR *d = opendir(s->cfg.dir); struct dirent *e; int k = 0;
     while (d && (e = readdir(d)) != NULL && k < cap) {
@@ -6870,8 +6872,8 @@ static void ollm__snap_prune(const ollm_session *s, int64_t end) {
         ollm__snap_remove(s, ns[lo]); ns[lo] = 0; kept--;
     }
 }
-/* At the end of a prefill call: the state in memory, and in the folder as state-N.bin. */
-static ollm_result ollm__snap_take(ollm_session *s) {
+/* At the end of a prefill call of `fed` tokens: the state in memory, and in the folder as state-N.bin. */
+static ollm_result ollm__snap_take(ollm_session *s, size_t fed) {
     ollm_model *m = s->m; char from[4200], to[4200];
     if (!s->snap && !(s->snap = OLLM_MALLOC((size_t)m->fam->state_bytes(s)))) {
         ollm__logf(&m->log, OLLM_LOG_WARN, "session: no memory for a snapshot of the recurrent state");
@@ -6880,7 +6882,7 @@ static ollm_result ollm__snap_take(ollm_session *s) {
     s->snap_len = -1;
     OLLM__TRY(m->fam->state_io(s, s->snap, 0));
     s->snap_len = s->n_past;
-    if (s->kv_fd < 0) return OLLM_OK;
+    if (s->kv_fd < 0 || fed < OLLM__SNAP_MIN) return OLLM_OK;
     /* the file is a convenience (the tokens are committed already): failing to write it is a warning */
     snprintf(from, sizeof from, "%s/state.bin", s->cfg.dir);
     snprintf(to, sizeof to, "%s/state-%lld.bin", s->cfg.dir, (long long)s->n_past);
@@ -7451,7 +7453,7 @@ OLLM_API ollm_result ollm_session_prefill(ollm_session *s, const int32_t *ids, s
                               "(0..%d)", ids[i], (unsigned long long)i, m->d.vocab - 1);
     OLLM__TRY(ollm__flush_pending(s));
     OLLM__TRY(ollm__feed(s, ids, n, logits, 1));
-    return m->fam->state_bytes && n ? ollm__snap_take(s) : OLLM_OK;   /* a rewind back here resumes from it */
+    return m->fam->state_bytes && n ? ollm__snap_take(s, n) : OLLM_OK;   /* a rewind back here resumes from it */
 }
 OLLM_API const float *ollm_session_logits(const ollm_session *s) {
     return s && s->has_logits && s->pending < 0 ? s->last_logits : NULL;

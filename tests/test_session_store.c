@@ -326,6 +326,12 @@ static void test_ring(const char *path) {
    uninterrupted run every time. The document-then-questions pattern: prefill the document, close; each question
    reopens, rewinds to the document's end and continues from its snapshot. */
 static int resumed_from_snapshot;   /* the library said it continued from a snapshot */
+static int count_snapshots(void) {   /* state-N.bin files in the session folder */
+    DIR *d = opendir(dir); struct dirent *e; int k = 0;
+    while (d && (e = readdir(d)) != NULL) k += strncmp(e->d_name, "state-", 6) == 0;
+    if (d) closedir(d);
+    return k;
+}
 static void on_resume_log(void *user, ollm_log_level level, const char *msg) {
     (void)user; (void)level;
     if (strstr(msg, "from a snapshot") || strstr(msg, "from its snapshot")) resumed_from_snapshot++;
@@ -370,16 +376,17 @@ static void test_state_rewind(const char *path) {
     snprintf(snap, sizeof snap, "%s/state-40.bin", dir);
     CHECK(stat(snap, &st) == 0, "state rewind: a snapshot of the state after the document");
     for (i = 0; i < 2; i++) {   /* two questions, each with its own tokens after the document */
-        int32_t qq[8]; int j;
-        for (j = 0; j < 8; j++) qq[j] = (j * 7 + 11 * (i + 1)) % qv;
+        int32_t qq[24]; int j;
+        for (j = 0; j < 24; j++) qq[j] = (j * 7 + 11 * (i + 1)) % qv;
         CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_rewind(s, 40) == OLLM_OK &&
-              ollm_session_prefill(s, qq, 5, NULL) == OLLM_OK, "state rewind: a question after the document");
-        for (j = 5; j < 8; j++) ollm_session_prefill(s, qq + j, 1, NULL);
+              ollm_session_prefill(s, qq, 20, NULL) == OLLM_OK, "state rewind: a question after the document");
+        for (j = 20; j < 24; j++) ollm_session_prefill(s, qq + j, 1, NULL);   /* too short for snapshots in the folder */
         ollm_session_close(s);
     }
-    snprintf(snap, sizeof snap, "%s/state-45.bin", dir);
-    CHECK(stat(snap, &st) == 0, "state rewind: the last question's snapshot is there");
-    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == 48 && ollm_session_rewind(s, 40) == OLLM_OK &&
+    snprintf(snap, sizeof snap, "%s/state-60.bin", dir);
+    CHECK(stat(snap, &st) == 0 && count_snapshots() == 2,
+          "state rewind: the document's and the last question's snapshots are there, no others");
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == 64 && ollm_session_rewind(s, 40) == OLLM_OK &&
           stat(snap, &st) != 0, "state rewind: a rewind removes the snapshots past its end");
     resumed_from_snapshot = 0;
     CHECK(ollm_session_prefill(s, qi + 40, (size_t)n - 40, NULL) == OLLM_OK && QMATCH(ollm_session_logits(s), n - 1) &&
