@@ -4973,7 +4973,7 @@ struct ollm_session {
     int32_t ring;                /* rows of each sliding-window layer's KV ring (position j in row j % ring), or 0 */
     int64_t ring_lo;             /* the rings hold the keys of positions [ring_lo, n_past) */
     int64_t state_at;            /* tokens the family's recurrent state holds (-1: unknown, after a failed pass) */
-    void *snap; int64_t snap_len;   /* that state after the last prefill call's snap_len tokens (-1: none) */
+    void *snap; int64_t snap_len;   /* that state after snap_len tokens, the end of a prefill call (-1: none) */
 };
 
 /* A model family: how to read its config, which tensors it needs, the session state it keeps and its forward pass.
@@ -6840,11 +6840,11 @@ static ollm_result ollm__store_state(ollm_session *s) {
     return OLLM_OK;
 }
 
-/* Snapshots: state-N.bin, the state after N tokens at the end of a prefill call of at least OLLM__SNAP_MIN tokens (a
-   hard link to that state.bin, or a copy where the folder takes no links; shorter calls, token-by-token input, would
-   each write the whole state). A rewind removes those past its end; at most OLLM__SNAP_KEEP stay, the oldest removed
-   first. They let a rewind below the live state (a question after a document) continue from the latest snapshot at
-   or below it instead of token 0. */
+/* Snapshots of the recurrent state at the end of a prefill call of at least OLLM__SNAP_MIN tokens (shorter calls,
+   token-by-token input, would each copy the whole state): the last in memory, and in a folder state-N.bin, the state
+   after N tokens (a hard link to that state.bin, or a copy where the folder takes no links). A rewind removes those
+   past its end; at most OLLM__SNAP_KEEP files stay, the oldest removed first. They let a rewind below the live state
+   (a question after a document) continue from the latest snapshot at or below it instead of token 0. */
 #define OLLM__SNAP_KEEP 8
 #define OLLM__SNAP_MIN 16
 static int ollm__snap_list(const ollm_session *s, int64_t *ns, int cap) {   /* token counts of the snapshots */
@@ -6875,6 +6875,7 @@ static void ollm__snap_prune(const ollm_session *s, int64_t end) {
 /* At the end of a prefill call of `fed` tokens: the state in memory, and in the folder as state-N.bin. */
 static ollm_result ollm__snap_take(ollm_session *s, size_t fed) {
     ollm_model *m = s->m; char from[4200], to[4200];
+    if (fed < OLLM__SNAP_MIN) return OLLM_OK;
     if (!s->snap && !(s->snap = OLLM_MALLOC((size_t)m->fam->state_bytes(s)))) {
         ollm__logf(&m->log, OLLM_LOG_WARN, "session: no memory for a snapshot of the recurrent state");
         return OLLM_OK;
@@ -6882,7 +6883,7 @@ static ollm_result ollm__snap_take(ollm_session *s, size_t fed) {
     s->snap_len = -1;
     OLLM__TRY(m->fam->state_io(s, s->snap, 0));
     s->snap_len = s->n_past;
-    if (s->kv_fd < 0 || fed < OLLM__SNAP_MIN) return OLLM_OK;
+    if (s->kv_fd < 0) return OLLM_OK;
     /* the file is a convenience (the tokens are committed already): failing to write it is a warning */
     snprintf(from, sizeof from, "%s/state.bin", s->cfg.dir);
     snprintf(to, sizeof to, "%s/state-%lld.bin", s->cfg.dir, (long long)s->n_past);
