@@ -7,6 +7,9 @@
      8   recompute every record's payload hash and header hash, walking kv.bin as the replay does
      16  max_context 16 (else the default, 256)       32  set the header's log_bytes to kv.bin's size
      64  on success, prefill a token, generate two, rewind: commits into the resumed folder
+     128 a mixture-of-experts fixture instead, picked by byte 1 (even: tests/fixtures/gptoss_mxfp4, whose sliding
+         layers then keep rings of window + 3 rows: prefill chunks of 4; odd: tests/fixtures/qwen3next_new, whose
+         recurrent state is rebuilt from the records); the folder's files follow byte 1
    fsync is compiled out (a no-op) here: it costs milliseconds per commit and is not what is under test. */
 #define _GNU_SOURCE
 #include <unistd.h>
@@ -15,17 +18,20 @@
 #include "../../ollm.h"
 #include "fuzz_common.h"
 
-static ollm_model *model;
+static ollm_model *models[3], *model;   /* the Llama fixture (or $OLLM_FUZZ_MODEL), GPT-OSS, Qwen3-Next */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    const char *dir = getenv("OLLM_FUZZ_MODEL"); ollm_model_config cfg = ollm_model_config_default();
+    const char *dirs[3] = { getenv("OLLM_FUZZ_MODEL"), "tests/fixtures/gptoss_mxfp4", "tests/fixtures/qwen3next_new" };
+    ollm_model_config cfg = ollm_model_config_default(); int i;
     (void)argc; (void)argv;
-    if (!dir) dir = "tests/fixtures/llama_gqa1";
+    if (!dirs[0]) dirs[0] = "tests/fixtures/llama_gqa1";
     cfg.backend = OLLM_BACKEND_CPU; cfg.threads = 1;
-    if (ollm_model_open(dir, &cfg, &model) != OLLM_OK) {
-        fprintf(stderr, "fuzz_session: cannot open %s: %s (run from the repository root)\n", dir, ollm_model_last_error(model));
-        exit(1);
-    }
+    for (i = 0; i < 3; i++)
+        if (ollm_model_open(dirs[i], &cfg, &models[i]) != OLLM_OK) {
+            fprintf(stderr, "fuzz_session: cannot open %s: %s (run from the repository root)\n", dirs[i],
+                    ollm_model_last_error(models[i]));
+            exit(1);
+        }
     return 0;
 }
 
@@ -58,8 +64,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_part parts[FUZZ_MAX_PARTS]; int n, flags; const char *dir; uint8_t *hdr, *kv; size_t hn, kn;
     ollm_session_config sc = ollm_session_config_default(); ollm_session *s = NULL; ollm_result r;
     if (size < 1) return 0;
-    flags = data[0];
-    n = fuzz_split(data + 1, size - 1, parts);
+    flags = data[0]; data++; size--;
+    model = models[0];
+    if (flags & 128) {
+        if (size < 1) return 0;
+        model = models[1 + (data[0] & 1)];
+        sc.prefill_chunk = 4;
+        data++; size--;
+    }
+    n = fuzz_split(data, size, parts);
     hn = parts[0].n; kn = n > 1 ? parts[1].n : 0;
     hdr = (uint8_t *)malloc(hn + 1); kv = (uint8_t *)malloc(kn + 1);
     memcpy(hdr, parts[0].p, hn); if (kn) memcpy(kv, parts[1].p, kn);
