@@ -1645,8 +1645,9 @@ static void ollm__att_task(void *vctx, int64_t task) {
 }
 static ollm_result ollm__cpu_attention(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                                        ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
-    ollm__att_ctx c; uint64_t row = (uint64_t)a->n_kv_heads * a->head_dim * 4, rows = k_cache.bytes / row; int t;
+    ollm__att_ctx c; uint64_t row = (uint64_t)a->n_kv_heads * a->head_dim * 4, rows; int t;
     float sinks[4096];
+    rows = (k_cache.bytes < v_cache.bytes ? k_cache.bytes : v_cache.bytes) / row;
     if (!ollm__attn_fits(a, rows))
         return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "attention: positions %d..%d (window %d) do not fit a cache of "
                           "%llu rows%s", a->pos0, a->pos0 + a->T - 1, a->window, (unsigned long long)rows,
@@ -5732,6 +5733,13 @@ static void ollm__layer_release(ollm_model *m, int l) {
 static int ollm__kv_ring(const ollm_session *s, int l) {
     return s->m->d.layer_kind[l] == OLLM__LAYER_SLIDING ? s->ring : 0;
 }
+/* The first contiguous run of the rows holding positions [start, start + n) of layer l: its first row, and how many
+   positions it covers (all n, or in a ring up to the ring's last row; the rest continue from row 0). */
+static int64_t ollm__kv_run(const ollm_session *s, int l, int64_t start, int64_t n, int64_t *row) {
+    int R = ollm__kv_ring(s, l);
+    *row = R ? start % R : start;
+    return R && *row + n > R ? R - *row : n;
+}
 
 /* Session buffers every family uses: the KV cache of layer l (ollm__kv_layer_rows), and the activations of one chunk
    (x, xn: hidden; q, o: qw; k, v: kvw; g, u: ffw; logits: vocab). */
@@ -5765,13 +5773,12 @@ static int ollm__kv_has(const ollm_session *s, int l) { return s->k_cache[l].byt
    lives; in a ring (n <= its rows) the positions that wrap are the second of two pieces. */
 static ollm_result ollm__kv_rows(ollm_session *s, int l, int64_t start, int64_t n, char *k, char *v, int put) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    uint64_t off = (uint64_t)start * row, bytes = (uint64_t)n * row; ollm_result r; int R = ollm__kv_ring(s, l);
-    if (R && start % R + n > R) {   /* wraps: up to the ring's last row, then on from row 0 */
-        int64_t n1 = R - start % R;
+    int64_t r0, n1 = ollm__kv_run(s, l, start, n, &r0); uint64_t off = (uint64_t)r0 * row, bytes = (uint64_t)n * row;
+    ollm_result r;
+    if (n1 < n) {   /* wraps in a ring */
         OLLM__TRY(ollm__kv_rows(s, l, start, n1, k, v, put));
         return ollm__kv_rows(s, l, start + n1, n - n1, k + (uint64_t)n1 * row, v + (uint64_t)n1 * row, put);
     }
-    if (R) off = (uint64_t)(start % R) * row;
     if (s->kv_host) {
         if (put) { memcpy(s->host_k[l] + off, k, (size_t)bytes); memcpy(s->host_v[l] + off, v, (size_t)bytes); }
         else { memcpy(k, s->host_k[l] + off, (size_t)bytes); memcpy(v, s->host_v[l] + off, (size_t)bytes); }
@@ -5818,11 +5825,11 @@ static ollm_result ollm__kv_begin(ollm_session *s, int l, int pos0, ollm__buf *k
 }
 static ollm_result ollm__kv_end(ollm_session *s, int l, int pos0, int T) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    int k, R, done = 0;
+    int k, done = 0;
     if (!s->kv_host) return OLLM_OK;
-    k = ollm__kv_pair(s, l); R = ollm__kv_ring(s, l);
-    while (done < T) {   /* the rows attention appended: in a ring, up to its last row, then on from row 0 */
-        int64_t r0 = R ? (pos0 + done) % R : pos0 + done, n = R && r0 + (T - done) > R ? R - r0 : T - done;
+    k = ollm__kv_pair(s, l);
+    while (done < T) {   /* the rows attention appended (in a ring, two runs where it wraps) */
+        int64_t r0, n = ollm__kv_run(s, l, pos0 + done, T - done, &r0);
         uint64_t off = (uint64_t)r0 * row, bytes = (uint64_t)n * row;
         OLLM__TRY(B->download(B, s->host_k[l] + off, ollm__view(s->stage_k[k], off, bytes), bytes));
         OLLM__TRY(B->download(B, s->host_v[l] + off, ollm__view(s->stage_v[k], off, bytes), bytes));
@@ -6919,9 +6926,10 @@ static ollm_result ollm__refeed(ollm_session *s, int64_t from) {
 }
 
 /* The saved state of the folder (state.bin or a snapshot) that holds the most of the session's first `limit` tokens,
-   checked against their hash, loaded into the session if it holds more than *have (then *have is its length). A
-   damaged or foreign file is passed over with a warning. n_past is restored. */
-static ollm_result ollm__state_pick(ollm_session *s, int64_t limit, int64_t *have) {
+   checked against their hash, loaded into the session if it holds more than *have (then *have is its length, and
+   *was_state_bin, where given, whether it came from state.bin). A damaged or foreign file is passed over with a
+   warning. n_past is restored. */
+static ollm_result ollm__state_pick(ollm_session *s, int64_t limit, int64_t *have, int *was_state_bin) {
     ollm_model *m = s->m; ollm__state_hdr h; ollm__file f; char path[4200]; uint64_t n = m->fam->state_bytes(s);
     int64_t len[257], keep = s->n_past; int k = 0, i, best; void *buf = NULL; ollm_result r = OLLM_OK;
     /* the candidates and the tokens each claims: state.bin by its header, the snapshots by their names */
@@ -6944,7 +6952,10 @@ static ollm_result ollm__state_pick(ollm_session *s, int64_t limit, int64_t *hav
             (buf || (buf = OLLM_MALLOC((size_t)n)) != NULL) && ollm__pread_all(f.fd, buf, n, sizeof h) == OLLM_OK &&
             h.payload_hash == ollm__fnv1a64(OLLM__FNV_INIT, buf, (size_t)n)) {
             s->n_past = len[best];
-            if ((r = m->fam->state_io(s, buf, 1)) == OLLM_OK) { *have = len[best]; s->state_at = len[best]; }
+            if ((r = m->fam->state_io(s, buf, 1)) == OLLM_OK) {
+                *have = len[best]; s->state_at = len[best];
+                if (was_state_bin) *was_state_bin = best == 0;
+            }
             ollm__file_close(&f);
             break;
         }
@@ -6960,9 +6971,10 @@ static ollm_result ollm__state_pick(ollm_session *s, int64_t limit, int64_t *hav
 /* After the log is replayed (n_past = the header's tokens): the saved state that matches the longest prefix of those
    tokens, else a fresh one; then the tokens after it are fed again (their KV rows are rewritten with the same values). */
 static ollm_result ollm__state_load(ollm_session *s) {
-    int64_t have = 0, all = s->n_past; ollm_result r;
-    OLLM__TRY(ollm__state_pick(s, all, &have));
-    s->state_len = have; s->state_at = have;
+    int64_t have = 0, all = s->n_past; int from_state_bin = 0; ollm_result r;
+    OLLM__TRY(ollm__state_pick(s, all, &have, &from_state_bin));
+    s->state_len = from_state_bin ? have : 0;   /* 0: state.bin holds no prefix of the tokens (rewritten at close) */
+    s->state_at = have;
     if (have == all) return OLLM_OK;
     ollm__logf(&s->m->log, OLLM_LOG_INFO, "%s: feeding tokens %lld..%lld again to rebuild the recurrent state",
                s->cfg.dir, (long long)have, (long long)all - 1);
@@ -6980,7 +6992,7 @@ static ollm_result ollm__state_resume(ollm_session *s) {
         if (m->fam->state_io(s, s->snap, 1) == OLLM_OK) { have = s->snap_len; s->state_at = have; }
         s->n_past = want;
     }
-    if (s->kv_fd >= 0) OLLM__TRY(ollm__state_pick(s, want, &have));
+    if (s->kv_fd >= 0) OLLM__TRY(ollm__state_pick(s, want, &have, NULL));
     if (have == want)
         ollm__logf(&m->log, OLLM_LOG_INFO, "session: rewound below the recurrent state: continuing from its snapshot "
                    "at token %lld", (long long)want);
