@@ -4689,12 +4689,26 @@ static ollm_result ollm__cu_silu_mul(ollm__backend *b, ollm__buf g, ollm__buf u,
 }
 
 #define OLLM__AS_BK 32
+/* The decode kernel's pipeline depth: ns stages of shared memory per warp, as deep as lets two blocks share an SM
+   (else one). Returns ns (0: the kernel does not fit this device), its shared memory and the blocks per SM. */
+#define OLLM__DEC_WARPS 2
+static int ollm__cu_dec_stages(const ollm__cu *c, int hd, unsigned *smem, int *bps) {
+    int ns, best = 0; unsigned q = 16u * (unsigned)(hd + 8) * 2u, stage = 2u * 32u * (unsigned)(hd + 8) * 2u;
+    for (ns = 4; ns >= 2; ns--) {
+        unsigned s = q + OLLM__DEC_WARPS * (unsigned)ns * stage;
+        int fit = (c->smem_optin + 1024) / (int)(s + 1024);   /* 1 KiB per block is the driver's */
+        if (s > (unsigned)c->smem_optin) continue;
+        if (fit >= 2 || !best) { best = ns; *smem = s; *bps = fit; }
+        if (fit >= 2) break;
+    }
+    return best;
+}
 static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                                       ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
     ollm__cu *c = (ollm__cu *)b; void *args[18];
     int T = a->T, pos0 = a->pos0, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim, window = a->window;
     int ring = a->ring, width = nkv * hd; float scale = a->scale; const void *sinks = a->sinks ? a->sinks->data.ptr : NULL;
-    int sink_dt = a->sinks ? a->sinks->dtype : 0, L = pos0 + T;
+    int sink_dt = a->sinks ? a->sinks->dtype : 0, L = pos0 + T, ns, bps; unsigned smem;
     long long n = (long long)T * width; uint64_t rows = k_cache.bytes < v_cache.bytes ? k_cache.bytes : v_cache.bytes;
     OLLM__CU_ENTER(c);
     if (T <= 0) return OLLM_OK;
@@ -4724,24 +4738,24 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
         return ollm__cu_launch(c, hd == 64 ? OLLM__K_fa2_64 : OLLM__K_fa2_128, (unsigned)((T + 63) / 64), (unsigned)nh,
                                128, smem, args);
     }
-    /* 3. decode (a few query rows per kv head): flash-decoding, the keys split across blocks */
-    if ((hd == 64 || hd == 128) && T * (nh / nkv) <= 8 && ollm__al16(q.ptr) && ollm__al16(k_cache.ptr) &&
-        ollm__al16(v_cache.ptr)) {
-        int rows = T * (nh / nkv), lo = window > 0 && pos0 - window + 1 > 0 ? pos0 - window + 1 : 0, span = L - lo;
-        int nsplit = (8 * c->n_sm + nkv - 1) / nkv, kps, kern;       /* about 8 blocks of 4 warps per SM */
-        if (nsplit > (span + 127) / 128) nsplit = (span + 127) / 128;   /* at least a tile of 32 keys per warp */
+    /* 3. decode (at most 16 query rows per kv head): flash-decoding on the tensor cores, the keys split across blocks */
+    if ((hd == 64 || hd == 128) && T * (nh / nkv) <= 16 && ollm__al16(q.ptr) && ollm__al16(k_cache.ptr) &&
+        ollm__al16(v_cache.ptr) && (ns = ollm__cu_dec_stages(c, hd, &smem, &bps)) > 0) {
+        int lo = window > 0 && pos0 - window + 1 > 0 ? pos0 - window + 1 : 0, span = L - lo, per = 32 * OLLM__DEC_WARPS;
+        int nsplit = (c->n_sm * bps) / nkv, kps;                         /* one wave of blocks */
+        if (nsplit > (span + per - 1) / per) nsplit = (span + per - 1) / per;   /* at least a tile of keys per warp */
         if (nsplit > 1024) nsplit = 1024;                               /* ollm_k_attn_combine's limit */
         if (nsplit < 1) nsplit = 1;
         kps = (span + nsplit - 1) / nsplit;
         kps = (kps + 31) / 32 * 32;
         nsplit = (span + kps - 1) / kps;
-        kern = hd == 64 ? (rows <= 4 ? OLLM__K_attn_dec_64_4 : OLLM__K_attn_dec_64_8)
-                        : (rows <= 4 ? OLLM__K_attn_dec_128_4 : OLLM__K_attn_dec_128_8);
         if (nsplit > 1) OLLM__TRY(ollm__cu_scratch(c, &c->part, (uint64_t)nsplit * T * nh * (hd + 2) * 4));
         args[0] = &o.ptr; args[1] = &c->part.ptr; args[2] = &q.ptr; args[3] = &k_cache.ptr; args[4] = &v_cache.ptr;
         args[5] = &T; args[6] = &pos0; args[7] = &nh; args[8] = &nkv; args[9] = &window; args[10] = &ring;
         args[11] = &scale; args[12] = (void *)&sinks; args[13] = &sink_dt; args[14] = &nsplit; args[15] = &kps;
-        OLLM__TRY(ollm__cu_launch(c, kern, (unsigned)nkv, (unsigned)nsplit, 128, 0, args));
+        args[16] = &ns;
+        OLLM__TRY(ollm__cu_launch(c, hd == 64 ? OLLM__K_attn_dec_64 : OLLM__K_attn_dec_128, (unsigned)nkv,
+                                  (unsigned)nsplit, 32 * OLLM__DEC_WARPS, smem, args));
         if (nsplit > 1) {
             args[0] = &o.ptr; args[1] = &c->part.ptr; args[2] = &T; args[3] = &nh; args[4] = &hd; args[5] = &nsplit;
             args[6] = (void *)&sinks; args[7] = &sink_dt;
@@ -4877,7 +4891,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         }
         /* kernels with dynamic shared memory may take all the device allows */
         if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split ||
-            i == OLLM__K_dn_chunk_32 || i == OLLM__K_dn_chunk_64)
+            i == OLLM__K_attn_dec_64 || i == OLLM__K_attn_dec_128 || i == OLLM__K_dn_chunk_32 || i == OLLM__K_dn_chunk_64)
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin);
         /* the Hopper GEMM's ring (beside its static barriers): without it, mma.sync */
         if (i == OLLM__K_gemm_wgmma && c->wgmma &&

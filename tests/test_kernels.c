@@ -534,6 +534,8 @@ int main(void) {
     t_attn(2, 1, 64, 130, 0, 8, 1);
     t_attn(2, 1, 36, 20, 5, 10, 0);
     t_attn(4, 4, 256, 5, 700, 0, 0);
+    t_attn(16, 1, 128, 1, 777, 0, 1);    /* 16 query rows: a full m16 tile of the tensor-core decode */
+    t_attn(5, 1, 64, 3, 2000, 0, 0);     /* 15 rows, 3 positions */
     /* sliding layers' rings (GPT-OSS: window 128, rows window + chunk - 1): decode, prefill chunks that wrap */
     t_attn_ring(64, 8, 64, 1, 5000, 128, 1, 128);
     t_attn_ring(64, 8, 64, 1, 300, 128, 1, 1151);
@@ -541,6 +543,7 @@ int main(void) {
     t_attn_ring(64, 8, 64, 700, 100, 128, 1, 1151);
     t_attn_ring(4, 2, 64, 48, 130, 8, 1, 55);
     t_attn_ring(4, 2, 64, 9, 40, 8, 1, 16);
+    t_attn_ring(14, 2, 64, 2, 300, 100, 1, 101);   /* 14 rows in a ring that wraps */
     t_attn_ring(2, 1, 36, 20, 33, 10, 0, 29);    /* the CUDA-core path */
     t_budget();
     if (getenv("OLLM_TEST_STICKY")) t_sticky();

@@ -174,14 +174,16 @@ int main(int argc, char **argv) {
             row("attention (FA2)", shape, s, fl / s / 1e12, "TFLOP/s", gemm_ceil, ceil_name);
             B->release(B, &c.q); B->release(B, &c.o); B->release(B, &c.k); B->release(B, &c.v);
         }
-        c.q = dev_rand((uint64_t)nh * hd, 0, 1.0f); c.o = dev_rand((uint64_t)nh * hd, 0, 1.0f);
+        c.q = dev_rand((uint64_t)nh * hd, 0, 1.0f); c.o = dev_rand((uint64_t)nh * hd, 0, 1.0f);   /* = 64 x 64 */
         c.k = dev_rand((uint64_t)nkv * hd, 0, 1.0f); c.v = dev_rand((uint64_t)nkv * hd, 0, 1.0f);
-        for (i = 0; i < 2; i++) {
-            int L = decode_L[i]; double s, bytes = (double)L * nkv * hd * 2 * 2;
+        for (i = 0; i < 3; i++) {   /* the last: GPT-OSS-20B heads (64 query heads, 8 kv heads of 64) at 64K */
+            int L = i < 2 ? decode_L[i] : 65536; double s, bytes;
+            c.a.n_heads = i < 2 ? nh : 64; c.a.head_dim = i < 2 ? hd : 64; c.a.scale = 1.0f / sqrtf((float)c.a.head_dim);
+            bytes = (double)L * nkv * c.a.head_dim * 2 * 2;
             c.a.T = 1; c.a.pos0 = L - 1;
             s = time_it(f_at, &c, 20);
-            snprintf(shape, sizeof shape, "decode L=%d 32/8x128", L);
-            row("attention (split-K)", shape, s, bytes / s / 1e9, "GB/s", copy_bw, "copy");
+            snprintf(shape, sizeof shape, "decode L=%d %d/8x%d", L, c.a.n_heads, c.a.head_dim);
+            row("attention (decode)", shape, s, bytes / s / 1e9, "GB/s", copy_bw, "copy");
         }
         B->release(B, &c.q); B->release(B, &c.o); B->release(B, &c.k); B->release(B, &c.v);
         B->release(B, &c.kc); B->release(B, &c.vc);
