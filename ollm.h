@@ -148,6 +148,10 @@ typedef struct ollm_model_info {
     uint64_t disk_bytes_read;  /* layer bytes read from disk while running */
     uint64_t upload_bytes;     /* streamed layer bytes copied from host memory to the GPU while running */
     double   stream_wait_s;    /* time compute waited for a layer */
+    /* the host's side of the GPU backend (0 for the CPU backend) */
+    uint64_t kernel_launches;  /* kernels launched so far */
+    uint64_t device_waits;     /* times the host waited for the GPU: a result read back, a copy's buffer reused */
+    double   device_wait_s;    /* time spent in those waits; the rest of a token's time the host was issuing work */
     /* mixture-of-experts models on the GPU: routed experts live in a cache of expert slots, filled on demand */
     int32_t  expert_slots;     /* experts the GPU cache holds (0: no cache) */
     uint64_t expert_bytes;     /* one expert's weights (its slices of every expert tensor of a layer) */
@@ -1412,8 +1416,10 @@ struct ollm__backend {
     /* y[T, n] = w * x / sqrt(mean(x^2) + eps); unit_offset: (1 + w) instead of w (zero-centred norms) */
     ollm_result (*rmsnorm)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *w, int T, int n, float eps,
                            int unit_offset);
-    /* y[T, W.rows] = x[T, W.cols] W^T, or y += that when accumulate (the residual add) */
-    ollm_result (*matmul)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate);
+    /* y[T, W.rows] = x[T, W.cols] W^T + bias, or y += that when accumulate (the residual add); bias: a vector
+       weight of W.rows (a row view of a stacked [E, n] bias is fine), or NULL */
+    ollm_result (*matmul)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
+                          int accumulate);
     /* rotate-half RoPE in place on x[T, n_heads * head_dim], first rot_dim dims of each head, positions pos0 + t */
     ollm_result (*rope)(ollm__backend *b, ollm__buf x, int T, int n_heads, int head_dim, int rot_dim, int pos0,
                         ollm__buf inv_freq, float mscale);
@@ -1422,13 +1428,14 @@ struct ollm__backend {
     ollm_result (*attention)(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                              ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a);
     /* G products of one shape in one call (the experts a token picked): for g < G, rows [row0[g], row0[g] + rows[g])
-       of y [., W[g].rows] = those rows of x [., W[g].cols] times W[g]^T; every W[g] has the same shape and fmt */
-    ollm_result (*matmul_grouped)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const int32_t *row0,
-                                  const int32_t *rows, int G);
+       of y [., W[g].rows] = those rows of x [., W[g].cols] times W[g]^T + bias[g] (bias NULL: none); every W[g] has
+       the same shape and fmt, every bias[g] the same dtype */
+    ollm_result (*matmul_grouped)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias,
+                                  const int32_t *row0, const int32_t *rows, int G);
     /* g[n] = silu(g) * u: the SwiGLU of LlamaMLP */
     ollm_result (*silu_mul)(ollm__backend *b, ollm__buf g, ollm__buf u, int64_t n);
     /* mixture-of-experts plumbing (index arrays and weights on the host):
-       y[T, n] += bias[n], a vector weight (a row view of a stacked [E, n] bias is fine) */
+       y[T, n] += bias[n], a vector weight (a row view of a stacked [E, n] bias is fine); what matmul's bias does */
     ollm_result (*add_bias)(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n);
     /* dst[r] = src[idx[r]] for r < R, rows of `width` floats */
     ollm_result (*gather)(ollm__backend *b, ollm__buf dst, ollm__buf src, const int32_t *idx, int R, int64_t width);
@@ -1465,6 +1472,8 @@ struct ollm__backend {
     ollm_result (*sync)(ollm__backend *b);
     /* memory accounting: the device budget (0 = none) and the most ever allocated at once */
     uint64_t mem_budget, mem_peak;
+    uint64_t n_launch, n_wait;      /* kernels launched, and waits of the host for the device */
+    double wait_s;                  /* time the host spent in those waits */
     /* optional page-locked host memory for the RAM tier (fast uploads); NULL: plain host memory */
     void *(*host_alloc)(ollm__backend *b, uint64_t bytes);
     void (*host_free)(ollm__backend *b, void *p);
@@ -1593,11 +1602,14 @@ static void ollm__mm_task(void *vctx, int64_t blk) {
     }
     OLLM_FREE(wf);
 }
-static ollm_result ollm__cpu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate) {
+static ollm_result ollm__cpu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n);
+static ollm_result ollm__cpu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
+                                    int accumulate) {
     ollm__mm_ctx c;
     c.y = (float *)y.ptr; c.x = (const float *)x.ptr; c.W = W; c.T = T; c.accumulate = accumulate; c.failed = 0;
     ollm__pool_run(&((ollm__cpu *)b)->pool, (W->rows + OLLM__MM_ROWS - 1) / OLLM__MM_ROWS, ollm__mm_task, &c);
-    return c.failed ? OLLM_ERR_NO_MEMORY : OLLM_OK;
+    if (c.failed) return OLLM_ERR_NO_MEMORY;
+    return bias ? ollm__cpu_add_bias(b, y, bias, T, W->rows) : OLLM_OK;
 }
 
 static ollm_result ollm__cpu_rope(ollm__backend *b, ollm__buf x, int T, int n_heads, int head_dim, int rot_dim,
@@ -1710,11 +1722,12 @@ static ollm_result ollm__cpu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__b
 }
 
 static ollm_result ollm__cpu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
-                                            const int32_t *row0, const int32_t *rows, int G) {
+                                            const ollm__w *bias, const int32_t *row0, const int32_t *rows, int G) {
     int g;
     for (g = 0; g < G; g++) {
         uint64_t n = W[g].rows, k = W[g].cols, r = (uint64_t)row0[g], t = (uint64_t)rows[g];
-        OLLM__TRY(b->matmul(b, ollm__view(y, r * n * 4, t * n * 4), ollm__view(x, r * k * 4, t * k * 4), &W[g], (int)t, 0));
+        OLLM__TRY(b->matmul(b, ollm__view(y, r * n * 4, t * n * 4), ollm__view(x, r * k * 4, t * k * 4), &W[g],
+                              bias ? &bias[g] : NULL, (int)t, 0));
     }
     return OLLM_OK;
 }
@@ -4287,13 +4300,19 @@ static ollm_result ollm__cu_slot_sync(ollm__backend *b, int k) {
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     OLLM__TRY(ollm__cu_slot_events(c, k));
-    OLLM__CU(c, cuEventSynchronize(c->ev_copy[k]));
+    {
+        double t0 = ollm__now(); ollm__cu_result e = c->cu.cuEventSynchronize(c->ev_copy[k]);
+        c->b.n_wait++; c->b.wait_s += ollm__now() - t0;
+        if (e != 0) return ollm__cu_check(c, e, "cuEventSynchronize");
+    }
     return OLLM_OK;
 }
 
 /* The compute stream drained: every copy out of the pinned arena has landed, so it starts over. */
 static ollm_result ollm__cu_drain(ollm__cu *c) {
-    OLLM__CU(c, cuStreamSynchronize(c->st));
+    double t0 = ollm__now(); ollm__cu_result e = c->cu.cuStreamSynchronize(c->st);
+    c->b.n_wait++; c->b.wait_s += ollm__now() - t0;
+    if (e != 0) return ollm__cu_check(c, e, "cuStreamSynchronize");
     c->pin_off = 0;
     return OLLM_OK;
 }
@@ -4330,8 +4349,14 @@ static ollm_result ollm__cu_download(ollm__backend *b, void *dst, ollm__buf src,
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     if (!n) return OLLM_OK;
-    OLLM__CU(c, cuMemcpyDtoHAsync(dst, ollm__dp(src), (size_t)n, c->st));
-    return ollm__cu_drain(c);
+    {   /* into pageable memory the copy itself waits for the stream: the whole read back counts as one wait */
+        double t0 = ollm__now(); ollm__cu_result e = c->cu.cuMemcpyDtoHAsync(dst, ollm__dp(src), (size_t)n, c->st);
+        if (e == 0) e = c->cu.cuStreamSynchronize(c->st);
+        c->b.n_wait++; c->b.wait_s += ollm__now() - t0;
+        if (e != 0) return ollm__cu_check(c, e, "reading back from the device");
+    }
+    c->pin_off = 0;
+    return OLLM_OK;
 }
 static ollm_result ollm__cu_sync(ollm__backend *b) {
     ollm__cu *c = (ollm__cu *)b;
@@ -4341,6 +4366,7 @@ static ollm_result ollm__cu_sync(ollm__backend *b) {
 
 static ollm_result ollm__cu_launch(ollm__cu *c, int k, unsigned gx, unsigned gy, unsigned block, unsigned smem, void **args) {
     ollm__cu_result e = c->cu.cuLaunchKernel(c->fn[k], gx, gy, 1, block, 1, 1, smem, c->st, args, NULL);
+    c->b.n_launch++;
     if (e != 0) {
         char what[96]; snprintf(what, sizeof what, "cuLaunchKernel(%s)", ollm__knames[k]);
         return ollm__cu_check(c, e, what);
@@ -4385,7 +4411,9 @@ static ollm_result ollm__cu_rmsnorm(ollm__backend *b, ollm__buf y, ollm__buf x, 
     return ollm__cu_launch(c, k, (unsigned)T, 1, 256, 0, args);
 }
 
-static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate);
+static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
+                                      int accumulate);
+static ollm_result ollm__cu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n);
 #define OLLM__GEMM_SMEM (4 * (128 + 128) * 40 * 2)     /* GB_ST * (GB_M + GB_N) * GB_LD * sizeof(bf16) */
 #define OLLM__WGMMA_SMEM (4 * (128 + 256) * 64 * 2 + 1024)   /* WG_ST * (WG_BM + WG_BN) * WG_BK * 2, 1024-aligned */
 
@@ -4408,15 +4436,22 @@ static ollm_result ollm__cu_gemm_wgmma(ollm__cu *c, float *C, const void *A, con
     return ollm__cu_launch(c, OLLM__K_gemm_wgmma, tiles, 1, 384, OLLM__WGMMA_SMEM, args);
 }
 #define OLLM__ABF_MAX ((uint64_t)64 << 20)             /* bf16 copies of matmul inputs: at most this, in row chunks */
-static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate) {
-    ollm__cu *c = (ollm__cu *)b; int N = (int)W->rows, K = (int)W->cols, dt = W->dtype; void *args[9];
+static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
+                                   int accumulate) {
+    ollm__cu *c = (ollm__cu *)b; int N = (int)W->rows, K = (int)W->cols, dt = W->dtype; void *args[11];
     uint64_t esz = ollm__dtype_size[dt < OLLM__DTYPE_COUNT ? dt : 0];
+    const void *bp = bias ? bias->data.ptr : NULL; int bdt = bias ? bias->dtype : 0;
     OLLM__CU_ENTER(c);
     if (T <= 0 || N <= 0) return OLLM_OK;
+    if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
     ollm__cu_wrote(c, y.ptr, (uint64_t)T * N * 4);
-    if (W->fmt != OLLM__W_DENSE) return ollm__cu_matmul_fmt(c, y, x, W, T, accumulate);
+    if (W->fmt != OLLM__W_DENSE) return ollm__cu_matmul_fmt(c, y, x, W, bias, T, accumulate);
     if (ollm__cu_wk(dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", dt);
-    if (T <= 8) {   /* decode: bound by reading W once */
+    if (bias && T > 8) {   /* the products without a bias epilogue: the bias is a pass of its own */
+        OLLM__TRY(ollm__cu_matmul(b, y, x, W, NULL, T, accumulate));
+        return ollm__cu_add_bias(b, y, bias, T, N);
+    }
+    if (T <= 8) {   /* decode: bound by reading W once; the bias added as each output is written */
         static const int kg[3][4] = {
             { OLLM__K_gemv_f32_1, OLLM__K_gemv_f32_2, OLLM__K_gemv_f32_4, OLLM__K_gemv_f32_8 },
             { OLLM__K_gemv_f16_1, OLLM__K_gemv_f16_2, OLLM__K_gemv_f16_4, OLLM__K_gemv_f16_8 },
@@ -4425,7 +4460,7 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
         int vec = ollm__al16(W->data.ptr) && ollm__al16(x.ptr) && ((uint64_t)K * esz) % 16 == 0 && K % 4 == 0, wpr = 1;
         while (wpr < 8 && (int64_t)N * wpr < (int64_t)c->n_sm * 64) wpr *= 2;   /* a full GPU of warps streaming W */
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr; args[3] = &T; args[4] = &N; args[5] = &K;
-        args[6] = &accumulate; args[7] = &vec; args[8] = &wpr;
+        args[6] = &accumulate; args[7] = &vec; args[8] = &wpr; args[9] = (void *)&bp; args[10] = &bdt;
         return ollm__cu_launch(c, kg[dt][tt], ollm__cu_grid(N, 8 / wpr, 0x7fffffff), 1, 256, 0, args);
     }
     /* prefill: tensor cores. Narrow products (N < 64: routers, gates) stay in fp32 on the CUDA cores: cheap, and a
@@ -4466,16 +4501,23 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
 
 /* Weights stored other than [N, K] dense (ollm__w's fmt): a GEMV that reads them as stored for decode; for more rows,
    a bf16 [N, K] copy in scratch (one pass over the weight) and the dense product. */
-static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, int T, int accumulate) {
-    int N = (int)W->rows, K = (int)W->cols; void *args[8]; ollm__w dense;
+static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
+                                      int accumulate) {
+    int N = (int)W->rows, K = (int)W->cols, bdt = bias ? bias->dtype : 0; void *args[10]; ollm__w dense;
+    const void *bp = bias ? bias->data.ptr : NULL;
     if (W->fmt == OLLM__W_MXFP4 && (K % 32 || !ollm__al16(W->data.ptr) || !ollm__al16(x.ptr)))
         return ollm__fail(c->b.log, OLLM_ERR_UNSUPPORTED, "CUDA matmul: MXFP4 weight [%d, %d] needs K %% 32 == 0 and "
                           "16-byte aligned data", N, K);
     if (W->fmt == OLLM__W_KMAJOR && ollm__cu_wk(W->dtype, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", W->dtype);
+    if (bias && !(T <= 8 && W->fmt == OLLM__W_MXFP4)) {   /* only the MXFP4 GEMV adds a bias as it writes */
+        OLLM__TRY(ollm__cu_matmul_fmt(c, y, x, W, NULL, T, accumulate));
+        return ollm__cu_add_bias(&c->b, y, bias, T, N);
+    }
     if (T <= 8) {
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr;
         if (W->fmt == OLLM__W_MXFP4) {
             args[3] = (void *)&W->scales.ptr; args[4] = &T; args[5] = &N; args[6] = &K; args[7] = &accumulate;
+            args[8] = (void *)&bp; args[9] = &bdt;
             return ollm__cu_launch(c, T == 1 ? OLLM__K_gemv_mxfp4_1 : OLLM__K_gemv_mxfp4_8,   /* 4 or 2 rows a warp */
                                    ollm__cu_grid(N, T == 1 ? 32 : 16, 0x7fffffff),
                                    1, 256, 0, args);
@@ -4497,18 +4539,19 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
     }
     memset(&dense, 0, sizeof dense);
     dense.data = c->wbf; dense.dtype = OLLM__BF16; dense.fmt = OLLM__W_DENSE; dense.rows = N; dense.cols = K;
-    return c->b.matmul(&c->b, y, x, &dense, T, accumulate);
+    return c->b.matmul(&c->b, y, x, &dense, NULL, T, accumulate);
 }
 
 /* Groups of at most 8 rows in dense or MXFP4 weights: one launch (blockIdx.y = group) over descriptors uploaded
    through c->idx; otherwise, or for input-major weights, one product per group. */
-typedef struct ollm__cu_xgroup { const void *w, *s; long long x, y; int T, pad; } ollm__cu_xgroup;   /* kernels' xgroup */
+typedef struct ollm__cu_xgroup { const void *w, *s, *b; long long x, y; int T, pad; } ollm__cu_xgroup;   /* kernels' xgroup */
 static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
-                                           const int32_t *row0, const int32_t *rows, int G) {
-    ollm__cu *c = (ollm__cu *)b; int g, most = 0, vec = 1, wpr = 1, k = -1, N, K; ollm__cu_xgroup *d; void *args[7];
-    uint64_t bytes = (uint64_t)G * sizeof *d; ollm_result r;
+                                           const ollm__w *bias, const int32_t *row0, const int32_t *rows, int G) {
+    ollm__cu *c = (ollm__cu *)b; int g, most = 0, vec = 1, wpr = 1, k = -1, N, K, bdt = bias ? bias[0].dtype : 0;
+    ollm__cu_xgroup *d; void *args[8]; uint64_t bytes = (uint64_t)G * sizeof *d; ollm_result r;
     OLLM__CU_ENTER(c);
     if (G <= 0) return OLLM_OK;
+    if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
     N = (int)W[0].rows; K = (int)W[0].cols;
     for (g = 0; g < G; g++) if (rows[g] > most) most = rows[g];
     if (most <= 8 && W[0].fmt == OLLM__W_MXFP4) k = most <= 1 ? OLLM__K_gemv_group_mxfp4_1 : OLLM__K_gemv_group_mxfp4_8;
@@ -4516,11 +4559,11 @@ static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__
         k = W[0].dtype == OLLM__BF16 ? (most <= 1 ? OLLM__K_gemv_group_bf16_1 : OLLM__K_gemv_group_bf16_8)
           : ollm__cu_wk(W[0].dtype, OLLM__K_gemv_group_f32_8, OLLM__K_gemv_group_f16_8, -1);
     if (k < 0)
-        return ollm__cpu_matmul_grouped(b, y, x, W, row0, rows, G);   /* the loop: one product per group */
+        return ollm__cpu_matmul_grouped(b, y, x, W, bias, row0, rows, G);   /* the loop: one product per group */
     if (!(d = (ollm__cu_xgroup *)OLLM_MALLOC((size_t)bytes))) return ollm__fail(b->log, OLLM_ERR_NO_MEMORY, "out of memory");
     for (g = 0; g < G; g++) {
         d[g].w = W[g].data.ptr; d[g].s = W[g].scales.ptr; d[g].x = (long long)row0[g] * K; d[g].y = (long long)row0[g] * N;
-        d[g].T = rows[g]; d[g].pad = 0;
+        d[g].b = bias ? bias[g].data.ptr : NULL; d[g].T = rows[g]; d[g].pad = 0;
         vec &= ollm__al16(W[g].data.ptr);
         ollm__cu_wrote(c, (char *)y.ptr + (uint64_t)row0[g] * N * 4, (uint64_t)rows[g] * N * 4);
     }
@@ -4531,6 +4574,7 @@ static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__
     OLLM_FREE(d);
     if (r != OLLM_OK) return r;
     args[0] = &y.ptr; args[1] = &x.ptr; args[2] = &c->idx.ptr; args[3] = &N; args[4] = &K; args[5] = &vec; args[6] = &wpr;
+    args[7] = &bdt;
     return ollm__cu_launch(c, k, W[0].fmt == OLLM__W_MXFP4 ? ollm__cu_grid(N, most <= 1 ? 32 : 16, 0x7fffffff)
                                                           : ollm__cu_grid(N, 8 / wpr, 0x7fffffff),
                            (unsigned)G, 256, 0, args);
@@ -5936,26 +5980,26 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
         const ollm__llama_layer *L = &w->layers[l];
         OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
+        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, NULL, T, 0));
+        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, NULL, T, 0));
+        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, NULL, T, 0));
         OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
         OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
         OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
         OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
         OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
-        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, T, 1));                     /* x += o Wo^T */
+        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, NULL, T, 1));                     /* x += o Wo^T */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->g, s->xn, &L->gate_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->u, s->xn, &L->up_proj, T, 0));
+        OLLM__TRY(B->matmul(B, s->g, s->xn, &L->gate_proj, NULL, T, 0));
+        OLLM__TRY(B->matmul(B, s->u, s->xn, &L->up_proj, NULL, T, 0));
         OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
-        OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, T, 1));                  /* x += mlp */
+        OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, NULL, T, 1));                  /* x += mlp */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
     /* the head only on the rows whose logits are wanted: all of them, or the last */
     OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
                          &w->norm, rows, H, eps, 0));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, rows, 0));
+    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, NULL, rows, 0));
     if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
     OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
                                                          (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
@@ -6148,6 +6192,8 @@ static ollm__w ollm__gptoss_expert(const ollm_model *m, int l, int which, int64_
     }
     return W;
 }
+/* A bias for matmul: the tensor when the checkpoint has it, else none. */
+#define OLLM__BIAS(w) ((w).data.ptr ? &(w) : NULL)
 /* Row e of a stacked [E, n] bias. */
 static ollm__w ollm__w_row_view(const ollm__w *b, int64_t e, int64_t n) {
     ollm__w v = *b; uint64_t es = ollm__dtype_size[b->dtype];
@@ -6167,7 +6213,7 @@ typedef struct ollm__gptoss_sess {
     int32_t *row_tok;            /* [chunk * k] token of each routed row */
     int32_t *tok_row;            /* [chunk, k] routed row of each pick */
     int32_t *row0, *rows;        /* [E]: the rows of each active expert, in active order (grouped products) */
-    ollm__w *Wgu, *Wd;           /* [E]: their weights */
+    ollm__w *Wgu, *Wd, *Bgu, *Bd;   /* [E]: their weights and biases */
 } ollm__gptoss_sess;
 
 static void ollm__gptoss_session_free(ollm_session *s) {
@@ -6176,7 +6222,7 @@ static void ollm__gptoss_session_free(ollm_session *s) {
     B->release(B, &f->router); B->release(B, &f->xg); B->release(B, &f->gu); B->release(B, &f->act);
     OLLM_FREE(f->logits); OLLM_FREE(f->pick); OLLM_FREE(f->weight); OLLM_FREE(f->count); OLLM_FREE(f->start);
     OLLM_FREE(f->fill); OLLM_FREE(f->active); OLLM_FREE(f->row_tok); OLLM_FREE(f->tok_row);
-    OLLM_FREE(f->row0); OLLM_FREE(f->rows); OLLM_FREE(f->Wgu); OLLM_FREE(f->Wd);
+    OLLM_FREE(f->row0); OLLM_FREE(f->rows); OLLM_FREE(f->Wgu); OLLM_FREE(f->Wd); OLLM_FREE(f->Bgu); OLLM_FREE(f->Bd);
     OLLM_FREE(f);
     s->fs = NULL;
 }
@@ -6199,8 +6245,9 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
     f->tok_row = (int32_t *)ollm__calloc((size_t)R, 4);
     f->row0 = (int32_t *)ollm__calloc((size_t)E, 4); f->rows = (int32_t *)ollm__calloc((size_t)E, 4);
     f->Wgu = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w)); f->Wd = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w));
+    f->Bgu = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w)); f->Bd = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w));
     if (!f->logits || !f->pick || !f->weight || !f->count || !f->start || !f->fill || !f->active || !f->row_tok ||
-        !f->tok_row || !f->row0 || !f->rows || !f->Wgu || !f->Wd)
+        !f->tok_row || !f->row0 || !f->rows || !f->Wgu || !f->Wd || !f->Bgu || !f->Bd)
         return OLLM_ERR_NO_MEMORY;
     return OLLM_OK;
 }
@@ -6213,8 +6260,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0;
     int64_t H = c->hidden, I = c->moe_ffn;
     /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear), read back for the routing decision */
-    OLLM__TRY(B->matmul(B, f->router, s->xn, &L->router, T, 0));
-    OLLM__TRY(B->add_bias(B, f->router, &L->router_bias, T, E));
+    OLLM__TRY(B->matmul(B, f->router, s->xn, &L->router, &L->router_bias, T, 0));
     OLLM__TRY(B->download(B, f->logits, f->router, (uint64_t)T * E * 4));
     /* top-k (largest first; the lower id on a tie), softmax over those k only */
     memset(f->count, 0, (size_t)E * 4);
@@ -6246,20 +6292,11 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
             e = f->active[i]; f->row0[i] = f->start[e]; f->rows[i] = f->count[e];
             OLLM__TRY(ollm__expert_fetch(m, l, e));
             f->Wgu[i] = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); f->Wd[i] = ollm__gptoss_expert(m, l, 1, e, H, I);
+            f->Bgu[i] = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I); f->Bd[i] = ollm__w_row_view(&L->down_proj_bias, e, H);
         }
-        OLLM__TRY(B->matmul_grouped(B, f->gu, f->xg, f->Wgu, f->row0, f->rows, n_active));
-        for (i = 0; i < n_active; i++) {
-            ollm__w b = ollm__w_row_view(&L->gate_up_proj_bias, f->active[i], 2 * I);
-            OLLM__TRY(B->add_bias(B, ollm__view(f->gu, (uint64_t)f->row0[i] * 2 * I * 4, (uint64_t)f->rows[i] * 2 * I * 4), &b,
-                                  f->rows[i], 2 * I));
-        }
+        OLLM__TRY(B->matmul_grouped(B, f->gu, f->xg, f->Wgu, f->Bgu, f->row0, f->rows, n_active));
         OLLM__TRY(B->swiglu_clamp(B, f->act, f->gu, R, I, (float)c->swiglu_limit, 1.702f));
-        OLLM__TRY(B->matmul_grouped(B, f->xg, f->act, f->Wd, f->row0, f->rows, n_active));
-        for (i = 0; i < n_active; i++) {
-            ollm__w b = ollm__w_row_view(&L->down_proj_bias, f->active[i], H);
-            OLLM__TRY(B->add_bias(B, ollm__view(f->xg, (uint64_t)f->row0[i] * H * 4, (uint64_t)f->rows[i] * H * 4), &b,
-                                  f->rows[i], H));
-        }
+        OLLM__TRY(B->matmul_grouped(B, f->xg, f->act, f->Wd, f->Bd, f->row0, f->rows, n_active));
     } else
         for (i = 0; i < n_active; i++) {
             ollm__w W, b; ollm__buf xe, gue, ae; uint64_t r0, n;
@@ -6269,12 +6306,10 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
             ae = ollm__view(f->act, r0 * I * 4, n * I * 4);
             OLLM__TRY(ollm__expert_fetch(m, l, e));
             W = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); b = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I);
-            OLLM__TRY(B->matmul(B, gue, xe, &W, (int)n, 0));
-            OLLM__TRY(B->add_bias(B, gue, &b, (int)n, 2 * I));
+            OLLM__TRY(B->matmul(B, gue, xe, &W, &b, (int)n, 0));
             OLLM__TRY(B->swiglu_clamp(B, ae, gue, (int64_t)n, I, (float)c->swiglu_limit, 1.702f));
             W = ollm__gptoss_expert(m, l, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
-            OLLM__TRY(B->matmul(B, xe, ae, &W, (int)n, 0));
-            OLLM__TRY(B->add_bias(B, xe, &b, (int)n, H));
+            OLLM__TRY(B->matmul(B, xe, ae, &W, &b, (int)n, 0));
         }
     /* x[t] += sum over its k picks of weight * out */
     return B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H);
@@ -6285,7 +6320,6 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d;
     const ollm__gptoss *w = (const ollm__gptoss *)m->fw;
     int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
-    int64_t qw = (int64_t)c->n_heads * c->head_dim, kw = (int64_t)c->n_kv_heads * c->head_dim;
     ollm__attn_args a; ollm__buf kc, vc;
     memset(&a, 0, sizeof a);
     a.T = T; a.pos0 = (int)s->n_past; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
@@ -6298,28 +6332,22 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
         a.ring = ollm__kv_ring(s, l);
         a.sinks = &L->sinks;
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
-        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
-        if (L->q_proj_bias.data.ptr) {   /* attention_bias */
-            OLLM__TRY(B->add_bias(B, s->q, &L->q_proj_bias, T, qw));
-            OLLM__TRY(B->add_bias(B, s->k, &L->k_proj_bias, T, kw));
-            OLLM__TRY(B->add_bias(B, s->v, &L->v_proj_bias, T, kw));
-        }
+        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, OLLM__BIAS(L->q_proj_bias), T, 0));   /* + bq (attention_bias) */
+        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, OLLM__BIAS(L->k_proj_bias), T, 0));
+        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, OLLM__BIAS(L->v_proj_bias), T, 0));
         OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
         OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
         OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
         OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));           /* sinks, window */
         OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
-        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, T, 1));                     /* x += o Wo^T */
-        if (L->o_proj_bias.data.ptr) OLLM__TRY(B->add_bias(B, s->x, &L->o_proj_bias, T, H));   /* x += bo */
+        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, OLLM__BIAS(L->o_proj_bias), T, 1));   /* x += o Wo^T + bo */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
         OLLM__TRY(ollm__gptoss_moe(s, l, T));                                       /* x += MoE(xn) */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
     OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
                          &w->norm, rows, H, eps, 0));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, rows, 0));
+    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, NULL, rows, 0));
     if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
     OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
                                                          (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
@@ -6504,8 +6532,9 @@ typedef struct ollm__qn_state {
     /* the routing, on the host */
     float *logits, *weight;                              /* [T, E + 1], [T, k + 1] */
     int32_t *pick, *count, *start, *fill, *active, *row_tok, *tok_row;
-    int32_t *start_active, *count_active;                /* [E]: the rows of each active expert, in active order */
-    ollm__w *Wg, *Wu, *Wd;                               /* [E]: the active experts' weights, for grouped products */
+    int32_t *start_active, *count_active;                /* [E + 1]: the rows of each active expert, in active order */
+    ollm__w *Wg, *Wu, *Wd;                               /* [E + 1]: their weights, for grouped products (then the
+                                                            shared expert's, when it joins them) */
 } ollm__qn_state;
 
 static void ollm__qn_session_free(ollm_session *s) {
@@ -6579,9 +6608,9 @@ static ollm_result ollm__qn_session_init(ollm_session *s) {
 #define OLLM__QA(ptr, type, n) if (!((st->ptr) = (type *)ollm__calloc((size_t)(n), sizeof(type)))) return OLLM_ERR_NO_MEMORY
     OLLM__QA(logits, float, T * (E + 1)); OLLM__QA(weight, float, R);
     OLLM__QA(pick, int32_t, T * k); OLLM__QA(count, int32_t, E); OLLM__QA(start, int32_t, E); OLLM__QA(fill, int32_t, E);
-    OLLM__QA(active, int32_t, E); OLLM__QA(row_tok, int32_t, T * k); OLLM__QA(tok_row, int32_t, R);
-    OLLM__QA(start_active, int32_t, E); OLLM__QA(count_active, int32_t, E);
-    OLLM__QA(Wg, ollm__w, E); OLLM__QA(Wu, ollm__w, E); OLLM__QA(Wd, ollm__w, E);
+    OLLM__QA(active, int32_t, E); OLLM__QA(row_tok, int32_t, R); OLLM__QA(tok_row, int32_t, R);
+    OLLM__QA(start_active, int32_t, E + 1); OLLM__QA(count_active, int32_t, E + 1);
+    OLLM__QA(Wg, ollm__w, E + 1); OLLM__QA(Wu, ollm__w, E + 1); OLLM__QA(Wd, ollm__w, E + 1);
 #undef OLLM__QA
     return ollm__qn_clear(s);
 }
@@ -6593,14 +6622,14 @@ static ollm_result ollm__qn_deltanet(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
     ollm__dn_dims d = ollm__qn_dims(c); int C = 2 * d.nk * d.dk + d.nv * d.dv;
-    OLLM__TRY(B->matmul(B, st->qkvz, s->xn, &L->in_proj_qkvz, T, 0));
-    OLLM__TRY(B->matmul(B, st->ba, s->xn, &L->in_proj_ba, T, 0));
+    OLLM__TRY(B->matmul(B, st->qkvz, s->xn, &L->in_proj_qkvz, NULL, T, 0));
+    OLLM__TRY(B->matmul(B, st->ba, s->xn, &L->in_proj_ba, NULL, T, 0));
     /* fix_query_key_value_ordering, beta = sigmoid(b), g = -exp(A_log) softplus(a + dt_bias) */
     OLLM__TRY(B->dn_split(B, st->mix, st->z, st->beta, st->g, st->qkvz, st->ba, &L->A_log, &L->dt_bias, &d, T));
     OLLM__TRY(B->dn_conv(B, st->conv_out, st->conv[l], st->mix, &L->conv1d, T, C, d.K));   /* causal conv1d, SiLU */
     OLLM__TRY(B->dn_rule(B, st->core, st->conv_out, st->beta, st->g, st->S[l], &d, T));   /* l2norm, delta rule */
     OLLM__TRY(B->norm_gated(B, st->core, st->z, &L->norm, (int64_t)T * d.nv, d.dv, (float)c->rms_eps));
-    return B->matmul(B, s->x, st->core, &L->out_proj, T, 1);
+    return B->matmul(B, s->x, st->core, &L->out_proj, NULL, T, 1);
 }
 
 /* Gated full attention (Qwen3NextAttention.forward): x += o_proj(Attn(RoPE(q_norm(q)), RoPE(k_norm(k)), v) * sigmoid(gate)). */
@@ -6612,10 +6641,10 @@ static ollm_result ollm__qn_attention(ollm_session *s, int l, int T) {
     memset(&a, 0, sizeof a);
     a.T = T; a.pos0 = (int)s->n_past; a.n_heads = nh; a.n_kv_heads = c->n_kv_heads; a.head_dim = hd;
     a.scale = 1.0f / sqrtf((float)hd);
-    OLLM__TRY(B->matmul(B, st->qg, s->xn, &L->q_proj, T, 0));
+    OLLM__TRY(B->matmul(B, st->qg, s->xn, &L->q_proj, NULL, T, 0));
     OLLM__TRY(B->split_cols(B, s->q, st->gate, st->qg, (int64_t)T * nh, hd, hd));   /* per head: [query hd | gate hd] */
-    OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, T, 0));
-    OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, T, 0));
+    OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, NULL, T, 0));
+    OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, NULL, T, 0));
     OLLM__TRY(B->rmsnorm(B, s->q, s->q, &L->q_norm, T * nh, hd, eps, 1));            /* per head, 1 + w */
     OLLM__TRY(B->rmsnorm(B, s->k, s->k, &L->k_norm, T * c->n_kv_heads, hd, eps, 1));
     OLLM__TRY(B->rope(B, s->q, T, nh, hd, m->rot_dim, a.pos0, m->inv_freq, m->mscale));   /* partial: first rot_dim */
@@ -6624,7 +6653,7 @@ static ollm_result ollm__qn_attention(ollm_session *s, int l, int T) {
     OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
     OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
     OLLM__TRY(B->sigmoid_mul(B, s->o, st->gate, (int64_t)T * nh * hd));
-    return B->matmul(B, s->x, s->o, &L->o_proj, T, 1);
+    return B->matmul(B, s->x, s->o, &L->o_proj, NULL, T, 1);
 }
 
 /* Expert e's gate (which 0), up (1) or down (2) projection of layer l: the checkpoint's tensor, or its copy in the
@@ -6642,11 +6671,11 @@ static ollm__w ollm__qn_expert(const ollm_model *m, int l, int e, int which) {
 static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
-    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0;
+    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0, grouped, shared_in;
     int64_t H = c->hidden, I = c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn;
     /* one read-back: the router logits [T, E] and the shared expert's gate logits [T] after them */
-    OLLM__TRY(B->matmul(B, st->router, s->xn, &L->gate, T, 0));
-    OLLM__TRY(B->matmul(B, ollm__view(st->router, (uint64_t)T * E * 4, (uint64_t)T * 4), s->xn, &L->shared_expert_gate, T, 0));
+    OLLM__TRY(B->matmul(B, st->router, s->xn, &L->gate, NULL, T, 0));
+    OLLM__TRY(B->matmul(B, ollm__view(st->router, (uint64_t)T * E * 4, (uint64_t)T * 4), s->xn, &L->shared_expert_gate, NULL, T, 0));
     OLLM__TRY(B->download(B, st->logits, st->router, (uint64_t)T * (E + 1) * 4));
     /* Qwen3NextTopKRouter: softmax in fp32 over all E, then the top k of the probabilities */
     memset(st->count, 0, (size_t)E * 4);
@@ -6673,22 +6702,34 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
         }
         st->tok_row[t * (k + 1) + k] = R + t;
     }
-    OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, R, H));
-    OLLM__TRY(ollm__experts_prefetch(m, l, st->active, n_active));   /* missing experts start uploading */
     /* per expert: down(silu(gate x) * up x) over its rows (hg, hu rows of moe_ffn; the outputs overwrite the inputs
-       in xg). Decode-sized groups go in one product per projection for all the experts; larger ones expert by
-       expert, so each computes while the next one's upload lands. */
+       in xg). Decode-sized groups go in one product per projection for all the experts, the shared expert too when
+       its size is theirs (its T rows gathered after the routed ones); larger ones expert by expert, so each computes
+       while the next one's upload lands. */
     for (i = 0; i < n_active; i++) if (st->count[st->active[i]] > most) most = st->count[st->active[i]];
-    if (ollm__moe_grouped(m, most, n_active)) {
+    grouped = ollm__moe_grouped(m, most > T ? most : T, n_active);
+    if ((shared_in = grouped && c->shared_ffn == c->moe_ffn) != 0) {   /* and the same kind of weight */
+        const ollm__w *w0 = &L->experts[3 * st->active[0]];
+        shared_in = w0->fmt == L->shared_gate_proj.fmt && w0->dtype == L->shared_gate_proj.dtype;
+    }
+    for (t = 0; shared_in && t < T; t++) st->row_tok[R + t] = t;
+    OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, shared_in ? R + T : R, H));
+    OLLM__TRY(ollm__experts_prefetch(m, l, st->active, n_active));   /* missing experts start uploading */
+    if (grouped) {
+        int G = n_active;
         for (i = 0; i < n_active; i++) {
             e = st->active[i];
             OLLM__TRY(ollm__expert_fetch(m, l, e));
             st->Wg[i] = ollm__qn_expert(m, l, e, 0); st->Wu[i] = ollm__qn_expert(m, l, e, 1); st->Wd[i] = ollm__qn_expert(m, l, e, 2);
         }
-        OLLM__TRY(B->matmul_grouped(B, st->hg, st->xg, st->Wg, st->start_active, st->count_active, n_active));
-        OLLM__TRY(B->matmul_grouped(B, st->hu, st->xg, st->Wu, st->start_active, st->count_active, n_active));
-        OLLM__TRY(B->silu_mul(B, st->hg, st->hu, (int64_t)R * c->moe_ffn));
-        OLLM__TRY(B->matmul_grouped(B, st->xg, st->hg, st->Wd, st->start_active, st->count_active, n_active));
+        if (shared_in) {
+            st->Wg[G] = L->shared_gate_proj; st->Wu[G] = L->shared_up_proj; st->Wd[G] = L->shared_down_proj;
+            st->start_active[G] = R; st->count_active[G] = T; G++;
+        }
+        OLLM__TRY(B->matmul_grouped(B, st->hg, st->xg, st->Wg, NULL, st->start_active, st->count_active, G));
+        OLLM__TRY(B->matmul_grouped(B, st->hu, st->xg, st->Wu, NULL, st->start_active, st->count_active, G));
+        OLLM__TRY(B->silu_mul(B, st->hg, st->hu, (int64_t)(shared_in ? R + T : R) * c->moe_ffn));
+        OLLM__TRY(B->matmul_grouped(B, st->xg, st->hg, st->Wd, NULL, st->start_active, st->count_active, G));
     } else
         for (i = 0; i < n_active; i++) {
             ollm__w Wg, Wu, Wd; uint64_t r0, n, F = (uint64_t)c->moe_ffn; ollm__buf xe, he, ue;
@@ -6697,18 +6738,18 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
             Wg = ollm__qn_expert(m, l, e, 0); Wu = ollm__qn_expert(m, l, e, 1); Wd = ollm__qn_expert(m, l, e, 2);
             xe = ollm__view(st->xg, r0 * H * 4, n * H * 4);
             he = ollm__view(st->hg, r0 * F * 4, n * F * 4); ue = ollm__view(st->hu, r0 * F * 4, n * F * 4);
-            OLLM__TRY(B->matmul(B, he, xe, &Wg, (int)n, 0));
-            OLLM__TRY(B->matmul(B, ue, xe, &Wu, (int)n, 0));
+            OLLM__TRY(B->matmul(B, he, xe, &Wg, NULL, (int)n, 0));
+            OLLM__TRY(B->matmul(B, ue, xe, &Wu, NULL, (int)n, 0));
             OLLM__TRY(B->silu_mul(B, he, ue, (int64_t)(n * F)));
-            OLLM__TRY(B->matmul(B, xe, he, &Wd, (int)n, 0));
+            OLLM__TRY(B->matmul(B, xe, he, &Wd, NULL, (int)n, 0));
         }
-    {   /* the shared expert on all T rows of xn, into xg's rows R.. (its hidden rows after the routed ones) */
+    if (!shared_in) {   /* the shared expert on all T rows of xn, into xg's rows R.. (its hidden rows after the routed ones) */
         ollm__buf he = ollm__view(st->hg, (uint64_t)R * I * 4, (uint64_t)T * c->shared_ffn * 4);
         ollm__buf ue = ollm__view(st->hu, (uint64_t)R * I * 4, (uint64_t)T * c->shared_ffn * 4);
-        OLLM__TRY(B->matmul(B, he, s->xn, &L->shared_gate_proj, T, 0));
-        OLLM__TRY(B->matmul(B, ue, s->xn, &L->shared_up_proj, T, 0));
+        OLLM__TRY(B->matmul(B, he, s->xn, &L->shared_gate_proj, NULL, T, 0));
+        OLLM__TRY(B->matmul(B, ue, s->xn, &L->shared_up_proj, NULL, T, 0));
         OLLM__TRY(B->silu_mul(B, he, ue, (int64_t)T * c->shared_ffn));
-        OLLM__TRY(B->matmul(B, ollm__view(st->xg, (uint64_t)R * H * 4, (uint64_t)T * H * 4), he, &L->shared_down_proj, T, 0));
+        OLLM__TRY(B->matmul(B, ollm__view(st->xg, (uint64_t)R * H * 4, (uint64_t)T * H * 4), he, &L->shared_down_proj, NULL, T, 0));
     }
     /* x[t] += sum over its k picks and the shared expert of weight * out */
     return B->combine(B, s->x, st->xg, st->tok_row, st->weight, T, k + 1, H);
@@ -6741,7 +6782,7 @@ static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, 
     }
     OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
                          &w->norm, rows, H, eps, 1));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, rows, 0));
+    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, NULL, rows, 0));
     if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
     OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
                                                          (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
@@ -7317,6 +7358,9 @@ OLLM_API const ollm_model_info *ollm_model_get_info(const ollm_model *m) {
     ollm__streamer *st;
     if (!m || !m->info.arch) return NULL;
     ((ollm_model_info *)&m->info)->device_peak_bytes = m->B->mem_peak;
+    ((ollm_model_info *)&m->info)->kernel_launches = m->B->n_launch;
+    ((ollm_model_info *)&m->info)->device_waits = m->B->n_wait;
+    ((ollm_model_info *)&m->info)->device_wait_s = m->B->wait_s;
     if ((st = m->stream) != NULL) {   /* refresh the counters the I/O thread keeps */
         ollm_model_info *info = (ollm_model_info *)&m->info;
         pthread_mutex_lock(&st->mu);

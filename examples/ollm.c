@@ -243,7 +243,7 @@ static int tokenize_text(ollm_tokenizer *t, const char *text, size_t len, unsign
 static int cmd_run(const opts *o, int *verbose) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int32_t *ids = NULL;
     size_t n_ids = 0, n_gen = 0; long nl; progress pr; emit e; ollm_generate_config g; ollm_result r; double t0, t1, t2;
-    uint64_t x_hits = 0, x_miss = 0, x_up = 0;
+    uint64_t x_hits = 0, x_miss = 0, x_up = 0, x_launch = 0, x_waits = 0; double x_wait_s = 0;
     if (o->ids && o->prompt) return die("run: give a PROMPT or --ids LIST, not both%s%s", "", "");
     if (!o->ids && !o->prompt && !o->session) return die("run: give a PROMPT or --ids LIST%s%s", "", "");
     if (o->ids) {
@@ -282,6 +282,7 @@ static int cmd_run(const opts *o, int *verbose) {
     {   /* expert-cache counters at the end of prefill: the decode figures below are the difference */
         const ollm_model_info *mi = ollm_model_get_info(m);
         x_hits = mi->expert_hits; x_miss = mi->expert_misses; x_up = mi->upload_bytes;
+        x_launch = mi->kernel_launches; x_waits = mi->device_waits; x_wait_s = mi->device_wait_s;
     }
     if (r == OLLM_OK && o->n != 0) {                  /* -n 0: prefill only (e.g. a document into --session) */
         g = gen_config(o, &e);
@@ -297,6 +298,12 @@ static int cmd_run(const opts *o, int *verbose) {
                 t2 - t1, n_gen > 1 ? (t2 - t1) / (double)(n_gen - 1) : 0.0, n_gen > 1 ? n_gen - 1 : 0, mi->backend);
         if (mi->device_peak_bytes) fprintf(stderr, ", peak VRAM %.2f GB", (double)mi->device_peak_bytes / 1e9);
         fprintf(stderr, "\n");
+        if (*verbose && mi->kernel_launches && n_gen > 1) {   /* where a forward pass of generation goes on the host */
+            double p = (double)(n_gen - 1);
+            fprintf(stderr, "ollm: per generated token: %.0f kernel launches, %.1f waits for the GPU taking %.1f ms of "
+                    "%.1f ms\n", (double)(mi->kernel_launches - x_launch) / p, (double)(mi->device_waits - x_waits) / p,
+                    1e3 * (mi->device_wait_s - x_wait_s) / p, 1e3 * (t2 - t1) / p);
+        }
     }
     if (ollm_model_get_info(m)->expert_slots) {
         const ollm_model_info *mi = ollm_model_get_info(m); uint64_t h = mi->expert_hits - x_hits, n = mi->expert_misses - x_miss;

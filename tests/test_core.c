@@ -219,7 +219,7 @@ static void test_cpu_ops(ollm__backend *B) {
                         for (k = 0; k < K; k++) s += wval(&W, (int64_t)n * K + k) * x[(int64_t)t * K + k];
                         ref[(int64_t)t * N + n] = s;
                     }
-                B->matmul(B, hb(y, 0), hb(x, 0), &W, T, acc);
+                B->matmul(B, hb(y, 0), hb(x, 0), &W, NULL, T, acc);
                 snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d accumulate=%d", ollm__dtype_names[dts[dt]], T, N, K, acc);
                 CHECK(rel_err(y, ref, (int64_t)T * N) < 1e-5, what);
                 free(y); free(ref);

@@ -121,20 +121,21 @@ static void t_rmsnorm(int dt, int T, int n, int unit, int inplace) {
     rm(&x); rm(&y); rmw(&w);
 }
 
-/* y (+)= x W^T. xoff: x starts this many floats into its buffer (unaligned views). */
-static void t_matmul(int dt, int T, int N, int K, int acc, int xoff) {
-    wpair W = mkw(dt, N, K, 1.0f / sqrtf((float)K) * 1.7f);
+/* y (+)= x W^T (+ a bias of dtype bdt; -1: none). xoff: x starts this many floats into its buffer (unaligned views). */
+static void t_matmul_b(int dt, int T, int N, int K, int acc, int xoff, int bdt) {
+    wpair W = mkw(dt, N, K, 1.0f / sqrtf((float)K) * 1.7f), b = mkw(bdt < 0 ? OLLM__F32 : bdt, 1, N, 1.0f);
     pair xb = mkf((int64_t)T * K + xoff, 1.0f), y = mkf((int64_t)T * N, 1.0f);
     ollm__buf xc = ollm__view(xb.c, (uint64_t)xoff * 4, (uint64_t)T * K * 4), xg = ollm__view(xb.g, (uint64_t)xoff * 4, (uint64_t)T * K * 4);
     char what[128]; double e, mx, tol = (dt == OLLM__BF16 && T > 8 && K % 8 == 0) ? 1e-2 : 1e-4;
     if (!acc) poison(y.g, y.bytes);
-    C->matmul(C, y.c, xc, &W.c, T, acc);
-    CHECK(G->matmul(G, y.g, xg, &W.g, T, acc) == OLLM_OK, "matmul runs");
-    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s%s%s", dtn(dt), T, N, K, acc ? " y+=" : "", xoff ? " x unaligned" : "",
-             ((ollm__cu *)G)->wgmma ? " (wgmma where it applies)" : "");
+    C->matmul(C, y.c, xc, &W.c, bdt < 0 ? NULL : &b.c, T, acc);
+    CHECK(G->matmul(G, y.g, xg, &W.g, bdt < 0 ? NULL : &b.g, T, acc) == OLLM_OK, "matmul runs");
+    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s%s%s%s%s", dtn(dt), T, N, K, acc ? " y+=" : "", xoff ? " x unaligned" : "",
+             bdt < 0 ? "" : " +bias ", bdt < 0 ? "" : dtn(bdt), ((ollm__cu *)G)->wgmma ? " (wgmma where it applies)" : "");
     e = relerr(y.c, y.g, (int64_t)T * N, &mx); report(what, e, mx, tol);
-    rm(&xb); rm(&y); rmw(&W);
+    rm(&xb); rm(&y); rmw(&W); rmw(&b);
 }
+static void t_matmul(int dt, int T, int N, int K, int acc, int xoff) { t_matmul_b(dt, T, N, K, acc, xoff, -1); }
 /* prefill shapes through both tensor-core GEMMs where the device has two (Hopper: wgmma, and mma.sync) */
 static void t_matmul_gemms(int T, int N, int K, int acc) {
     ollm__cu *g = (ollm__cu *)G; int had = g->wgmma;
@@ -148,22 +149,22 @@ static void t_matmul_reuse(void) {
     wpair W1 = mkw(OLLM__BF16, N, K, 0.1f), W2 = mkw(OLLM__BF16, N + 8, K, 0.1f);
     pair x = mkf((int64_t)T * K, 1.0f), y1 = mk((uint64_t)T * N * 4, NULL), y2 = mk((uint64_t)T * (N + 8) * 4, NULL);
     float *h = (float *)malloc((size_t)T * K * 4); int i;
-    C->matmul(C, y1.c, x.c, &W1.c, T, 0); G->matmul(G, y1.g, x.g, &W1.g, T, 0);
-    C->matmul(C, y2.c, x.c, &W2.c, T, 0); G->matmul(G, y2.g, x.g, &W2.g, T, 0);   /* hits the copy */
+    C->matmul(C, y1.c, x.c, &W1.c, NULL, T, 0); G->matmul(G, y1.g, x.g, &W1.g, NULL, T, 0);
+    C->matmul(C, y2.c, x.c, &W2.c, NULL, T, 0); G->matmul(G, y2.g, x.g, &W2.g, NULL, T, 0);   /* hits the copy */
     e = relerr(y2.c, y2.g, (int64_t)T * (N + 8), &mx); report("matmul bf16 reusing the bf16 copy of x", e, mx, 1e-2);
     for (i = 0; i < T * K; i++) h[i] = frand();
     C->upload(C, x.c, h, (uint64_t)T * K * 4); G->upload(G, x.g, h, (uint64_t)T * K * 4);   /* x changes: copy stale */
-    C->matmul(C, y1.c, x.c, &W1.c, T, 0); G->matmul(G, y1.g, x.g, &W1.g, T, 0);
+    C->matmul(C, y1.c, x.c, &W1.c, NULL, T, 0); G->matmul(G, y1.g, x.g, &W1.g, NULL, T, 0);
     e = relerr(y1.c, y1.g, (int64_t)T * N, &mx); report("matmul bf16 after x was re-uploaded", e, mx, 1e-2);
     C->silu_mul(C, x.c, x.c, (int64_t)T * K); G->silu_mul(G, x.g, x.g, (int64_t)T * K);     /* x changes by a kernel */
-    C->matmul(C, y2.c, x.c, &W2.c, T, 0); G->matmul(G, y2.g, x.g, &W2.g, T, 0);
+    C->matmul(C, y2.c, x.c, &W2.c, NULL, T, 0); G->matmul(G, y2.g, x.g, &W2.g, NULL, T, 0);
     e = relerr(y2.c, y2.g, (int64_t)T * (N + 8), &mx); report("matmul bf16 after a kernel rewrote x", e, mx, 1e-2);
     free(h); rm(&x); rm(&y1); rm(&y2); rmw(&W1); rmw(&W2);
 }
 
 /* y (+)= x W^T for the expert layouts: MXFP4 (random codes, scales 2^-8 .. 2^0) and input-major floats */
-static void t_matmul_fmt(int fmt, int dt, int T, int N, int K, int acc) {
-    wpair W; pair xb = mkf((int64_t)T * K, 1.0f), y = mkf((int64_t)T * N, 1.0f), sc; char what[128]; double e, mx;
+static void t_matmul_fmt(int fmt, int dt, int T, int N, int K, int acc, int bdt) {
+    wpair W, bias = mkw(bdt < 0 ? OLLM__F32 : bdt, 1, N, 1.0f); pair xb = mkf((int64_t)T * K, 1.0f), y = mkf((int64_t)T * N, 1.0f), sc; char what[128]; double e, mx;
     double tol = T > 8 ? 1e-2 : 1e-4;
     if (fmt == OLLM__W_MXFP4) {
         uint8_t *bl = (uint8_t *)malloc((size_t)N * K / 2), *s = (uint8_t *)malloc((size_t)N * K / 32); int64_t i;
@@ -177,19 +178,21 @@ static void t_matmul_fmt(int fmt, int dt, int T, int N, int K, int acc) {
     } else { W = mkw(dt, K, N, 1.0f / sqrtf((float)K)); memset(&sc, 0, sizeof sc); }
     W.c.fmt = W.g.fmt = (uint8_t)fmt; W.c.rows = W.g.rows = N; W.c.cols = W.g.cols = K;
     if (!acc) poison(y.g, y.bytes);
-    C->matmul(C, y.c, xb.c, &W.c, T, acc);
-    CHECK(G->matmul(G, y.g, xb.g, &W.g, T, acc) == OLLM_OK, "matmul (expert layout) runs");
-    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dt == OLLM__BF16 ?
-             "input-major BF16" : dt == OLLM__F16 ? "input-major F16" : "input-major F32", T, N, K, acc ? " y+=" : "");
+    C->matmul(C, y.c, xb.c, &W.c, bdt < 0 ? NULL : &bias.c, T, acc);
+    CHECK(G->matmul(G, y.g, xb.g, &W.g, bdt < 0 ? NULL : &bias.g, T, acc) == OLLM_OK, "matmul (expert layout) runs");
+    snprintf(what, sizeof what, "matmul %s T=%d N=%d K=%d%s%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dt == OLLM__BF16 ?
+             "input-major BF16" : dt == OLLM__F16 ? "input-major F16" : "input-major F32", T, N, K, acc ? " y+=" : "",
+             bdt < 0 ? "" : " +bias");
     e = relerr(y.c, y.g, (int64_t)T * N, &mx); report(what, e, mx, tol);
-    rm(&xb); rm(&y); rmw(&W);
+    rm(&xb); rm(&y); rmw(&W); rmw(&bias);
     if (fmt == OLLM__W_MXFP4) rm(&sc);
 }
 
 /* G experts' products in one call (a token's picks): dense or MXFP4 weights stacked [G, N, K], groups of 1..maxr
    consecutive rows (maxr > 8: the per-group loop) */
-static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K) {
-    int32_t row0[64], rows[64]; int g, R = 0; ollm__w Wc[64], Wg[64]; char what[128]; double e, mx;
+static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K, int bdt) {
+    int32_t row0[64], rows[64]; int g, R = 0; ollm__w Wc[64], Wg[64], Bc[64], Bg[64]; char what[128]; double e, mx;
+    wpair bias = mkw(bdt < 0 ? OLLM__F32 : bdt, G_, N, 1.0f); uint64_t bb = (uint64_t)N * ollm__dtype_size[bdt < 0 ? OLLM__F32 : bdt];
     uint64_t wb = fmt == OLLM__W_MXFP4 ? (uint64_t)N * K / 2 : (uint64_t)N * K * ollm__dtype_size[dt], sb = (uint64_t)N * K / 32;
     wpair W; pair sc, xb, y;
     for (g = 0; g < G_; g++) { row0[g] = R; rows[g] = 1 + (int)(rng_next() % (uint64_t)maxr); R += rows[g]; }
@@ -207,14 +210,16 @@ static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K) {
         Wc[g].fmt = Wg[g].fmt = (uint8_t)fmt; Wc[g].rows = Wg[g].rows = N; Wc[g].cols = Wg[g].cols = K;
         Wc[g].data = ollm__view(W.c.data, g * wb, wb); Wg[g].data = ollm__view(W.g.data, g * wb, wb);
         if (fmt == OLLM__W_MXFP4) { Wc[g].scales = ollm__view(sc.c, g * sb, sb); Wg[g].scales = ollm__view(sc.g, g * sb, sb); }
+        Bc[g] = bias.c; Bg[g] = bias.g; Bc[g].rows = Bg[g].rows = N; Bc[g].cols = Bg[g].cols = 0;   /* row g of [G, N] */
+        Bc[g].data = ollm__view(bias.c.data, g * bb, bb); Bg[g].data = ollm__view(bias.g.data, g * bb, bb);
     }
     poison(y.g, y.bytes);
-    C->matmul_grouped(C, y.c, xb.c, Wc, row0, rows, G_);
-    CHECK(G->matmul_grouped(G, y.g, xb.g, Wg, row0, rows, G_) == OLLM_OK, "matmul_grouped runs");
-    snprintf(what, sizeof what, "matmul_grouped %s G=%d rows<=%d N=%d K=%d", fmt == OLLM__W_MXFP4 ? "MXFP4" : dtn(dt), G_,
-             maxr, N, K);
+    C->matmul_grouped(C, y.c, xb.c, Wc, bdt < 0 ? NULL : Bc, row0, rows, G_);
+    CHECK(G->matmul_grouped(G, y.g, xb.g, Wg, bdt < 0 ? NULL : Bg, row0, rows, G_) == OLLM_OK, "matmul_grouped runs");
+    snprintf(what, sizeof what, "matmul_grouped %s G=%d rows<=%d N=%d K=%d%s%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dtn(dt), G_,
+             maxr, N, K, bdt < 0 ? "" : " +bias ", bdt < 0 ? "" : dtn(bdt));
     e = relerr(y.c, y.g, (int64_t)R * N, &mx); report(what, e, mx, maxr > 8 ? 1e-2 : 1e-4);
-    rm(&xb); rm(&y); rmw(&W);
+    rm(&xb); rm(&y); rmw(&W); rmw(&bias);
     if (fmt == OLLM__W_MXFP4) rm(&sc);
 }
 
@@ -483,18 +488,27 @@ int main(void) {
     t_matmul_gemms(257, 520, 4096, 0); t_matmul_gemms(333, 2880, 2880, 1);
     if (!small) { t_matmul_gemms(512, 4096, 4096, 1); t_matmul_gemms(2048, 1024, 4096, 0); }
     t_matmul_reuse();
+    /* a bias added as the GEMV writes (T <= 8), or in a pass of its own after a GEMM; its dtypes */
+    t_matmul_b(OLLM__BF16, 1, 2880, 2880, 0, 0, OLLM__BF16); t_matmul_b(OLLM__BF16, 3, 515, 1024, 1, 0, OLLM__F32);
+    t_matmul_b(OLLM__F16, 2, 300, 256, 0, 0, OLLM__F16); t_matmul_b(OLLM__BF16, 1, 32, 2880, 0, 0, OLLM__BF16);
+    t_matmul_b(OLLM__BF16, 130, 1000, 1024, 1, 0, OLLM__BF16); t_matmul_b(OLLM__F32, 9, 33, 65, 0, 0, OLLM__BF16);
     /* expert layouts: MXFP4 GEMV (T <= 8) and via a bf16 copy (T > 8); input-major floats likewise */
-    t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1);
-    t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 100, 64, 0); t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0);
-    t_matmul_fmt(OLLM__W_MXFP4, 0, 200, 96, 256, 1);
-    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 1, 5760, 2880, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F32, 5, 77, 100, 1);
-    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F16, 2, 130, 64, 0); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 40, 250, 96, 0);
-    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 130, 2880, 2880, 1);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1, -1);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 100, 64, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, -1);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 200, 96, 256, 1, -1);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0, OLLM__BF16); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1, OLLM__F32);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, OLLM__BF16); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 2, 130, 64, 0, OLLM__BF16);
+    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 1, 5760, 2880, 0, -1); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F32, 5, 77, 100, 1, -1);
+    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F16, 2, 130, 64, 0, -1); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 40, 250, 96, 0, -1);
+    t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 130, 2880, 2880, 1, -1);
     /* a token's picked experts in one launch: Qwen3-Next (10 + 1 of 512 x 2048), GPT-OSS-20B (4 MXFP4), odd sizes */
-    t_grouped(OLLM__W_DENSE, OLLM__BF16, 11, 1, 512, 2048); t_grouped(OLLM__W_DENSE, OLLM__BF16, 10, 1, 2048, 512);
-    t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200); t_grouped(OLLM__W_DENSE, OLLM__F32, 3, 8, 33, 64);
-    t_grouped(OLLM__W_DENSE, OLLM__F16, 5, 2, 130, 100); t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256);
-    t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880); t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96);
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 11, 1, 512, 2048, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 10, 1, 2048, 512, -1);
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200, -1); t_grouped(OLLM__W_DENSE, OLLM__F32, 3, 8, 33, 64, -1);
+    t_grouped(OLLM__W_DENSE, OLLM__F16, 5, 2, 130, 100, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, -1);
+    t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, -1); t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, -1);
+    t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, OLLM__BF16); t_grouped(OLLM__W_MXFP4, 0, 4, 1, 2880, 2880, OLLM__BF16);
+    t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, OLLM__F32); t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200, OLLM__F16);
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, OLLM__BF16);
     /* Gated DeltaNet: decode (T = 1 < K - 1: the conv state shifts), prefill, Qwen3-Next-80B's heads, odd sizes */
     t_deltanet(1, 16, 2, 128, 128, 4, OLLM__BF16); t_deltanet(2, 2, 2, 16, 40, 4, OLLM__F32);
     t_deltanet(300, 2, 3, 128, 128, 4, OLLM__BF16); t_deltanet(37, 1, 1, 256, 70, 3, OLLM__F16);

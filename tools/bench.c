@@ -59,7 +59,7 @@ typedef struct mm_ctx { ollm__buf y, x; ollm__w w[8]; int nw, T, cvt; } mm_ctx;
 static void f_mm(void *v, int i) {
     mm_ctx *c = (mm_ctx *)v;
     if (c->cvt) ollm__cu_wrote(CU, c->x.ptr, c->x.bytes);   /* count the fp32 -> bf16 pass of x every time */
-    if (B->matmul(B, c->y, c->x, &c->w[i % c->nw], c->T, 0) != OLLM_OK) die("matmul");
+    if (B->matmul(B, c->y, c->x, &c->w[i % c->nw], NULL, c->T, 0) != OLLM_OK) die("matmul");
 }
 
 typedef struct at_ctx { ollm__buf o, q, k, v, kc, vc; ollm__attn_args a; } at_ctx;
@@ -187,6 +187,25 @@ int main(int argc, char **argv) {
         }
         B->release(B, &c.q); B->release(B, &c.o); B->release(B, &c.k); B->release(B, &c.v);
         B->release(B, &c.kc); B->release(B, &c.vc);
+    }
+    {   /* the host's side: what a decode step pays per kernel launched and per wait for a result, apart from the
+           work itself (a 256-element silu_mul: one tiny kernel) */
+        ollm__buf g = dev_rand(256, 0, 1.0f), u = dev_rand(256, 0, 1.0f); float h[4]; double t0, th, tg, tr; int n = 2000;
+        if (B->sync(B) != OLLM_OK) die("sync");
+        t0 = ollm__now();
+        for (i = 0; i < n; i++) if (B->silu_mul(B, g, u, 256) != OLLM_OK) die("silu_mul");
+        th = ollm__now() - t0;
+        if (B->sync(B) != OLLM_OK) die("sync");
+        tg = ollm__now() - t0;
+        t0 = ollm__now();
+        for (i = 0; i < 200; i++)
+            if (B->silu_mul(B, g, u, 256) != OLLM_OK || B->download(B, h, g, 16) != OLLM_OK) die("read back");
+        tr = (ollm__now() - t0) / 200;
+        printf("%-22s %-28s %10.2f us issuing a launch, %.2f us a launch back to back on the GPU, %.1f us a launch "
+               "and a read back\n", "host overhead", "tiny kernel", th / n * 1e6, tg / n * 1e6, tr * 1e6);
+        if (out_md) fprintf(out_md, "| host overhead | tiny kernel | %.2f | %.2f us a launch on the GPU, %.1f us launch + "
+                            "read back | |\n", th / n * 1e6, tg / n * 1e6, tr * 1e6);
+        B->release(B, &g); B->release(B, &u);
     }
     {   /* Gated DeltaNet, Qwen3-Next-80B heads (16 key / 32 value heads of 128): the delta rule over one decode token
            and a prefill chunk of 2048, the latter both recurrent (one token after another) and in chunks of 64.

@@ -68,6 +68,14 @@ FIXTURES = [
                "holding rope_theta 10000 and partial_rotary_factor 0.5); 2 heads / 1 kv head, head_dim 64 "
                "(hidden/heads is 24), rotary dims 32; DeltaNet 1 key head / 3 value heads (r = 3), dk 24, dv 16, "
                "conv kernel 3; 16 experts, top-4, norm_topk_prob false, shared expert 32; all weights bf16"),
+    dict(name="qwen3next_shared", seed=33, hidden=64, heads=4, kv_heads=1, head_dim=16, prf=0.5, theta=1000000.0,
+         lin_k_heads=2, lin_v_heads=2, lin_k_dim=32, lin_v_dim=16, conv=4, layers=4, interval=2, layer_types=None,
+         experts=12, topk=3, moe_ffn=40, shared_ffn=40, norm_topk=True, vocab=272, form="hub", f32_dt=False,
+         eos=271, bos=270,
+         about="the shared expert as large as a routed one (as in Qwen3-Next-80B-A3B: 512 and 512), so ollm.h runs it "
+               "in the experts' grouped products when decoding; full_attention_interval 2 (layers 1 and 3 full "
+               "attention); 4 heads / 1 kv head of 16, rotary dims 8; DeltaNet 2 key heads / 2 value heads (r = 1), "
+               "dk 32, dv 16; 12 experts, top-3, norm_topk_prob true; all weights bf16"),
 ]
 
 
