@@ -62,6 +62,12 @@ static void f_mm(void *v, int i) {
     if (B->matmul(B, c->y, c->x, &c->w[i % c->nw], NULL, c->T, 0) != OLLM_OK) die("matmul");
 }
 
+typedef struct grp_ctx { ollm__buf y, x, blocks, scales; ollm__w w[32]; int32_t row0[4], rows[4]; } grp_ctx;
+static void f_grp(void *v, int i) {   /* 4 of the 32 experts, a different 4 each call */
+    grp_ctx *c = (grp_ctx *)v;
+    if (B->matmul_grouped(B, c->y, c->x, &c->w[(i % 8) * 4], NULL, c->row0, c->rows, 4) != OLLM_OK) die("matmul_grouped");
+}
+
 typedef struct at_ctx { ollm__buf o, q, k, v, kc, vc; ollm__attn_args a; } at_ctx;
 static void f_at(void *v, int i) { at_ctx *c = (at_ctx *)v; (void)i; if (B->attention(B, c->o, c->q, c->k, c->v, c->kc, c->vc, &c->a) != OLLM_OK) die("attention"); }
 
@@ -116,6 +122,29 @@ int main(int argc, char **argv) {
             row("gemv bf16 T=1", shape, s, (double)(wb + nk[i][1] * 4 + nk[i][0] * 4) / s / 1e9, "GB/s", copy_bw, "copy");
             for (j = 0; j < c.nw; j++) B->release(B, &c.w[j].data);
             B->release(B, &c.x); B->release(B, &c.y);
+        }
+    }
+
+    {   /* the experts of one GPT-OSS-20B decode token: 4 MXFP4 experts' gate_up [5760, 2880] and down [2880, 2880] in
+           one grouped GEMV each (blocks and scales as stored: 17 bytes per 32 weights); stacks of 32 experts rotate
+           so the figure is DRAM, not L2 */
+        static const int nk[][2] = { { 5760, 2880 }, { 2880, 2880 } };
+        for (i = 0; i < 2; i++) {
+            grp_ctx c; int N = nk[i][0], K = nk[i][1], g; uint64_t wb = (uint64_t)N * K / 2, sb = (uint64_t)N * K / 32; double s;
+            memset(&c, 0, sizeof c);
+            c.blocks = dev_rand(32 * wb / 4, 0, 1.0f);
+            if (B->alloc(B, 32 * sb, &c.scales) != OLLM_OK) die("alloc scales");
+            CU->cu.cuMemsetD8Async(ollm__dp(c.scales), 120, (size_t)(32 * sb), CU->st);
+            c.x = dev_rand((uint64_t)4 * K, 0, 1.0f); c.y = dev_rand((uint64_t)4 * N, 0, 1.0f);
+            for (g = 0; g < 32; g++) {
+                c.w[g].fmt = OLLM__W_MXFP4; c.w[g].dtype = OLLM__U8; c.w[g].rows = N; c.w[g].cols = K;
+                c.w[g].data = ollm__view(c.blocks, g * wb, wb); c.w[g].scales = ollm__view(c.scales, g * sb, sb);
+            }
+            for (g = 0; g < 4; g++) { c.row0[g] = g; c.rows[g] = 1; }
+            s = time_it(f_grp, &c, 50);
+            snprintf(shape, sizeof shape, "4 x %dx%d", N, K);
+            row("gemv MXFP4 grouped", shape, s, (double)(4 * (wb + sb) + 4 * K * 4 + 4 * N * 4) / s / 1e9, "GB/s", copy_bw, "copy");
+            B->release(B, &c.blocks); B->release(B, &c.scales); B->release(B, &c.x); B->release(B, &c.y);
         }
     }
 
