@@ -70,7 +70,8 @@ static const char usage[] =
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
     "         on the GPU). --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
     "         GPU budget). Layers and experts read from disk while running bypass the page cache (O_DIRECT)\n"
-    "         where the file system allows; --no-direct reads them through it.\n"
+    "         where the file system allows; --no-direct reads them through it. -v logs the plan and, on the GPU,\n"
+    "         the kernel launches and waits for the GPU of a generated token (-v -v: debug messages too).\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
 
