@@ -4734,7 +4734,8 @@ static ollm_result ollm__cu_silu_mul(ollm__backend *b, ollm__buf g, ollm__buf u,
 
 #define OLLM__AS_BK 32
 /* The decode kernel's pipeline depth: ns stages of shared memory per warp, as deep as lets two blocks share an SM
-   (else one). Returns ns (0: the kernel does not fit this device), its shared memory and the blocks per SM. */
+   (else one). Returns ns (0: not even 2 stages fit this device's shared memory; the CUDA-core kernel then serves),
+   the block's shared memory and the blocks an SM holds. */
 #define OLLM__DEC_WARPS 2
 static int ollm__cu_dec_stages(const ollm__cu *c, int hd, unsigned *smem, int *bps) {
     int ns, best = 0; unsigned q = 16u * (unsigned)(hd + 8) * 2u, stage = 2u * 32u * (unsigned)(hd + 8) * 2u;
@@ -5988,12 +5989,12 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
         OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
         OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
         OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
-        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, NULL, T, 1));                     /* x += o Wo^T */
+        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, NULL, T, 1));               /* x += o Wo^T */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
         OLLM__TRY(B->matmul(B, s->g, s->xn, &L->gate_proj, NULL, T, 0));
         OLLM__TRY(B->matmul(B, s->u, s->xn, &L->up_proj, NULL, T, 0));
         OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
-        OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, NULL, T, 1));                  /* x += mlp */
+        OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, NULL, T, 1));            /* x += mlp */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
     /* the head only on the rows whose logits are wanted: all of them, or the last */
