@@ -113,6 +113,23 @@ int main(void) {
         CHECK(src && ollm__kernel_key(src, "sm_90", &nv) != ollm__kernel_key(src, "sm_89", &nv), "key depends on arch");
         OLLM_FREE(src);
     }
+    /* the decode attention's shared memory on each architecture's opt-in limit (sm_80 163 KiB, sm_86/89 99 KiB,
+       sm_90 227 KiB): at least 2 stages fit, the blocks an SM holds is what the sizes give, and two blocks share an
+       SM wherever a depth allows it */
+    {
+        static ollm__cu c; static const int optin[] = { 166912, 101376, 232448 }; int a, hd;
+        for (a = 0; a < 3; a++)
+            for (hd = 64; hd <= 128; hd += 64) {
+                unsigned smem = 0; int bps = 0, ns, two = 0, d;
+                memset(&c, 0, sizeof c); c.smem_optin = optin[a];
+                ns = ollm__cu_dec_stages(&c, hd, &smem, &bps);
+                for (d = 2; d <= 4; d++)
+                    two |= 2 * (16 * (hd + 8) * 2 + OLLM__DEC_WARPS * d * 2 * 32 * (hd + 8) * 2 + 1024) <= optin[a] + 1024;
+                CHECK(ns >= 2 && ns <= 4 && smem <= (unsigned)optin[a] && bps >= 1 &&
+                      bps == (optin[a] + 1024) / (int)(smem + 1024) && (!two || bps >= 2),
+                      "decode attention: its stages fit the architecture's shared memory");
+            }
+    }
     /* no driver here (CI): the backend says why and AUTO would fall back */
     {
         ollm_model_config cfg = ollm_model_config_default(); ollm__backend *B = NULL; const char *why = NULL;
