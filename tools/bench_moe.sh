@@ -95,3 +95,8 @@ for name in g20_10k g20_64k qn_8k qn_50k qn_8k_diskp qn_8k_disk; do
     floor=$(python3 -c "print('%.4f' % (float('${gb:-0}' or 0) / float('$bw')))" 2>/dev/null)
     printf "%-10s %13s %13s %13s %12s %10s\n" "$name" "${pre:-?}" "${dec:-?}" "${floor:-?}" "${hit:-?}" "${vram:-?}"
 done
+echo "== the host's side of a generated token (ollm run -v): kernel launches, and waits for the GPU"
+for name in g20_10k g20_64k qn_8k qn_50k qn_8k_disk; do
+    [ -f "$B/$name.log" ] || continue
+    echo "$name: $(sed -n 's/^ollm: per generated token: //p' "$B/$name.log")"
+done
