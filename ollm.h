@@ -4296,26 +4296,29 @@ static ollm_result ollm__cu_slot_release(ollm__backend *b, int k) {
     OLLM__CU(c, cuEventRecord(c->ev_done[k], c->st));
     return OLLM_OK;
 }
+/* The end of a wait of the host for the device that began at t0 (counted in n_wait and wait_s), e its result. */
+static ollm_result ollm__cu_waited(ollm__cu *c, double t0, ollm__cu_result e, const char *what) {
+    c->b.n_wait++; c->b.wait_s += ollm__now() - t0;
+    return e != 0 ? ollm__cu_check(c, e, what) : OLLM_OK;
+}
 static ollm_result ollm__cu_slot_sync(ollm__backend *b, int k) {
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     OLLM__TRY(ollm__cu_slot_events(c, k));
-    {
-        double t0 = ollm__now(); ollm__cu_result e = c->cu.cuEventSynchronize(c->ev_copy[k]);
-        c->b.n_wait++; c->b.wait_s += ollm__now() - t0;
-        if (e != 0) return ollm__cu_check(c, e, "cuEventSynchronize");
+    {   /* the clock read before the wait: the order of a call's arguments is not defined */
+        double t0 = ollm__now();
+        return ollm__cu_waited(c, t0, c->cu.cuEventSynchronize(c->ev_copy[k]), "cuEventSynchronize");
     }
-    return OLLM_OK;
 }
 
-/* The compute stream drained: every copy out of the pinned arena has landed, so it starts over. */
-static ollm_result ollm__cu_drain(ollm__cu *c) {
-    double t0 = ollm__now(); ollm__cu_result e = c->cu.cuStreamSynchronize(c->st);
-    c->b.n_wait++; c->b.wait_s += ollm__now() - t0;
-    if (e != 0) return ollm__cu_check(c, e, "cuStreamSynchronize");
+/* The compute stream drained: every copy out of the pinned arena has landed, so it starts over. t0: when the host
+   began waiting (a read back into pageable memory already waits in the copy). */
+static ollm_result ollm__cu_drain_since(ollm__cu *c, double t0) {
+    OLLM__TRY(ollm__cu_waited(c, t0, c->cu.cuStreamSynchronize(c->st), "cuStreamSynchronize"));
     c->pin_off = 0;
     return OLLM_OK;
 }
+static ollm_result ollm__cu_drain(ollm__cu *c) { return ollm__cu_drain_since(c, ollm__now()); }
 /* Small host arrays (token ids, routing tables) to the device in stream order without waiting: through the pinned
    arena (a copy from pageable memory would make the driver wait for the stream first). */
 static ollm_result ollm__cu_put(ollm__cu *c, ollm__cu_ptr dst, const void *src, uint64_t n) {
@@ -4350,13 +4353,10 @@ static ollm_result ollm__cu_download(ollm__backend *b, void *dst, ollm__buf src,
     OLLM__CU_ENTER(c);
     if (!n) return OLLM_OK;
     {   /* into pageable memory the copy itself waits for the stream: the whole read back counts as one wait */
-        double t0 = ollm__now(); ollm__cu_result e = c->cu.cuMemcpyDtoHAsync(dst, ollm__dp(src), (size_t)n, c->st);
-        if (e == 0) e = c->cu.cuStreamSynchronize(c->st);
-        c->b.n_wait++; c->b.wait_s += ollm__now() - t0;
-        if (e != 0) return ollm__cu_check(c, e, "reading back from the device");
+        double t0 = ollm__now();
+        OLLM__CU(c, cuMemcpyDtoHAsync(dst, ollm__dp(src), (size_t)n, c->st));
+        return ollm__cu_drain_since(c, t0);
     }
-    c->pin_off = 0;
-    return OLLM_OK;
 }
 static ollm_result ollm__cu_sync(ollm__backend *b) {
     ollm__cu *c = (ollm__cu *)b;
@@ -4445,12 +4445,13 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
     if (T <= 0 || N <= 0) return OLLM_OK;
     if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
     ollm__cu_wrote(c, y.ptr, (uint64_t)T * N * 4);
-    if (W->fmt != OLLM__W_DENSE) return ollm__cu_matmul_fmt(c, y, x, W, bias, T, accumulate);
-    if (ollm__cu_wk(dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", dt);
-    if (bias && T > 8) {   /* the products without a bias epilogue: the bias is a pass of its own */
+    if (bias && !(T <= 8 && (W->fmt == OLLM__W_DENSE || W->fmt == OLLM__W_MXFP4))) {
+        /* only the GEMVs (dense and MXFP4) add the bias as they write; after the others it is a pass of its own */
         OLLM__TRY(ollm__cu_matmul(b, y, x, W, NULL, T, accumulate));
         return ollm__cu_add_bias(b, y, bias, T, N);
     }
+    if (W->fmt != OLLM__W_DENSE) return ollm__cu_matmul_fmt(c, y, x, W, bias, T, accumulate);
+    if (ollm__cu_wk(dt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", dt);
     if (T <= 8) {   /* decode: bound by reading W once; the bias added as each output is written */
         static const int kg[3][4] = {
             { OLLM__K_gemv_f32_1, OLLM__K_gemv_f32_2, OLLM__K_gemv_f32_4, OLLM__K_gemv_f32_8 },
@@ -4509,10 +4510,6 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
         return ollm__fail(c->b.log, OLLM_ERR_UNSUPPORTED, "CUDA matmul: MXFP4 weight [%d, %d] needs K %% 32 == 0 and "
                           "16-byte aligned data", N, K);
     if (W->fmt == OLLM__W_KMAJOR && ollm__cu_wk(W->dtype, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", W->dtype);
-    if (bias && !(T <= 8 && W->fmt == OLLM__W_MXFP4)) {   /* only the MXFP4 GEMV adds a bias as it writes */
-        OLLM__TRY(ollm__cu_matmul_fmt(c, y, x, W, NULL, T, accumulate));
-        return ollm__cu_add_bias(&c->b, y, bias, T, N);
-    }
     if (T <= 8) {
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr;
         if (W->fmt == OLLM__W_MXFP4) {
