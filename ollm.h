@@ -114,6 +114,14 @@ typedef struct ollm_model_config {
     uint64_t     ram_bytes;   /* host memory for weights (CPU backend) or the RAM tier (CUDA); 0 = no limit.
                                  Layers that do not fit are read from disk as they are needed */
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
+    int32_t      expert_slots; /* MoE on a GPU: the most routed experts its cache holds; 0 = as many as the budget allows
+                                  (at least twice a token's picks are needed) */
+    int32_t      expert_guess; /* MoE decoding with experts in the RAM tier: 1 = while a layer computes, also upload
+                                  the experts the next layer's router picks from this layer's input (a guess of its
+                                  picks), so those copies overlap the compute, pausing while fewer than 3/5 of the
+                                  guesses come true; 0 = upload only what the router picked. Where experts live
+                                  changes, never what is computed. Off by default: on random-weight checkpoints it
+                                  gained nothing measurable (tools/BENCHMARKS.md) */
     int32_t      direct_io;    /* how layers and experts are read from disk while running: 0 = with O_DIRECT (Linux),
                                   past the page cache, where the file system takes it (else buffered); -1 = buffered,
                                   through the page cache (repeated reads may then come from RAM the kernel spares).
@@ -156,6 +164,9 @@ typedef struct ollm_model_info {
     int32_t  expert_slots;     /* experts the GPU cache holds (0: no cache) */
     uint64_t expert_bytes;     /* one expert's weights (its slices of every expert tensor of a layer) */
     uint64_t expert_hits, expert_misses;   /* lookups so far: found in the cache, or uploaded */
+    uint64_t expert_guesses;   /* experts uploaded ahead on a guess of the next layer's picks (expert_guess) */
+    uint64_t expert_guess_hits;   /* of those, picked by their layer's router (also counted in expert_misses) */
+    uint64_t expert_guess_waste;  /* bytes of guessed uploads not picked (yet): in upload_bytes, not in the misses */
 } ollm_model_info;
 
 typedef struct ollm_session_config {
@@ -5020,6 +5031,8 @@ struct ollm_session {
     ollm__buf stage_k[2], stage_v[2];         /*   device buffers a layer's cache is uploaded into, alternately, */
     int kv_staged[2];            /*   and the layer whose rows each holds or is receiving (-1: none) */
     ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk */
+    ollm__buf gx;                /* MoE on a GPU: [OLLM__GROUP_ROWS, hidden], the next layer's MoE input when decoding,
+                                    to guess its experts (ollm__guess_next) */
     float *last_logits; int has_logits;
     int32_t pending;             /* a generated token not yet fed, or -1 */
     void *fs;                    /* the family's own session state, or NULL */
@@ -5289,11 +5302,34 @@ struct ollm__xcache {
     char **rstage; int n_rstage, next_rstage;   /* pinned buffers of slot_bytes */
     int8_t *rstage_up;           /* per buffer: the upload slot still copying from it, or -1 */
     int32_t *queue; int q_head, q_len, q_layer;
+    uint8_t *guessed;            /* per slot: uploaded on a guess, not yet picked by its layer's router */
+    int32_t *glist; int gl_n, gl_layer;   /* the last guess: gl_n experts of layer gl_layer ([OLLM__GROUP_ROWS * k]) */
     ollm__bounce *bounce; int n_bounce;   /* direct reads: one per io thread (the caller's, [0], also serves the
                                              reads outside the pool); none: buffered reads */
     uint64_t hits, misses, uploaded, read;
+    uint64_t guesses, guess_hits, guess_bytes, guess_used;   /* uploads on guesses; picked; their bytes (all, picked) */
+    int win_guesses, win_hits, guess_skip;   /* the current window of guesses (OLLM__GUESS_WINDOW); layers left unguessed */
 };
 enum { OLLM__X_QUEUED = -2 };
+
+/* MoE layers run a layer's experts as grouped products (one launch per projection for all of them) while no expert
+   has more rows than this (decode), else expert by expert (prefill). */
+#define OLLM__GROUP_ROWS 8
+/* Grouped products fetch all of a layer's experts first: only when the cache holds them all at once. */
+static int ollm__moe_grouped(const ollm_model *m, int most_rows, int n_active) {
+    return most_rows <= OLLM__GROUP_ROWS && (!m->xc || n_active <= m->xc->n_slots);
+}
+
+/* The k largest of v[n] into out[k], largest first; on a tie the lower index comes first (as repeated argmax). */
+static void ollm__topk(const float *v, int n, int k, int32_t *out) {
+    int e, i, have = 0;
+    for (e = 0; e < n; e++) {
+        if (have == k && !(v[e] > v[out[k - 1]])) continue;
+        i = have < k ? have++ : k - 1;
+        while (i > 0 && v[e] > v[out[i - 1]]) { out[i] = out[i - 1]; i--; }
+        out[i] = e;
+    }
+}
 
 /* expert index of tensor `name` (OLLM__X_STACKED for [E, ...] tensors), or OLLM__X_DENSE */
 static int ollm__expert_of(const char *name) {
@@ -5316,6 +5352,7 @@ static void ollm__xcache_free(ollm_model *m) {
     m->B->release(m->B, &x->pool);
     OLLM_FREE(x->first); OLLM_FREE(x->count); OLLM_FREE(x->xbytes); OLLM_FREE(x->host); OLLM_FREE(x->host_pinned);
     OLLM_FREE(x->slot_le); OLLM_FREE(x->slot_tick); OLLM_FREE(x->where); OLLM_FREE(x->pending);
+    OLLM_FREE(x->guessed); OLLM_FREE(x->glist);
     OLLM_FREE(x); m->xc = NULL;
 }
 
@@ -5404,13 +5441,16 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
     OLLM_FREE(cur);
     if (!x->slot_bytes) { ollm__xcache_free(m); return OLLM_OK; }
     x->n_slots = avail / x->slot_bytes > (uint64_t)L * E ? L * E : (int)(avail / x->slot_bytes);
+    if (m->cfg.expert_slots > 0 && x->n_slots > m->cfg.expert_slots) x->n_slots = m->cfg.expert_slots;
     if (x->n_slots < 1)
         return ollm__fail(&m->log, OLLM_ERR_BUDGET, "no room for one expert (%.1f MB) in the GPU budget",
                           (double)x->slot_bytes / 1e6);
     x->slot_le = (int32_t *)OLLM_MALLOC((size_t)x->n_slots * sizeof(int32_t));
     x->slot_tick = (uint64_t *)ollm__calloc((size_t)x->n_slots, sizeof(uint64_t));
     x->pending = (int8_t *)OLLM_MALLOC((size_t)x->n_slots);
-    if (!x->slot_le || !x->slot_tick || !x->pending) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    x->guessed = (uint8_t *)ollm__calloc((size_t)x->n_slots, 1);
+    x->glist = (int32_t *)OLLM_MALLOC((size_t)OLLM__GROUP_ROWS * (m->d.n_experts_per_tok > 0 ? m->d.n_experts_per_tok : 1) * sizeof(int32_t));
+    if (!x->slot_le || !x->slot_tick || !x->pending || !x->guessed || !x->glist) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     for (i = 0; i < x->n_slots; i++) { x->slot_le[i] = -1; x->pending[i] = -1; }
     {
         ollm_result r = m->B->alloc(m->B, (uint64_t)x->n_slots * x->slot_bytes, &x->pool);
@@ -5504,6 +5544,9 @@ static ollm_result ollm__experts_prefetch(ollm_model *m, int l, const int32_t *l
     x->q_head = x->q_len = 0; x->q_layer = l;
     stamp = ++x->tick;
     for (i = 0; i < n; i++) if ((k = x->where[l * x->E + list[i]]) >= 0) x->slot_tick[k] = stamp;
+    for (i = 0; x->gl_layer == l && i < x->gl_n; i++)   /* guessed for this layer, not picked: the first to go */
+        if ((k = x->where[l * x->E + x->glist[i]]) >= 0 && x->guessed[k] && x->slot_tick[k] < stamp) x->slot_tick[k] = 0;
+    x->gl_n = 0;
     for (i = 0; i < n; i++) {
         int32_t le = l * x->E + list[i]; int best = -1; uint64_t bytes = x->xbytes[l];
         if (x->where[le] >= 0) continue;
@@ -5511,6 +5554,7 @@ static ollm_result ollm__experts_prefetch(ollm_model *m, int l, const int32_t *l
             if (x->slot_tick[k] < stamp && (best < 0 || x->slot_tick[k] < x->slot_tick[best])) best = k;
         if (best < 0) break;                       /* every slot holds a picked expert of this layer */
         if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
+        x->guessed[best] = 0;
         x->misses++; x->uploaded += bytes;
         x->slot_le[best] = le; x->where[le] = best; x->slot_tick[best] = stamp;
         if (!x->host[l]) { x->pending[best] = OLLM__X_QUEUED; x->queue[x->q_len++] = list[i]; continue; }
@@ -5530,6 +5574,9 @@ static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
     le = l * x->E + e; x->tick++;
     if ((k = x->where[le]) >= 0) {
         x->slot_tick[k] = x->tick;
+        if (x->guessed[k]) {   /* a guess come true: a miss whose upload started a layer early */
+            x->guessed[k] = 0; x->guess_hits++; x->guess_used += x->xbytes[l]; x->misses++; x->win_hits++;
+        }
         while (x->pending[k] == OLLM__X_QUEUED) OLLM__TRY(ollm__xqueue_pump(m));
         if (x->pending[k] < 0) { x->hits++; return OLLM_OK; }
         best = x->pending[k]; x->pending[k] = -1;   /* counted as a miss when it started */
@@ -5542,12 +5589,71 @@ static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
         OLLM__TRY(m->B->slot_wait(m->B, x->pending[best])); x->pending[best] = -1;
     }
     if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
-    x->slot_le[best] = -1; x->slot_tick[best] = x->tick;
+    x->slot_le[best] = -1; x->slot_tick[best] = x->tick; x->guessed[best] = 0;
     if (x->host[l]) src = x->host[l] + (uint64_t)e * x->xbytes[l];
     else { OLLM__TRY(ollm__expert_read(m, l, e, x->stage)); src = x->stage; x->read += x->xbytes[l]; }
     OLLM__TRY(m->B->upload(m->B, ollm__view(x->pool, (uint64_t)best * x->slot_bytes, x->xbytes[l]), src, x->xbytes[l]));
     x->uploaded += x->xbytes[l];
     x->slot_le[best] = le; x->where[le] = best;
+    return OLLM_OK;
+}
+
+/* Guessing pays while most guessed uploads are picked: a wrong one costs the copy engine, the bottleneck while experts
+   stream, about as much as a right one saves (measured on random-weight checkpoints: GPT-OSS-20B's shape, 62-82% of
+   guesses picked, decodes 5% faster; Qwen3-Next-80B's, 46%, 18% slower). Each window of OLLM__GUESS_WINDOW tokens'
+   worth of guessed picks (k a token per layer) is judged once full; below 3/5 picked, guessing pauses for
+   OLLM__GUESS_PAUSE tokens, then a new window judges it again. */
+#define OLLM__GUESS_WINDOW 16
+#define OLLM__GUESS_PAUSE 32
+/* Whether layer l's MoE also guesses layer l + 1's picks for ollm__experts_guess (expert_guess = 1): decoding, layer
+   l + 1's experts streamed from the RAM tier (not all cached), its norm and router resident, and no pause. */
+static int ollm__guess_next(ollm_model *m, int l, int T) {
+    ollm__xcache *x = m->xc;
+    if (!x || m->cfg.expert_guess <= 0 || T > OLLM__GROUP_ROWS || l + 1 >= x->L || !x->count[l + 1] || !x->host[l + 1] ||
+        x->n_slots >= x->L * x->E || !m->B->upload_async || (m->stream && !m->stream->resident[l + 1]))
+        return 0;
+    if (x->guess_skip > 0) { x->guess_skip--; return 0; }
+    return 1;
+}
+/* A guess of layer l's picks, made while layer l - 1 computes: layer l's router applied to layer l - 1's MoE input
+   (ollm__guess_next), logits[T, stride] (the first E of each row). The experts of each row's top k that are neither
+   cached nor on their way upload from the RAM tier on the copy stream, behind the current layer's own uploads, into
+   the least recently used slots holding none of the current layer's picks (those stamped by its prefetch; the compute
+   stream has finished every kernel that read the others, its read-back having just returned). So the next layer's
+   copies overlap this layer's compute. A guess that comes true counts as a miss when its layer picks it; one that
+   does not is bytes copied for nothing (guess_bytes - guess_used). */
+static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits, int T, int stride) {
+    ollm__xcache *x = m->xc; int t, i, j, k, n = 0, kk = m->d.n_experts_per_tok; uint64_t now, bytes;
+    if (!x || l >= x->L || !x->count[l] || !x->host[l] || !m->B->upload_async || T > OLLM__GROUP_ROWS ||
+        x->q_head < x->q_len) return OLLM_OK;   /* the current layer's disk reads still queued go first */
+    for (t = 0; t < T; t++) {   /* the union of the rows' top k, first occurrences in order */
+        int32_t *pk = x->glist + n; int n0 = n;
+        ollm__topk(logits + (int64_t)t * stride, x->E, kk, pk);
+        for (i = 0; i < kk; i++) {
+            int32_t e = pk[i];
+            for (j = 0; j < n0 && x->glist[j] != e; j++) {}
+            if (j == n0) x->glist[n++] = e;
+        }
+    }
+    now = x->tick; bytes = x->xbytes[l]; x->gl_n = n; x->gl_layer = l;
+    for (i = 0; i < n; i++) {
+        int32_t le = l * x->E + x->glist[i]; int best = -1;
+        if (x->where[le] >= 0) continue;           /* cached, or on its way */
+        for (k = 0; k < x->n_slots; k++)
+            if (x->slot_tick[k] < now && (best < 0 || x->slot_tick[k] < x->slot_tick[best])) best = k;
+        if (best < 0) break;
+        if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
+        x->slot_le[best] = le; x->where[le] = best; x->slot_tick[best] = now; x->guessed[best] = 1;
+        x->pending[best] = (int8_t)(OLLM__X_SLOT + x->ring);
+        x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
+        x->guesses++; x->guess_bytes += bytes; x->uploaded += bytes; x->win_guesses++;
+        OLLM__TRY(m->B->upload_async(m->B, x->pending[best], ollm__view(x->pool, (uint64_t)best * x->slot_bytes, bytes),
+                                     x->host[l] + (uint64_t)x->glist[i] * bytes, bytes));
+    }
+    if (x->win_guesses >= OLLM__GUESS_WINDOW * kk) {   /* a full window: judged (its last layer's picks still to come) */
+        if (5 * x->win_hits < 3 * x->win_guesses) x->guess_skip = OLLM__GUESS_PAUSE * x->L;
+        x->win_guesses = x->win_hits = 0;
+    }
     return OLLM_OK;
 }
 
@@ -5626,7 +5732,8 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
                   T * 2 * (uint64_t)c->n_heads * c->head_dim + (32ull << 20);
         if (c->n_experts)   /* routed rows (k per token, through 2I-wide gate/up), router logits, a bf16 expert copy */
             reserve += T * (uint64_t)c->n_experts_per_tok * 4 * ((uint64_t)c->hidden + 3ull * c->moe_ffn) +
-                       T * 4 * (uint64_t)c->n_experts + 4ull * c->moe_ffn * c->hidden;
+                       T * 4 * (uint64_t)c->n_experts + 4ull * c->moe_ffn * c->hidden +
+                       OLLM__GROUP_ROWS * 4ull * (c->hidden + c->n_experts);   /* guessing the next layer's */
         if (dn_layers) {   /* Gated DeltaNet: states per layer; chunk scratch; gated q; the shared expert's rows */
             uint64_t Kd = (uint64_t)c->lin_k_heads * c->lin_k_dim, nv = (uint64_t)c->lin_v_heads, Vd = nv * c->lin_v_dim;
             uint64_t C = 2 * Kd + Vd, I = (uint64_t)(c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn);
@@ -5902,6 +6009,7 @@ static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, 
     OLLM__ACT(k, kvw); OLLM__ACT(v, kvw); OLLM__ACT(g, ffw); OLLM__ACT(u, ffw);
 #undef OLLM__ACT
     if (r == OLLM_OK) r = B->alloc(B, (uint64_t)c->vocab * 4, &s->logits);   /* one row; grown when all are asked for */
+    if (r == OLLM_OK && s->m->xc) r = B->alloc(B, (uint64_t)OLLM__GROUP_ROWS * c->hidden * 4, &s->gx);
     return r;
 }
 /* Room for `rows` rows of logits (prefill asking for every position's logits). */
@@ -6002,25 +6110,6 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
     OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
                                                          (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
     return OLLM_OK;
-}
-
-/* MoE layers run a layer's experts as grouped products (one launch per projection for all of them) while no expert
-   has more rows than this (decode), else expert by expert (prefill). */
-#define OLLM__GROUP_ROWS 8
-/* Grouped products fetch all of a layer's experts first: only when the cache holds them all at once. */
-static int ollm__moe_grouped(const ollm_model *m, int most_rows, int n_active) {
-    return most_rows <= OLLM__GROUP_ROWS && (!m->xc || n_active <= m->xc->n_slots);
-}
-
-/* The k largest of v[n] into out[k], largest first; on a tie the lower index comes first (as repeated argmax). */
-static void ollm__topk(const float *v, int n, int k, int32_t *out) {
-    int e, i, have = 0;
-    for (e = 0; e < n; e++) {
-        if (have == k && !(v[e] > v[out[k - 1]])) continue;
-        i = have < k ? have++ : k - 1;
-        while (i > 0 && v[e] > v[out[i - 1]]) { out[i] = out[i - 1]; i--; }
-        out[i] = e;
-    }
 }
 
 /* ==== @graph-gpt-oss ==== the GPT-OSS forward pass: MXFP4 experts, sinks, sliding windows ================= */
@@ -6201,10 +6290,10 @@ static ollm__w ollm__w_row_view(const ollm__w *b, int64_t e, int64_t n) {
 
 /* Session scratch for the experts of one chunk: backend buffers for the routed rows, host arrays for the routing. */
 typedef struct ollm__gptoss_sess {
-    ollm__buf router;            /* [chunk, E] router logits */
+    ollm__buf router;            /* [chunk, E] router logits; decoding, T more rows: the next layer's guessed */
     ollm__buf xg;                /* [chunk * k, H] routed rows (grouped by expert); then the experts' outputs */
     ollm__buf gu, act;           /* [chunk * k, 2I], [chunk * k, I] */
-    float *logits;               /* [chunk, E] the router logits on the host */
+    float *logits;               /* the router logits on the host, as `router` */
     int32_t *pick;               /* [chunk, k] experts picked per token */
     float *weight;               /* [chunk, k] their softmax weights */
     int32_t *count, *start, *fill, *active;   /* [E] each */
@@ -6232,11 +6321,11 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
     OLLM__TRY(ollm__session_acts(s, (int64_t)c->n_heads * c->head_dim, (int64_t)c->n_kv_heads * c->head_dim, 1));
     if (!(f = (ollm__gptoss_sess *)ollm__calloc(1, sizeof *f))) return OLLM_ERR_NO_MEMORY;
     s->fs = f;
-    OLLM__TRY(B->alloc(B, T * E * 4, &f->router));
+    OLLM__TRY(B->alloc(B, (T + OLLM__GROUP_ROWS) * E * 4, &f->router));   /* then a guess of the next layer's */
     OLLM__TRY(B->alloc(B, R * H * 4, &f->xg));
     OLLM__TRY(B->alloc(B, R * 2 * I * 4, &f->gu));
     OLLM__TRY(B->alloc(B, R * I * 4, &f->act));
-    f->logits = (float *)ollm__calloc((size_t)(T * E), 4); f->pick = (int32_t *)ollm__calloc((size_t)R, 4);
+    f->logits = (float *)ollm__calloc((size_t)((T + OLLM__GROUP_ROWS) * E), 4); f->pick = (int32_t *)ollm__calloc((size_t)R, 4);
     f->weight = (float *)ollm__calloc((size_t)R, 4); f->count = (int32_t *)ollm__calloc((size_t)E, 4);
     f->start = (int32_t *)ollm__calloc((size_t)E, 4); f->fill = (int32_t *)ollm__calloc((size_t)E, 4);
     f->active = (int32_t *)ollm__calloc((size_t)E, 4); f->row_tok = (int32_t *)ollm__calloc((size_t)R, 4);
@@ -6255,11 +6344,16 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
 static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs;
     const ollm__gptoss_layer *L = &((const ollm__gptoss *)m->fw)->layers[l];
-    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0;
+    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0, guess = ollm__guess_next(m, l, T);
     int64_t H = c->hidden, I = c->moe_ffn;
     /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear), read back for the routing decision */
     OLLM__TRY(B->matmul(B, f->router, s->xn, &L->router, &L->router_bias, T, 0));
-    OLLM__TRY(B->download(B, f->logits, f->router, (uint64_t)T * E * 4));
+    if (guess) {   /* the next layer's router on its norm of this layer's MoE input (x before the MoE adds to it) */
+        OLLM__TRY(B->rmsnorm(B, s->gx, s->x, &L[1].post_attention_layernorm, T, (int)H, (float)c->rms_eps, 0));
+        OLLM__TRY(B->matmul(B, ollm__view(f->router, (uint64_t)T * E * 4, (uint64_t)T * E * 4), s->gx, &L[1].router,
+                            &L[1].router_bias, T, 0));
+    }
+    OLLM__TRY(B->download(B, f->logits, f->router, (uint64_t)(guess ? 2 : 1) * T * E * 4));
     /* top-k (largest first; the lower id on a tie), softmax over those k only */
     memset(f->count, 0, (size_t)E * 4);
     for (t = 0; t < T; t++) {
@@ -6281,6 +6375,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
         }
     OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));
     OLLM__TRY(ollm__experts_prefetch(m, l, f->active, n_active));   /* missing experts start uploading */
+    if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, f->logits + (int64_t)T * E, T, E));   /* then the next layer's */
     /* per picked expert: gu = xg W_gu^T + b_gu; act = clamped SwiGLU(gu); out = act W_d^T + b_d, over its rows (the
        outputs overwrite the rows' inputs in xg). Decode-sized groups: one product per projection for all the experts
        (and one activation); larger ones expert by expert, each computing while the next one's upload lands. */
@@ -6600,11 +6695,12 @@ static ollm_result ollm__qn_session_init(ollm_session *s) {
     OLLM__QB(qg, T * 2 * qw); OLLM__QB(gate, T * qw);
     OLLM__QB(qkvz, T * (2 * Kd + 2 * Vd)); OLLM__QB(ba, T * 2 * nv); OLLM__QB(mix, T * C); OLLM__QB(conv_out, T * C);
     OLLM__QB(z, T * Vd); OLLM__QB(beta, T * nv); OLLM__QB(g, T * nv); OLLM__QB(core, T * Vd);
-    OLLM__QB(router, T * (E + 1));   /* the router logits [T, E], then the shared expert's gate logits [T] */ OLLM__QB(xg, R * H); OLLM__QB(hg, R * I); OLLM__QB(hu, R * I);
+    OLLM__QB(router, (T + OLLM__GROUP_ROWS) * (E + 1));   /* the router logits [T, E], the shared expert's gate logits [T];
+                                                              decoding, [T, E] more: the next layer's, guessed */ OLLM__QB(xg, R * H); OLLM__QB(hg, R * I); OLLM__QB(hu, R * I);
 #undef OLLM__QB
     if (r != OLLM_OK) return r;
 #define OLLM__QA(ptr, type, n) if (!((st->ptr) = (type *)ollm__calloc((size_t)(n), sizeof(type)))) return OLLM_ERR_NO_MEMORY
-    OLLM__QA(logits, float, T * (E + 1)); OLLM__QA(weight, float, R);
+    OLLM__QA(logits, float, (T + OLLM__GROUP_ROWS) * (E + 1)); OLLM__QA(weight, float, R);
     OLLM__QA(pick, int32_t, T * k); OLLM__QA(count, int32_t, E); OLLM__QA(start, int32_t, E); OLLM__QA(fill, int32_t, E);
     OLLM__QA(active, int32_t, E); OLLM__QA(row_tok, int32_t, R); OLLM__QA(tok_row, int32_t, R);
     OLLM__QA(start_active, int32_t, E + 1); OLLM__QA(count_active, int32_t, E + 1);
@@ -6670,11 +6766,17 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
     int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0, grouped, shared_in;
-    int64_t H = c->hidden, I = c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn;
-    /* one read-back: the router logits [T, E] and the shared expert's gate logits [T] after them */
+    int guess = ollm__guess_next(m, l, T);
+    int64_t H = c->hidden, I = c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn, W = (int64_t)T * (E + 1);
+    /* one read-back: the router logits [T, E] and the shared expert's gate logits [T] after them; decoding, the next
+       layer's router logits on its norm of this layer's MoE input (x before the MoE adds to it) after those */
     OLLM__TRY(B->matmul(B, st->router, s->xn, &L->gate, NULL, T, 0));
     OLLM__TRY(B->matmul(B, ollm__view(st->router, (uint64_t)T * E * 4, (uint64_t)T * 4), s->xn, &L->shared_expert_gate, NULL, T, 0));
-    OLLM__TRY(B->download(B, st->logits, st->router, (uint64_t)T * (E + 1) * 4));
+    if (guess) {
+        OLLM__TRY(B->rmsnorm(B, s->gx, s->x, &L[1].post_attention_layernorm, T, (int)H, (float)c->rms_eps, 1));
+        OLLM__TRY(B->matmul(B, ollm__view(st->router, (uint64_t)W * 4, (uint64_t)T * E * 4), s->gx, &L[1].gate, NULL, T, 0));
+    }
+    OLLM__TRY(B->download(B, st->logits, st->router, (uint64_t)(W + (guess ? (int64_t)T * E : 0)) * 4));
     /* Qwen3NextTopKRouter: softmax in fp32 over all E, then the top k of the probabilities */
     memset(st->count, 0, (size_t)E * 4);
     for (t = 0; t < T; t++) {
@@ -6713,6 +6815,7 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     for (t = 0; shared_in && t < T; t++) st->row_tok[R + t] = t;
     OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, shared_in ? R + T : R, H));
     OLLM__TRY(ollm__experts_prefetch(m, l, st->active, n_active));   /* missing experts start uploading */
+    if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, st->logits + W, T, E));   /* then the next layer's */
     if (grouped) {
         int G = n_active;
         for (i = 0; i < n_active; i++) {
@@ -7370,6 +7473,8 @@ OLLM_API const ollm_model_info *ollm_model_get_info(const ollm_model *m) {
         if (!m->stream) info->disk_bytes_read = info->upload_bytes = 0;
         info->expert_hits = m->xc->hits; info->expert_misses = m->xc->misses;
         info->disk_bytes_read += m->xc->read; info->upload_bytes += m->xc->uploaded;
+        info->expert_guesses = m->xc->guesses; info->expert_guess_hits = m->xc->guess_hits;
+        info->expert_guess_waste = m->xc->guess_bytes - m->xc->guess_used;
     }
     return &m->info;
 }
@@ -7392,7 +7497,7 @@ OLLM_API void ollm_session_close(ollm_session *s) {
     OLLM_FREE(s->host_k); OLLM_FREE(s->host_v); OLLM_FREE(s->host_pinned);
     for (l = 0; l < 2; l++) { B->release(B, &s->stage_k[l]); B->release(B, &s->stage_v[l]); }
     B->release(B, &s->x); B->release(B, &s->xn); B->release(B, &s->q); B->release(B, &s->k); B->release(B, &s->v);
-    B->release(B, &s->o); B->release(B, &s->g); B->release(B, &s->u); B->release(B, &s->logits);
+    B->release(B, &s->o); B->release(B, &s->g); B->release(B, &s->u); B->release(B, &s->logits); B->release(B, &s->gx);
     if (s->fs && s->m->fam->session_free) s->m->fam->session_free(s);
     if (s->kv_fd >= 0) close(s->kv_fd);
     OLLM_FREE(s->last_logits); OLLM_FREE(s->tokens); OLLM_FREE(s->snap);

@@ -22,7 +22,7 @@
 
 typedef struct opts {
     const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend, *session;
-    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host, no_direct;
+    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host, no_direct, guess;
     double ram_gb, vram_gb;
     int print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
     float temp, top_p, min_p, repeat_penalty;
@@ -47,7 +47,7 @@ static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
     "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
-    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [-v]\n"
+    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--guess] [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -70,7 +70,9 @@ static const char usage[] =
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
     "         on the GPU). --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
     "         GPU budget). Layers and experts read from disk while running bypass the page cache (O_DIRECT)\n"
-    "         where the file system allows; --no-direct reads them through it. -v logs the plan and, on the GPU,\n"
+    "         where the file system allows; --no-direct reads them through it. --guess: MoE models also upload\n"
+    "         the experts the next layer's router picks from the current layer's input while that layer\n"
+    "         computes (the next layer's picks, guessed). -v logs the plan and, on the GPU,\n"
     "         the kernel launches and waits for the GPU of a generated token (-v -v: debug messages too).\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
@@ -118,6 +120,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--raw") == 0) o->raw = 1;
         else if (strcmp(a, "--kv-host") == 0) o->kv_host = 1;
         else if (strcmp(a, "--no-direct") == 0) o->no_direct = 1;
+        else if (strcmp(a, "--guess") == 0) o->guess = 1;
         else if (strcmp(a, "-v") == 0) o->verbose++;
         else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) { fprintf(stderr, "ollm: unknown or incomplete option %s\n", a); return -1; }
         else if (!o->dir && strcmp(o->cmd, "kernels") != 0) o->dir = a;
@@ -182,7 +185,7 @@ static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
     cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads; cfg.stream_depth = o->depth;
     cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9); cfg.max_context = o->ctx;
-    cfg.prefill_chunk = o->chunk; cfg.direct_io = o->no_direct ? -1 : 0;
+    cfg.prefill_chunk = o->chunk; cfg.direct_io = o->no_direct ? -1 : 0; cfg.expert_guess = o->guess;
     if (o->backend) {
         if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
         else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;
@@ -244,7 +247,7 @@ static int tokenize_text(ollm_tokenizer *t, const char *text, size_t len, unsign
 static int cmd_run(const opts *o, int *verbose) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int32_t *ids = NULL;
     size_t n_ids = 0, n_gen = 0; long nl; progress pr; emit e; ollm_generate_config g; ollm_result r; double t0, t1, t2;
-    uint64_t x_hits = 0, x_miss = 0, x_up = 0, x_launch = 0, x_waits = 0; double x_wait_s = 0;
+    uint64_t x_hits = 0, x_miss = 0, x_up = 0, x_gs = 0, x_gh = 0, x_gw = 0, x_launch = 0, x_waits = 0; double x_wait_s = 0;
     if (o->ids && o->prompt) return die("run: give a PROMPT or --ids LIST, not both%s%s", "", "");
     if (!o->ids && !o->prompt && !o->session) return die("run: give a PROMPT or --ids LIST%s%s", "", "");
     if (o->ids) {
@@ -283,6 +286,7 @@ static int cmd_run(const opts *o, int *verbose) {
     {   /* expert-cache counters at the end of prefill: the decode figures below are the difference */
         const ollm_model_info *mi = ollm_model_get_info(m);
         x_hits = mi->expert_hits; x_miss = mi->expert_misses; x_up = mi->upload_bytes;
+        x_gs = mi->expert_guesses; x_gh = mi->expert_guess_hits; x_gw = mi->expert_guess_waste;
         x_launch = mi->kernel_launches; x_waits = mi->device_waits; x_wait_s = mi->device_wait_s;
     }
     if (r == OLLM_OK && o->n != 0) {                  /* -n 0: prefill only (e.g. a document into --session) */
@@ -308,11 +312,15 @@ static int cmd_run(const opts *o, int *verbose) {
     }
     if (ollm_model_get_info(m)->expert_slots) {
         const ollm_model_info *mi = ollm_model_get_info(m); uint64_t h = mi->expert_hits - x_hits, n = mi->expert_misses - x_miss;
+        double p = n_gen > 1 ? (double)(n_gen - 1) : 0.0, up = (double)(mi->upload_bytes - x_up);
+        double waste = (double)mi->expert_guess_waste - (double)x_gw;
         fprintf(stderr, "ollm: experts: a GPU cache of %d x %.1f MB; prefill %llu hits, %llu misses; generation %llu hits, "
-                "%llu misses (hit rate %.1f%%), %.3f GB copied to the GPU per token\n", mi->expert_slots,
+                "%llu misses (hit rate %.1f%%), %.3f GB copied to the GPU per token, %.3f GB of it for picked experts "
+                "(guessed ahead: %llu uploads, %llu of them picked)\n", mi->expert_slots,
                 (double)mi->expert_bytes / 1e6, (unsigned long long)x_hits, (unsigned long long)x_miss,
                 (unsigned long long)h, (unsigned long long)n, h + n ? 100.0 * (double)h / (double)(h + n) : 0.0,
-                n_gen > 1 ? (double)(mi->upload_bytes - x_up) / 1e9 / (double)(n_gen - 1) : 0.0);
+                p > 0 ? up / 1e9 / p : 0.0, p > 0 ? (up - waste) / 1e9 / p : 0.0,
+                (unsigned long long)(mi->expert_guesses - x_gs), (unsigned long long)(mi->expert_guess_hits - x_gh));
     }
     if (o->session) fprintf(stderr, "ollm: session %s holds %zu tokens\n", o->session, ollm_session_length(s));
     if (ollm_model_get_info(m)->streamed_layers)

@@ -73,6 +73,10 @@ tally "$B/fixtures.log" test_fixtures-cuda
 "$B/test_fixtures" --backend cuda --quantile 0.5 tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/fixtures-moe.log" 2>&1
 grep -v '^ok ' "$B/fixtures-moe.log" | tail -n 12
 tally "$B/fixtures-moe.log" test_fixtures-cuda-moe
+echo "   (again with the expert cache holding a quarter of the experts: evictions, uploads, guesses of the next layer's)"
+"$B/test_fixtures" --backend cuda --quantile 0.5 --tight-experts tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/fixtures-tight.log" 2>&1
+grep -v '^ok ' "$B/fixtures-tight.log" | tail -n 16
+tally "$B/fixtures-tight.log" test_fixtures-cuda-moe-tight
 for d in tests/fixtures/llama_*; do
     [ -f "$d/reference.safetensors" ] || continue
     ids=$(seq -s, 1 37)

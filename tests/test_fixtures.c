@@ -2,8 +2,9 @@
    for every directory under tests/fixtures that holds a reference.safetensors (written by tools/make_fixtures.py
    from transformers in float32), and the shipped examples/models/fortune-llama against the reference that
    tools/train_tiny.py wrote.
-   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [DIR...]   (default: cpu, 1e-3 x max |logit|,
-   every position: Q = 1) */
+   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts] [DIR...]   (default: cpu,
+   1e-3 x max |logit|, every position: Q = 1; --tight-experts: MoE models on the GPU with an expert cache of a quarter
+   of all experts, so they are evicted, uploaded and guessed ahead all along) */
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
@@ -35,6 +36,14 @@ static int load_ref(const char *path, ref *r) {
 }
 
 static double quantile = 1.0;   /* --quantile Q: the check is on this quantile of the per-position errors */
+static int tight;               /* --tight-experts */
+
+/* Under --tight-experts: a cache of a quarter of the model's experts, at least three tokens' picks (0: no experts) */
+static int tight_slots(const ollm__desc *d) {
+    int want = d->n_layers * d->n_experts / 4;
+    if (d->n_experts <= 0) return 0;
+    return want < 3 * d->n_experts_per_tok ? 3 * d->n_experts_per_tok : want;
+}
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y;
 }
@@ -46,6 +55,14 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
     else snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     if (!load_ref(path, &r)) { CHECK(0, path); return; }
     mc.backend = backend;
+    if (tight) {   /* the family's expert count, from a first open */
+        if (ollm_model_open(dir, &mc, &m) != OLLM_OK || !(mc.expert_slots = tight_slots(&m->d))) {
+            printf("  %s: no experts, skipped under --tight-experts\n", dir);
+            ollm_model_close(m); free(r.ids); free(r.logits); free(r.greedy); return;
+        }
+        ollm_model_close(m);
+        mc.expert_guess = 1;
+    }
     if (ollm_model_open(dir, &mc, &m) != OLLM_OK) {
         snprintf(what, sizeof what, "%s opens: %s", dir, ollm_model_last_error(m));
         CHECK(0, what); ollm_model_close(m); return;
@@ -103,6 +120,15 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
         CHECK(d1 <= tol * maxl, what);
         ollm_session_close(s1);
     }
+    if (ollm_model_get_info(m)->expert_slots) {
+        const ollm_model_info *mi = ollm_model_get_info(m);
+        printf("  %s: expert cache of %d slots (%d layers x %d experts): %llu hits, %llu misses, %llu guessed ahead, "
+               "%llu of them picked\n", dir, mi->expert_slots, m->d.n_layers, m->d.n_experts,
+               (unsigned long long)mi->expert_hits, (unsigned long long)mi->expert_misses,
+               (unsigned long long)mi->expert_guesses, (unsigned long long)mi->expert_guess_hits);
+        if (tight) CHECK(mi->expert_guesses > 0 && mi->expert_misses > (uint64_t)mi->expert_slots,
+                         "under --tight-experts experts are evicted and guessed ahead");
+    }
     ollm_session_close(s); ollm_model_close(m);
     free(logits); free(out); free(r.ids); free(r.logits); free(r.greedy);
 }
@@ -116,6 +142,7 @@ int main(int argc, char **argv) {
             if (backend == OLLM_BACKEND_CUDA) tol = 2e-2;
         } else if (strcmp(argv[i], "--tol") == 0 && i + 1 < argc) tol = atof(argv[++i]);
         else if (strcmp(argv[i], "--quantile") == 0 && i + 1 < argc) quantile = atof(argv[++i]);
+        else if (strcmp(argv[i], "--tight-experts") == 0) tight = 1;
         else if (ndirs < 64) dirs[ndirs++] = argv[i];
     }
     if (ndirs == 0) {
