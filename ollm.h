@@ -115,7 +115,7 @@ typedef struct ollm_model_config {
                                  Layers that do not fit are read from disk as they are needed */
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
     int32_t      expert_slots; /* MoE on a GPU: the most routed experts its cache holds; 0 = as many as the budget allows
-                                  (at least twice a token's picks are needed) */
+                                  (fewer than a chunk's picks still work, uploaded one expert at a time) */
     int32_t      expert_guess; /* MoE decoding with experts in the RAM tier: 1 = while a layer computes, also upload
                                   the experts the next layer's router picks from this layer's input (a guess of its
                                   picks), so those copies overlap the compute, pausing while fewer than 3/5 of the
@@ -5599,8 +5599,8 @@ static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
 }
 
 /* Guessing pays while most guessed uploads are picked: a wrong one costs the copy engine, the bottleneck while experts
-   stream, about as much as a right one saves (measured on random-weight checkpoints: GPT-OSS-20B's shape, 62-82% of
-   guesses picked, decodes 5% faster; Qwen3-Next-80B's, 46%, 18% slower). Each window of OLLM__GUESS_WINDOW tokens'
+   stream, about as much as a right one saves (measured guessing at every layer on random-weight checkpoints: GPT-OSS-20B's
+   shape, 62-82% of guesses picked, decodes 5% faster; Qwen3-Next-80B's, 46%, 18% slower). Each window of OLLM__GUESS_WINDOW tokens'
    worth of guessed picks (k a token per layer) is judged once full; below 3/5 picked, guessing pauses for
    OLLM__GUESS_PAUSE tokens, then a new window judges it again. */
 #define OLLM__GUESS_WINDOW 16
