@@ -4166,6 +4166,7 @@ typedef struct ollm__cu {
     ollm__cu_module mod;
     ollm__cu_function fn[OLLM__K_COUNT];
     int cc_major, cc_minor, n_sm, smem_optin, have_ctx;
+    int mx_smem;                 /* dynamic shared memory the MXFP4 GEMVs may take */
     char arch[16], dev_name[128];
     uint64_t budget, used, peak;
     ollm__cu_result sticky;          /* a sticky CUDA error: every later call fails with sticky_msg */
@@ -4330,6 +4331,16 @@ static ollm_result ollm__cu_drain_since(ollm__cu *c, double t0) {
     return OLLM_OK;
 }
 static ollm_result ollm__cu_drain(ollm__cu *c) { return ollm__cu_drain_since(c, ollm__now()); }
+/* The MXFP4 GEMV's blocks (kernels.cu.inc: 4 warps, 32 rows each) and dynamic shared memory: x of T rows in f16, hi
+   and lo, in groups of 8 values plus one of padding per row, beside 4 KiB of static partial sums. Where it does not fit
+   (c->mx_smem, set at load), the product goes through a bf16 copy of the weight as for longer inputs. */
+#define OLLM__MXFP4_THREADS 128
+#define OLLM__MXFP4_STATIC 4096u
+static unsigned ollm__cu_mxfp4_smem(int T, int K) { return 2u * (unsigned)T * (unsigned)(K / 8 + 1) * 16u; }
+static int ollm__cu_mxfp4_fits(const ollm__cu *c, int T, int K) {
+    return c->mx_smem > 0 && ollm__cu_mxfp4_smem(T, K) <= (unsigned)c->mx_smem;
+}
+
 /* Small host arrays (token ids, routing tables) to the device in stream order without waiting: through the pinned
    arena (a copy from pageable memory would make the driver wait for the stream first). */
 static ollm_result ollm__cu_put(ollm__cu *c, ollm__cu_ptr dst, const void *src, uint64_t n) {
@@ -4521,14 +4532,13 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
         return ollm__fail(c->b.log, OLLM_ERR_UNSUPPORTED, "CUDA matmul: MXFP4 weight [%d, %d] needs K %% 32 == 0 and "
                           "16-byte aligned data", N, K);
     if (W->fmt == OLLM__W_KMAJOR && ollm__cu_wk(W->dtype, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul", W->dtype);
-    if (T <= 8) {
+    if (T <= 8 && (W->fmt != OLLM__W_MXFP4 || ollm__cu_mxfp4_fits(c, T, K))) {
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr;
         if (W->fmt == OLLM__W_MXFP4) {
             args[3] = (void *)&W->scales.ptr; args[4] = &T; args[5] = &N; args[6] = &K; args[7] = &accumulate;
             args[8] = (void *)&bp; args[9] = &bdt;
-            return ollm__cu_launch(c, T == 1 ? OLLM__K_gemv_mxfp4_1 : OLLM__K_gemv_mxfp4_8,   /* 4 or 2 rows a warp */
-                                   ollm__cu_grid(N, T == 1 ? 32 : 16, 0x7fffffff),
-                                   1, 256, 0, args);
+            return ollm__cu_launch(c, T == 1 ? OLLM__K_gemv_mxfp4_1 : OLLM__K_gemv_mxfp4_8, ollm__cu_grid(N, 32, 0x7fffffff),
+                                   1, OLLM__MXFP4_THREADS, ollm__cu_mxfp4_smem(T, K), args);
         }
         args[3] = &T; args[4] = &N; args[5] = &K; args[6] = &accumulate;
         return ollm__cu_launch(c, ollm__cu_wk(W->dtype, OLLM__K_gemv_kmajor_f32, OLLM__K_gemv_kmajor_f16,
@@ -4562,7 +4572,8 @@ static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__
     if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
     N = (int)W[0].rows; K = (int)W[0].cols;
     for (g = 0; g < G; g++) if (rows[g] > most) most = rows[g];
-    if (most <= 8 && W[0].fmt == OLLM__W_MXFP4) k = most <= 1 ? OLLM__K_gemv_group_mxfp4_1 : OLLM__K_gemv_group_mxfp4_8;
+    if (most <= 8 && W[0].fmt == OLLM__W_MXFP4 && ollm__cu_mxfp4_fits(c, most, K))
+        k = most <= 1 ? OLLM__K_gemv_group_mxfp4_1 : OLLM__K_gemv_group_mxfp4_8;
     else if (most <= 8 && W[0].fmt == OLLM__W_DENSE)
         k = W[0].dtype == OLLM__BF16 ? (most <= 1 ? OLLM__K_gemv_group_bf16_1 : OLLM__K_gemv_group_bf16_8)
           : ollm__cu_wk(W[0].dtype, OLLM__K_gemv_group_f32_8, OLLM__K_gemv_group_f16_8, -1);
@@ -4583,9 +4594,10 @@ static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__
     if (r != OLLM_OK) return r;
     args[0] = &y.ptr; args[1] = &x.ptr; args[2] = &c->idx.ptr; args[3] = &N; args[4] = &K; args[5] = &vec; args[6] = &wpr;
     args[7] = &bdt;
-    return ollm__cu_launch(c, k, W[0].fmt == OLLM__W_MXFP4 ? ollm__cu_grid(N, most <= 1 ? 32 : 16, 0x7fffffff)
-                                                          : ollm__cu_grid(N, 8 / wpr, 0x7fffffff),
-                           (unsigned)G, 256, 0, args);
+    if (W[0].fmt == OLLM__W_MXFP4)
+        return ollm__cu_launch(c, k, ollm__cu_grid(N, 32, 0x7fffffff), (unsigned)G, OLLM__MXFP4_THREADS,
+                               ollm__cu_mxfp4_smem(most, K), args);
+    return ollm__cu_launch(c, k, ollm__cu_grid(N, 8 / wpr, 0x7fffffff), (unsigned)G, 256, 0, args);
 }
 
 static ollm_result ollm__cu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n) {
@@ -4937,6 +4949,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         r = ollm__fail(lg, OLLM_ERR_DEVICE, "cuModuleLoadData (kernels for %s): %s", c->arch, ollm__cu_errname(c, e));
         snprintf(ollm__cu_why, sizeof ollm__cu_why, "%s", lg->err); ollm__cu_destroy(&c->b); return r;
     }
+    c->mx_smem = c->smem_optin - (int)OLLM__MXFP4_STATIC;   /* lowered below if a kernel refuses it */
     for (i = 0; i < OLLM__K_COUNT; i++) {
         if ((e = c->cu.cuModuleGetFunction(&c->fn[i], c->mod, ollm__knames[i])) != 0) {
             r = ollm__fail(lg, OLLM_ERR_DEVICE, "cuModuleGetFunction(%s): %s", ollm__knames[i], ollm__cu_errname(c, e));
@@ -4946,6 +4959,13 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split ||
             i == OLLM__K_attn_dec_64 || i == OLLM__K_attn_dec_128 || i == OLLM__K_dn_chunk_32 || i == OLLM__K_dn_chunk_64)
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin);
+        /* the MXFP4 GEMVs: all but their static partial sums; refused, the default 48 KiB in all */
+        if (i == OLLM__K_gemv_mxfp4_1 || i == OLLM__K_gemv_mxfp4_8 || i == OLLM__K_gemv_group_mxfp4_1 ||
+            i == OLLM__K_gemv_group_mxfp4_8) {
+            int want = c->smem_optin - (int)OLLM__MXFP4_STATIC;
+            if (want <= 0 || c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, want) != 0)
+                c->mx_smem = (48 << 10) - (int)OLLM__MXFP4_STATIC;
+        }
         /* the Hopper GEMM's ring (beside its static barriers): without it, mma.sync */
         if (i == OLLM__K_gemm_wgmma && c->wgmma &&
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, OLLM__WGMMA_SMEM) != 0) {

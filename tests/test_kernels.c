@@ -496,6 +496,7 @@ int main(void) {
     t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 100, 64, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 200, 96, 256, 1, -1);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 6, 320, 2880, 0, -1);   /* x of 6 rows staged past the default 48 KiB of shared memory */
     t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0, OLLM__BF16); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1, OLLM__F32);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, OLLM__BF16); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 2, 130, 64, 0, OLLM__BF16);
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 1, 5760, 2880, 0, -1); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F32, 5, 77, 100, 1, -1);
@@ -506,6 +507,7 @@ int main(void) {
     t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200, -1); t_grouped(OLLM__W_DENSE, OLLM__F32, 3, 8, 33, 64, -1);
     t_grouped(OLLM__W_DENSE, OLLM__F16, 5, 2, 130, 100, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, -1);
     t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, -1); t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, -1);
+    t_grouped(OLLM__W_MXFP4, 0, 3, 6, 320, 2880, -1);
     t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, OLLM__BF16); t_grouped(OLLM__W_MXFP4, 0, 4, 1, 2880, 2880, OLLM__BF16);
     t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, OLLM__F32); t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200, OLLM__F16);
     t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, OLLM__BF16);
