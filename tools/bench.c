@@ -1,5 +1,6 @@
 /* tools/bench.c: the CUDA backend's kernels at Llama-3.1-8B shapes (and Qwen3-Next's DeltaNet), each beside the machine's ceiling measured in
-   the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.  Run: ./bench [quick]
+   the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.  Run: ./bench [quick | mxfp4]
+   (mxfp4: the copy ceiling and the grouped MXFP4 GEMV rows alone, e.g. under ncu)
    Ceilings: copy = device-to-device cuMemcpyDtoD of 1 GiB (bytes read + written per second); dense bf16 =
    $OLLM_BENCH_CEIL_TFLOPS when set (e.g. torch.matmul measured in the same command), else our best GEMM.
    Timing: CUDA events around batches of launches after a warm-up; the median of 5 batches. Inputs are random (never
@@ -86,7 +87,7 @@ static void row(const char *op, const char *shape, double sec, double rate, cons
 
 int main(int argc, char **argv) {
     static ollm__log lg; ollm_model_config cfg = ollm_model_config_default(); const char *why;
-    int quick = argc > 1 && strcmp(argv[1], "quick") == 0;
+    int quick = argc > 1 && strcmp(argv[1], "quick") == 0, only_mxfp4 = argc > 1 && strcmp(argv[1], "mxfp4") == 0;
     double copy_bw, gemm_ceil = 0, best_gemm = 0; char shape[64], ceil_name[64];
     const char *env_ceil = getenv("OLLM_BENCH_CEIL_TFLOPS");
     int i, j;
@@ -106,7 +107,7 @@ int main(int argc, char **argv) {
         B->release(B, &c.a); B->release(B, &c.b);
     }
 
-    {   /* GEMV, T = 1: Llama-3.1-8B decode shapes; weights rotate over >= 256 MiB */
+    if (!only_mxfp4) {   /* GEMV, T = 1: Llama-3.1-8B decode shapes; weights rotate over >= 256 MiB */
         static const int nk[][2] = { { 4096, 4096 }, { 1024, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 } };
         static const char *names[] = { "q/o_proj", "k/v_proj", "gate/up_proj", "down_proj", "lm_head" };
         for (i = 0; i < 5; i++) {
@@ -147,6 +148,7 @@ int main(int argc, char **argv) {
             B->release(B, &c.blocks); B->release(B, &c.scales); B->release(B, &c.x); B->release(B, &c.y);
         }
     }
+    if (only_mxfp4) { if (out_md) fclose(out_md); return 0; }
 
     {   /* GEMM: prefill shapes */
         static const int nk[][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 } };
