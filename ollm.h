@@ -7377,6 +7377,11 @@ done:
     return r;
 }
 
+/* For tests only (they include the implementation): called on every backend a model creates, before anything is
+   placed. tests/test_fixtures.c --staged makes the CPU backend stage weights as a device does (so the tiers and the
+   expert cache run without a GPU). */
+static void (*ollm__backend_hook)(ollm__backend *b);
+
 static ollm_result ollm__backend_create(ollm_model *m) {
     ollm_backend want = m->cfg.backend;
     if (want == OLLM_BACKEND_CUDA || want == OLLM_BACKEND_AUTO) {
@@ -7418,6 +7423,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     if ((r = ollm__tok_load(dir, &m->log, &m->tok)) != OLLM_OK) return r;
     if ((r = ollm__st_open_dir(&m->st, dir, &m->log)) != OLLM_OK) return r;
     if ((r = ollm__backend_create(m)) != OLLM_OK) return r;
+    if (ollm__backend_hook) ollm__backend_hook(m->B);
     m->chunk = m->cfg.prefill_chunk > 0 ? m->cfg.prefill_chunk : m->B->host ? 256 : 1024;
     {
         uint32_t k;

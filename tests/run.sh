@@ -60,6 +60,15 @@ for t in tests/test_*.c; do
     [ $rc -ne 0 ] && [ "$(tail -n 1 "$B/$name.log" | sed -n 's/.* \([0-9]*\) failed$/\1/p')" = "0" ] && bad "$name exited $rc"
 done
 
+# the tiers and the expert cache without a GPU: the CPU backend staging weights as a device does, experts through a
+# cache of a quarter of them with guesses of the next layer's (tests/test_fixtures.c --staged --tight-experts)
+if [ -x "$B/test_fixtures" ]; then
+    echo "== test_fixtures --staged --tight-experts"
+    "$B/test_fixtures" --staged --tight-experts tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/test_fixtures_staged.log" 2>&1
+    grep -v '^  ' "$B/test_fixtures_staged.log" | grep -v '^ok ' | tail -n 20
+    tally "$B/test_fixtures_staged.log" "test_fixtures --staged"
+fi
+
 for t in tests/test_*.sh; do
     [ -f "$t" ] || continue
     echo "== $(basename "$t")"

@@ -2,7 +2,7 @@
    for every directory under tests/fixtures that holds a reference.safetensors (written by tools/make_fixtures.py
    from transformers in float32), and the shipped examples/models/fortune-llama against the reference that
    tools/train_tiny.py wrote.
-   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts] [DIR...]   (default: cpu,
+   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts] [--staged] [DIR...] (default: cpu,
    1e-3 x max |logit|, every position: Q = 1; --tight-experts: MoE models on the GPU with an expert cache of a quarter
    of all experts, so they are evicted, uploaded and guessed ahead all along) */
 #define OLLM_IMPLEMENTATION
@@ -37,6 +37,19 @@ static int load_ref(const char *path, ref *r) {
 
 static double quantile = 1.0;   /* --quantile Q: the check is on this quantile of the per-position errors */
 static int tight;               /* --tight-experts */
+
+/* --staged: the CPU backend as a device (its buffers not host memory to the library): weights are copied into its
+   allocations, experts go through the expert cache, "async" uploads are copies made at once. So the cache's
+   bookkeeping (placement, eviction, guesses) is checked against the references without a GPU. */
+static ollm_result staged_upload_async(ollm__backend *b, int k, ollm__buf dst, const void *src, uint64_t n) {
+    (void)k; return b->upload(b, dst, src, n);
+}
+static ollm_result staged_slot(ollm__backend *b, int k) { (void)b; (void)k; return OLLM_OK; }
+static void staged(ollm__backend *b) {
+    if (strcmp(b->name, "cpu") != 0) return;
+    b->host = 0; b->upload_async = staged_upload_async;
+    b->slot_wait = staged_slot; b->slot_release = staged_slot; b->slot_sync = staged_slot;
+}
 
 /* Under --tight-experts: a cache of a quarter of the model's experts, at least three tokens' picks (0: no experts) */
 static int tight_slots(const ollm__desc *d) {
@@ -143,6 +156,7 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--tol") == 0 && i + 1 < argc) tol = atof(argv[++i]);
         else if (strcmp(argv[i], "--quantile") == 0 && i + 1 < argc) quantile = atof(argv[++i]);
         else if (strcmp(argv[i], "--tight-experts") == 0) tight = 1;
+        else if (strcmp(argv[i], "--staged") == 0) ollm__backend_hook = staged;
         else if (ndirs < 64) dirs[ndirs++] = argv[i];
     }
     if (ndirs == 0) {
