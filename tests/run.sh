@@ -61,12 +61,16 @@ for t in tests/test_*.c; do
 done
 
 # the tiers and the expert cache without a GPU: the CPU backend staging weights as a device does, experts through a
-# cache of a quarter of them with guesses of the next layer's (tests/test_fixtures.c --staged --tight-experts)
+# cache of a quarter of them with guesses of the next layer's, then layers streamed (tests/test_fixtures.c --staged)
 if [ -x "$B/test_fixtures" ]; then
     echo "== test_fixtures --staged --tight-experts"
     "$B/test_fixtures" --staged --tight-experts tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/test_fixtures_staged.log" 2>&1
     grep -v '^  ' "$B/test_fixtures_staged.log" | grep -v '^ok ' | tail -n 20
     tally "$B/test_fixtures_staged.log" "test_fixtures --staged"
+    echo "== test_fixtures --staged --stream (the smallest budget that opens: the layers stream through slots)"
+    "$B/test_fixtures" --staged --stream tests/fixtures/llama_* tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/test_fixtures_stream.log" 2>&1
+    grep -v '^  ' "$B/test_fixtures_stream.log" | grep -v '^ok ' | tail -n 20
+    tally "$B/test_fixtures_stream.log" "test_fixtures --staged --stream"
 fi
 
 for t in tests/test_*.sh; do

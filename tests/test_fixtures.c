@@ -2,9 +2,10 @@
    for every directory under tests/fixtures that holds a reference.safetensors (written by tools/make_fixtures.py
    from transformers in float32), and the shipped examples/models/fortune-llama against the reference that
    tools/train_tiny.py wrote.
-   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts] [--staged] [DIR...] (default: cpu,
-   1e-3 x max |logit|, every position: Q = 1; --tight-experts: MoE models on the GPU with an expert cache of a quarter
-   of all experts, so they are evicted, uploaded and guessed ahead all along) */
+   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts] [--staged [--stream]] [DIR...] (default: cpu,
+   1e-3 x max |logit|, every position: Q = 1; --tight-experts: MoE models with an expert cache of a quarter of all
+   experts, so they are evicted, uploaded and guessed ahead all along; --staged: the CPU backend staging weights as a
+   device does; --stream: under the smallest budget at which the model opens, so its layers stream) */
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
@@ -45,10 +46,24 @@ static ollm_result staged_upload_async(ollm__backend *b, int k, ollm__buf dst, c
     (void)k; return b->upload(b, dst, src, n);
 }
 static ollm_result staged_slot(ollm__backend *b, int k) { (void)b; (void)k; return OLLM_OK; }
+static uint64_t staged_budget;   /* --staged --stream: the budget the planner sees (0: none) */
 static void staged(ollm__backend *b) {
     if (strcmp(b->name, "cpu") != 0) return;
-    b->host = 0; b->upload_async = staged_upload_async;
+    b->host = 0; b->upload_async = staged_upload_async; b->mem_budget = staged_budget;
     b->slot_wait = staged_slot; b->slot_release = staged_slot; b->slot_sync = staged_slot;
+}
+/* --staged --stream: the smallest such budget (1 KiB steps) at which DIR opens, so that its layers stream */
+static int stream;
+static uint64_t stream_budget(const char *dir) {
+    ollm_model_config mc = ollm_model_config_default(); ollm_model *m; uint64_t lo = 1u << 20, hi = 1u << 30;
+    while (hi - lo > 1024) {
+        uint64_t mid = lo + (hi - lo) / 2; int ok;
+        staged_budget = mid;
+        ok = ollm_model_open(dir, &mc, &m) == OLLM_OK;
+        ollm_model_close(m);
+        if (ok) hi = mid; else lo = mid;
+    }
+    return hi;
 }
 
 /* Under --tight-experts: a cache of a quarter of the model's experts, at least three tokens' picks (0: no experts) */
@@ -68,6 +83,7 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
     else snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     if (!load_ref(path, &r)) { CHECK(0, path); return; }
     mc.backend = backend;
+    if (stream) staged_budget = stream_budget(dir);
     if (tight) {   /* the family's expert count, from a first open */
         if (ollm_model_open(dir, &mc, &m) != OLLM_OK || !(mc.expert_slots = tight_slots(&m->d))) {
             printf("  %s: no experts, skipped under --tight-experts\n", dir);
@@ -81,6 +97,13 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
         CHECK(0, what); ollm_model_close(m); return;
     }
     CHECK(ollm_model_get_info(m)->vocab == r.vocab, "fixture vocab matches the model");
+    if (stream) {
+        snprintf(what, sizeof what, "%s: %d of %d layers stream at the smallest budget (%.2f MB)", dir,
+                 ollm_model_get_info(m)->streamed_layers, ollm_model_get_info(m)->n_layers, (double)staged_budget / 1e6);
+        if (ollm_model_get_info(m)->n_layers > 2) CHECK(ollm_model_get_info(m)->streamed_layers > 0, what);   /* 2: as
+            many as the streaming slots, so resident */
+        printf("  %s\n", what);
+    }
     sc.max_context = (int32_t)(r.n + r.n_greedy + 1);
     sc.prefill_chunk = 48;                     /* several chunks: exercises the chunked prefill */
     logits = (float *)malloc((size_t)(r.n * r.vocab) * sizeof *logits);
@@ -157,6 +180,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--quantile") == 0 && i + 1 < argc) quantile = atof(argv[++i]);
         else if (strcmp(argv[i], "--tight-experts") == 0) tight = 1;
         else if (strcmp(argv[i], "--staged") == 0) ollm__backend_hook = staged;
+        else if (strcmp(argv[i], "--stream") == 0) stream = 1;
         else if (ndirs < 64) dirs[ndirs++] = argv[i];
     }
     if (ndirs == 0) {
