@@ -71,6 +71,15 @@ if [ -x "$B/test_fixtures" ]; then
     "$B/test_fixtures" --staged --stream tests/fixtures/llama_* tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/test_fixtures_stream.log" 2>&1
     grep -v '^  ' "$B/test_fixtures_stream.log" | grep -v '^ok ' | tail -n 20
     tally "$B/test_fixtures_stream.log" "test_fixtures --staged --stream"
+    echo "== test_fixtures --staged --no-ram (both again, layers and experts read from disk while running)"
+    { "$B/test_fixtures" --staged --tight-experts --no-ram tests/fixtures/gptoss_* tests/fixtures/qwen3next_*; echo;
+      "$B/test_fixtures" --staged --stream --no-ram tests/fixtures/llama_* tests/fixtures/gptoss_* tests/fixtures/qwen3next_*; } \
+        > "$B/test_fixtures_disk.log" 2>&1
+    grep -v '^  ' "$B/test_fixtures_disk.log" | grep -v '^ok ' | grep -v '^[0-9]* passed, [0-9]* failed$' | grep -v '^$' | tail -n 20
+    for n in 1 2; do   # the two summary lines
+        grep '^[0-9]* passed, [0-9]* failed$' "$B/test_fixtures_disk.log" | sed -n "${n}p" > "$B/test_fixtures_disk.$n"
+        tally "$B/test_fixtures_disk.$n" "test_fixtures --staged --no-ram ($n)"
+    done
 fi
 
 for t in tests/test_*.sh; do

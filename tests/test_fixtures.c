@@ -2,10 +2,11 @@
    for every directory under tests/fixtures that holds a reference.safetensors (written by tools/make_fixtures.py
    from transformers in float32), and the shipped examples/models/fortune-llama against the reference that
    tools/train_tiny.py wrote.
-   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts] [--staged [--stream]] [DIR...] (default: cpu,
+   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts] [--staged [--stream] [--no-ram]] [DIR...] (default: cpu,
    1e-3 x max |logit|, every position: Q = 1; --tight-experts: MoE models with an expert cache of a quarter of all
    experts, so they are evicted, uploaded and guessed ahead all along; --staged: the CPU backend staging weights as a
-   device does; --stream: under the smallest budget at which the model opens, so its layers stream) */
+   device does; --stream: under the smallest budget at which the model opens, so its layers stream; --no-ram: no RAM
+   tier, so streamed layers and experts are read from the checkpoint while running) */
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
@@ -46,16 +47,20 @@ static ollm_result staged_upload_async(ollm__backend *b, int k, ollm__buf dst, c
     (void)k; return b->upload(b, dst, src, n);
 }
 static ollm_result staged_slot(ollm__backend *b, int k) { (void)b; (void)k; return OLLM_OK; }
+static void *staged_host_alloc(ollm__backend *b, uint64_t n) { (void)b; return malloc((size_t)n); }
+static void staged_host_free(ollm__backend *b, void *p) { (void)b; free(p); }
 static uint64_t staged_budget;   /* --staged --stream: the budget the planner sees (0: none) */
 static void staged(ollm__backend *b) {
     if (strcmp(b->name, "cpu") != 0) return;
     b->host = 0; b->upload_async = staged_upload_async; b->mem_budget = staged_budget;
     b->slot_wait = staged_slot; b->slot_release = staged_slot; b->slot_sync = staged_slot;
+    b->host_alloc = staged_host_alloc; b->host_free = staged_host_free;   /* "pinned" memory: the disk read-ahead's */
 }
 /* --staged --stream: the smallest such budget (1 KiB steps) at which DIR opens, so that its layers stream */
-static int stream;
+static int stream, no_ram;   /* --no-ram: ram_bytes of 1, so streamed layers and experts are read from disk */
 static uint64_t stream_budget(const char *dir) {
     ollm_model_config mc = ollm_model_config_default(); ollm_model *m; uint64_t lo = 1u << 20, hi = 1u << 30;
+    mc.ram_bytes = no_ram ? 1 : 0;
     while (hi - lo > 1024) {
         uint64_t mid = lo + (hi - lo) / 2; int ok;
         staged_budget = mid;
@@ -82,7 +87,7 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
     if (ref_path) snprintf(path, sizeof path, "%s", ref_path);
     else snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     if (!load_ref(path, &r)) { CHECK(0, path); return; }
-    mc.backend = backend;
+    mc.backend = backend; mc.ram_bytes = no_ram ? 1 : 0;
     if (stream) staged_budget = stream_budget(dir);
     if (tight) {   /* the family's expert count, from a first open */
         if (ollm_model_open(dir, &mc, &m) != OLLM_OK || !(mc.expert_slots = tight_slots(&m->d))) {
@@ -159,11 +164,13 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
     if (ollm_model_get_info(m)->expert_slots) {
         const ollm_model_info *mi = ollm_model_get_info(m);
         printf("  %s: expert cache of %d slots (%d layers x %d experts): %llu hits, %llu misses, %llu guessed ahead, "
-               "%llu of them picked\n", dir, mi->expert_slots, m->d.n_layers, m->d.n_experts,
-               (unsigned long long)mi->expert_hits, (unsigned long long)mi->expert_misses,
-               (unsigned long long)mi->expert_guesses, (unsigned long long)mi->expert_guess_hits);
-        if (tight) CHECK(mi->expert_guesses > 0 && mi->expert_misses > (uint64_t)mi->expert_slots,
-                         "under --tight-experts experts are evicted and guessed ahead");
+               "%llu of them picked; %.2f MB read from disk while running\n", dir, mi->expert_slots, m->d.n_layers,
+               m->d.n_experts, (unsigned long long)mi->expert_hits, (unsigned long long)mi->expert_misses,
+               (unsigned long long)mi->expert_guesses, (unsigned long long)mi->expert_guess_hits,
+               (double)mi->disk_bytes_read / 1e6);
+        if (tight) CHECK(mi->expert_misses > (uint64_t)mi->expert_slots, "under --tight-experts experts are evicted");
+        if (tight && !no_ram) CHECK(mi->expert_guesses > 0, "experts in RAM are guessed ahead");
+        if (no_ram) CHECK(mi->disk_bytes_read > 0, "under --no-ram experts are read from disk while running");
     }
     ollm_session_close(s); ollm_model_close(m);
     free(logits); free(out); free(r.ids); free(r.logits); free(r.greedy);
@@ -181,6 +188,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--tight-experts") == 0) tight = 1;
         else if (strcmp(argv[i], "--staged") == 0) ollm__backend_hook = staged;
         else if (strcmp(argv[i], "--stream") == 0) stream = 1;
+        else if (strcmp(argv[i], "--no-ram") == 0) no_ram = 1;
         else if (ndirs < 64) dirs[ndirs++] = argv[i];
     }
     if (ndirs == 0) {
