@@ -5,6 +5,7 @@
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
+#include "staged.h"
 
 static char tmp_root[256];
 
@@ -466,6 +467,25 @@ static void test_streaming(void) {
         r = ollm_session_prefill(s, ids, 40, NULL);
         snprintf(what, sizeof what, "truncated while open: prefill is OLLM_ERR_IO (%s)", ollm_model_last_error(m));
         CHECK(r == OLLM_ERR_IO && strstr(ollm_model_last_error(m), "cannot read layer"), what);
+        ollm_session_close(s); ollm_model_close(m);
+    }
+    {   /* experts read from disk (no RAM tier) on the staged backend, the shard truncated while open: the read-ahead's
+           failure is OLLM_ERR_IO naming the expert, and the model closes cleanly */
+        char cmd[1200], dir[300]; ollm_result r; ollm_model_config xc = ollm_model_config_default();
+        int32_t xid[20]; int i;
+        for (i = 0; i < 20; i++) xid[i] = (i * 7 + 3) % 200;
+        snprintf(dir, sizeof dir, "%s/xtrunc", tmp_root);
+        snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r tests/fixtures/gptoss_mxfp4 %s", dir, dir); sh(cmd);
+        ollm__backend_hook = staged_backend; xc.ram_bytes = 1; xc.expert_slots = 12;
+        CHECK(ollm_model_open(dir, &xc, &m) == OLLM_OK && m->xc && !m->xc->host[0], "staged: experts read from disk");
+        ollm__backend_hook = NULL;
+        snprintf(cmd, sizeof cmd, "truncate -s 1000 %s/model.safetensors", dir); sh(cmd);
+        ollm_session_open(m, &sc, &s);
+        r = ollm_session_prefill(s, xid, 20, NULL);
+        snprintf(what, sizeof what, "staged, truncated while open: prefill is OLLM_ERR_IO naming an expert (%s)",
+                 ollm_model_last_error(m));
+        CHECK(r == OLLM_ERR_IO && strstr(ollm_model_last_error(m), "expert"), what);
+        printf("  %s\n", what);
         ollm_session_close(s); ollm_model_close(m);
     }
     snprintf(what, sizeof what, "streaming: %d configurations streamed layers, %d refused for budget", streamed, refused);

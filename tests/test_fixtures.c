@@ -10,6 +10,7 @@
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
+#include "staged.h"
 
 typedef struct ref { int32_t *ids, *greedy; float *logits; int64_t n, vocab, n_greedy; } ref;
 
@@ -40,22 +41,6 @@ static int load_ref(const char *path, ref *r) {
 static double quantile = 1.0;   /* --quantile Q: the check is on this quantile of the per-position errors */
 static int tight;               /* --tight-experts */
 
-/* --staged: the CPU backend as a device (its buffers not host memory to the library): weights are copied into its
-   allocations, experts go through the expert cache, "async" uploads are copies made at once. So the cache's
-   bookkeeping (placement, eviction, guesses) is checked against the references without a GPU. */
-static ollm_result staged_upload_async(ollm__backend *b, int k, ollm__buf dst, const void *src, uint64_t n) {
-    (void)k; return b->upload(b, dst, src, n);
-}
-static ollm_result staged_slot(ollm__backend *b, int k) { (void)b; (void)k; return OLLM_OK; }
-static void *staged_host_alloc(ollm__backend *b, uint64_t n) { (void)b; return malloc((size_t)n); }
-static void staged_host_free(ollm__backend *b, void *p) { (void)b; free(p); }
-static uint64_t staged_budget;   /* --staged --stream: the budget the planner sees (0: none) */
-static void staged(ollm__backend *b) {
-    if (strcmp(b->name, "cpu") != 0) return;
-    b->host = 0; b->upload_async = staged_upload_async; b->mem_budget = staged_budget;
-    b->slot_wait = staged_slot; b->slot_release = staged_slot; b->slot_sync = staged_slot;
-    b->host_alloc = staged_host_alloc; b->host_free = staged_host_free;   /* "pinned" memory: the disk read-ahead's */
-}
 /* --staged --stream: the smallest such budget (1 KiB steps) at which DIR opens, so that its layers stream */
 static int stream, no_ram;   /* --no-ram: ram_bytes of 1, so streamed layers and experts are read from disk */
 static uint64_t stream_budget(const char *dir) {
@@ -186,7 +171,7 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--tol") == 0 && i + 1 < argc) tol = atof(argv[++i]);
         else if (strcmp(argv[i], "--quantile") == 0 && i + 1 < argc) quantile = atof(argv[++i]);
         else if (strcmp(argv[i], "--tight-experts") == 0) tight = 1;
-        else if (strcmp(argv[i], "--staged") == 0) ollm__backend_hook = staged;
+        else if (strcmp(argv[i], "--staged") == 0) ollm__backend_hook = staged_backend;
         else if (strcmp(argv[i], "--stream") == 0) stream = 1;
         else if (strcmp(argv[i], "--no-ram") == 0) no_ram = 1;
         else if (ndirs < 64) dirs[ndirs++] = argv[i];
