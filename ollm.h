@@ -1378,7 +1378,12 @@ typedef struct ollm__buf { void *ptr; uint64_t bytes; } ollm__buf;
                    (GPT-OSS experts as published); dtype is unused;
    OLLM__W_KMAJOR  data holds cols x rows values of dtype, input-major (GPT-OSS experts republished as floats). */
 enum { OLLM__W_DENSE, OLLM__W_MXFP4, OLLM__W_KMAJOR };
-typedef struct ollm__w { ollm__buf data; uint8_t dtype, fmt; int64_t rows, cols; ollm__buf scales; } ollm__w;
+typedef struct ollm__w {
+    ollm__buf data; uint8_t dtype, fmt;
+    uint8_t in_xc;               /* an expert tensor of the expert cache: one expert's part lies at xoff in its slot */
+    int64_t rows, cols; ollm__buf scales;
+    uint64_t xoff;
+} ollm__w;
 
 static ollm__buf ollm__view(ollm__buf b, uint64_t off, uint64_t bytes) {
     ollm__buf v; v.ptr = (char *)b.ptr + off; v.bytes = bytes; return v;
@@ -5446,13 +5451,13 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
         uint64_t stacked = 0;
         for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)   /* the stacked slices first, then each expert's own */
             if (m->ent[i].expert == OLLM__X_STACKED) {
-                m->ent[i].off = stacked;
+                m->ent[i].off = stacked; m->ent[i].w->xoff = stacked; m->ent[i].w->in_xc = 1;
                 stacked += (m->ent[i].t->nbytes / (uint64_t)E + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;
             }
         for (e = 0; e < E; e++) cur[e] = stacked;
         for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)
             if (m->ent[i].expert >= 0) {
-                m->ent[i].off = cur[m->ent[i].expert];
+                m->ent[i].off = cur[m->ent[i].expert]; m->ent[i].w->xoff = cur[m->ent[i].expert]; m->ent[i].w->in_xc = 1;
                 cur[m->ent[i].expert] += (m->ent[i].t->nbytes + OLLM__ALIGN - 1) / OLLM__ALIGN * OLLM__ALIGN;
             }
         for (e = 0; e < E; e++) if (cur[e] > x->xbytes[l]) x->xbytes[l] = cur[e];
@@ -5680,12 +5685,10 @@ static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits
 /* The memory of expert e's part w (a stacked [E, ...] tensor when `stacked`, else the expert's own tensor) of layer
    l: in the cache after ollm__expert_fetch, else in the tensor itself. */
 static ollm__buf ollm__expert_data(const ollm_model *m, int l, int e, const ollm__w *w, int stacked) {
-    const ollm__xcache *x = m->xc; int i;
+    const ollm__xcache *x = m->xc;
     uint64_t n = stacked ? w->data.bytes / (uint64_t)m->d.n_experts : w->data.bytes;
-    if (x && x->count[l])
-        for (i = x->first[l]; i < x->first[l] + x->count[l]; i++)
-            if (m->ent[i].w == w)
-                return ollm__view(x->pool, (uint64_t)x->where[l * x->E + e] * x->slot_bytes + m->ent[i].off, n);
+    if (x && x->count[l] && w->in_xc)
+        return ollm__view(x->pool, (uint64_t)x->where[l * x->E + e] * x->slot_bytes + w->xoff, n);
     return stacked ? ollm__view(w->data, (uint64_t)e * n, n) : w->data;
 }
 

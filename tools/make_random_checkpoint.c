@@ -73,16 +73,19 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "mkdir -p '%s' && cp '%s' '%s/config.json'", argv[2], argv[1], argv[2]);
     if (system(path) != 0) { fprintf(stderr, "cannot create %s\n", argv[2]); return 1; }
     for (s = 0; s < n_shards; s++) {
-        char *hdr = (char *)malloc(1 << 20); size_t hl = 0; unsigned char lb[8]; FILE *f; int first = 1;
-        hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, "{\"__metadata__\":{\"format\":\"pt\"}");
+        size_t hl = 0, cap = 64; unsigned char lb[8]; FILE *f; int first = 1; char *hdr;
+        for (i = 0; i < n_entries; i++)   /* the header's room: each entry's name, dtype, shape and offsets */
+            if (entries[i].shard == s) cap += strlen(entries[i].name) + 64 + 21 * (size_t)entries[i].ndim + 42;
+        if (!(hdr = (char *)malloc(cap + 8))) { fprintf(stderr, "out of memory\n"); return 1; }
+        hl += (size_t)snprintf(hdr + hl, cap - hl, "{\"__metadata__\":{\"format\":\"pt\"}");
         for (i = 0; i < n_entries; i++) {
             if (entries[i].shard != s) continue;
             int d;
-            hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", entries[i].name,
+            hl += (size_t)snprintf(hdr + hl, cap - hl, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", entries[i].name,
                                    ollm__dtype_names[entries[i].dtype]);
             for (d = 0; d < entries[i].ndim; d++)
-                hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, "%s%lld", d ? "," : "", (long long)entries[i].shape[d]);
-            hl += (size_t)snprintf(hdr + hl, (1 << 20) - hl, "],\"data_offsets\":[%llu,%llu]}",
+                hl += (size_t)snprintf(hdr + hl, cap - hl, "%s%lld", d ? "," : "", (long long)entries[i].shape[d]);
+            hl += (size_t)snprintf(hdr + hl, cap - hl, "],\"data_offsets\":[%llu,%llu]}",
                                    (unsigned long long)entries[i].off, (unsigned long long)(entries[i].off + entries[i].bytes));
             first = 0;
         }
