@@ -4342,9 +4342,7 @@ static ollm_result ollm__cu_drain(ollm__cu *c) { return ollm__cu_drain_since(c, 
 #define OLLM__MXFP4_THREADS 128
 #define OLLM__MXFP4_STATIC 4096u
 static unsigned ollm__cu_mxfp4_smem(int T, int K) { return 2u * (unsigned)T * (unsigned)(K / 8 + 1) * 16u; }
-static int ollm__cu_mxfp4_fits(const ollm__cu *c, int T, int K) {
-    return c->mx_smem > 0 && ollm__cu_mxfp4_smem(T, K) <= (unsigned)c->mx_smem;
-}
+static int ollm__cu_mxfp4_fits(const ollm__cu *c, int T, int K) { return ollm__cu_mxfp4_smem(T, K) <= (unsigned)c->mx_smem; }
 
 /* Small host arrays (token ids, routing tables) to the device in stream order without waiting: through the pinned
    arena (a copy from pageable memory would make the driver wait for the stream first). */
@@ -5520,6 +5518,26 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
     return OLLM_OK;
 }
 
+/* The least recently used expert slot stamped before `before` (so holding none of the experts stamped since), or -1. */
+static int ollm__xslot_lru(const ollm__xcache *x, uint64_t before) {
+    int k, best = -1;
+    for (k = 0; k < x->n_slots; k++)
+        if (x->slot_tick[k] < before && (best < 0 || x->slot_tick[k] < x->slot_tick[best])) best = k;
+    return best;
+}
+/* Slot k to expert le (l * E + e), stamped t; the expert it held is evicted. */
+static void ollm__xslot_give(ollm__xcache *x, int k, int32_t le, uint64_t t) {
+    if (x->slot_le[k] >= 0) x->where[x->slot_le[k]] = -1;
+    x->slot_le[k] = le; x->where[le] = k; x->slot_tick[k] = t; x->guessed[k] = 0;
+}
+/* n bytes at src into expert slot k on the copy stream; the ring's next upload slot becomes k's pending upload. */
+static ollm_result ollm__xslot_upload(ollm_model *m, int k, const void *src, uint64_t n) {
+    ollm__xcache *x = m->xc;
+    x->pending[k] = (int8_t)(OLLM__X_SLOT + x->ring);
+    x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
+    return m->B->upload_async(m->B, x->pending[k], ollm__view(x->pool, (uint64_t)k * x->slot_bytes, n), src, n);
+}
+
 /* Reads the next batch of queued experts (one per free pinned buffer) on the io threads, in parallel, and starts
    their uploads on the copy stream. Task t reads experts t, t + step, ... of the batch (step: at most the pool's
    threads), so it alone uses bounce buffer t. */
@@ -5544,11 +5562,8 @@ static ollm_result ollm__xqueue_pump(ollm_model *m) {
         if (c.err[j]) return ollm__expert_read_failed(m, l, x->queue[x->q_head + j], c.bad[j], c.err[j]);
     for (j = 0; j < n; j++) {
         int e = x->queue[x->q_head + j], k = x->where[l * x->E + e], b = (x->next_rstage + j) % x->n_rstage;
-        int8_t u = (int8_t)(OLLM__X_SLOT + x->ring);
-        x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
-        OLLM__TRY(m->B->upload_async(m->B, u, ollm__view(x->pool, (uint64_t)k * x->slot_bytes, x->xbytes[l]), x->rstage[b],
-                                     x->xbytes[l]));
-        x->pending[k] = u; x->rstage_up[b] = u; x->read += x->xbytes[l];
+        OLLM__TRY(ollm__xslot_upload(m, k, x->rstage[b], x->xbytes[l]));
+        x->rstage_up[b] = x->pending[k]; x->read += x->xbytes[l];
     }
     x->q_head += n; x->next_rstage = (x->next_rstage + n) % x->n_rstage;
     return OLLM_OK;
@@ -5573,20 +5588,13 @@ static ollm_result ollm__experts_prefetch(ollm_model *m, int l, const int32_t *l
         if ((k = x->where[l * x->E + x->glist[i]]) >= 0 && x->guessed[k] && x->slot_tick[k] < stamp) x->slot_tick[k] = 0;
     x->gl_n = 0;
     for (i = 0; i < n; i++) {
-        int32_t le = l * x->E + list[i]; int best = -1; uint64_t bytes = x->xbytes[l];
+        int32_t le = l * x->E + list[i]; int best; uint64_t bytes = x->xbytes[l];
         if (x->where[le] >= 0) continue;
-        for (k = 0; k < x->n_slots; k++)
-            if (x->slot_tick[k] < stamp && (best < 0 || x->slot_tick[k] < x->slot_tick[best])) best = k;
-        if (best < 0) break;                       /* every slot holds a picked expert of this layer */
-        if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
-        x->guessed[best] = 0;
+        if ((best = ollm__xslot_lru(x, stamp)) < 0) break;   /* every slot holds a picked expert of this layer */
+        ollm__xslot_give(x, best, le, stamp);
         x->misses++; x->uploaded += bytes;
-        x->slot_le[best] = le; x->where[le] = best; x->slot_tick[best] = stamp;
         if (!x->host[l]) { x->pending[best] = OLLM__X_QUEUED; x->queue[x->q_len++] = list[i]; continue; }
-        x->pending[best] = (int8_t)(OLLM__X_SLOT + x->ring);
-        x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
-        OLLM__TRY(m->B->upload_async(m->B, x->pending[best], ollm__view(x->pool, (uint64_t)best * x->slot_bytes, bytes),
-                                     x->host[l] + (uint64_t)list[i] * bytes, bytes));
+        OLLM__TRY(ollm__xslot_upload(m, best, x->host[l] + (uint64_t)list[i] * bytes, bytes));
     }
     return ollm__xqueue_pump(m);
 }
@@ -5608,7 +5616,7 @@ static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
         return m->B->slot_wait(m->B, best);
     }
     x->misses++;
-    for (k = 1; k < x->n_slots; k++) if (x->slot_tick[k] < x->slot_tick[best]) best = k;
+    best = ollm__xslot_lru(x, UINT64_MAX);
     while (x->pending[best] == OLLM__X_QUEUED) OLLM__TRY(ollm__xqueue_pump(m));
     if (x->pending[best] >= 0) {   /* an upload nobody consumed: let it land before the slot is rewritten */
         OLLM__TRY(m->B->slot_wait(m->B, x->pending[best])); x->pending[best] = -1;
@@ -5646,11 +5654,11 @@ static int ollm__guess_next(ollm_model *m, int l, int T) {
    the least recently used slots holding none of the current layer's picks (those stamped by its prefetch; the compute
    stream has finished every kernel that read the others, its read-back having just returned). So the next layer's
    copies overlap this layer's compute. A guess that comes true counts as a miss when its layer picks it; one that
-   does not is bytes copied for nothing (guess_bytes - guess_used). */
+   does not is bytes copied for nothing (guess_bytes - guess_used). Called only where ollm__guess_next(m, l - 1, T)
+   said so, after layer l - 1's prefetch. */
 static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits, int T, int stride) {
-    ollm__xcache *x = m->xc; int t, i, j, k, n = 0, kk = m->d.n_experts_per_tok; uint64_t now, bytes;
-    if (!x || l >= x->L || !x->count[l] || !x->host[l] || !m->B->upload_async || T > OLLM__GROUP_ROWS ||
-        x->q_head < x->q_len) return OLLM_OK;   /* the current layer's disk reads still queued go first */
+    ollm__xcache *x = m->xc; int t, i, j, n = 0, kk = m->d.n_experts_per_tok; uint64_t now, bytes;
+    if (x->q_head < x->q_len) return OLLM_OK;   /* the current layer's disk reads still queued go first */
     for (t = 0; t < T; t++) {   /* the union of the rows' top k, first occurrences in order */
         int32_t *pk = x->glist + n; int n0 = n;
         ollm__topk(logits + (int64_t)t * stride, x->E, kk, pk);
@@ -5662,18 +5670,12 @@ static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits
     }
     now = x->tick; bytes = x->xbytes[l]; x->gl_n = n; x->gl_layer = l;
     for (i = 0; i < n; i++) {
-        int32_t le = l * x->E + x->glist[i]; int best = -1;
+        int32_t le = l * x->E + x->glist[i]; int best;
         if (x->where[le] >= 0) continue;           /* cached, or on its way */
-        for (k = 0; k < x->n_slots; k++)
-            if (x->slot_tick[k] < now && (best < 0 || x->slot_tick[k] < x->slot_tick[best])) best = k;
-        if (best < 0) break;
-        if (x->slot_le[best] >= 0) x->where[x->slot_le[best]] = -1;
-        x->slot_le[best] = le; x->where[le] = best; x->slot_tick[best] = now; x->guessed[best] = 1;
-        x->pending[best] = (int8_t)(OLLM__X_SLOT + x->ring);
-        x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
+        if ((best = ollm__xslot_lru(x, now)) < 0) break;
+        ollm__xslot_give(x, best, le, now); x->guessed[best] = 1;
         x->guesses++; x->guess_bytes += bytes; x->uploaded += bytes; x->win_guesses++;
-        OLLM__TRY(m->B->upload_async(m->B, x->pending[best], ollm__view(x->pool, (uint64_t)best * x->slot_bytes, bytes),
-                                     x->host[l] + (uint64_t)x->glist[i] * bytes, bytes));
+        OLLM__TRY(ollm__xslot_upload(m, best, x->host[l] + (uint64_t)x->glist[i] * bytes, bytes));
     }
     if (x->win_guesses >= OLLM__GUESS_WINDOW * kk) {   /* a full window: judged (its last layer's picks still to come) */
         if (5 * x->win_hits < 3 * x->win_guesses) x->guess_skip = OLLM__GUESS_PAUSE * x->L;
