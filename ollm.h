@@ -4560,7 +4560,7 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
     }
     memset(&dense, 0, sizeof dense);
     dense.data = c->wbf; dense.dtype = OLLM__BF16; dense.fmt = OLLM__W_DENSE; dense.rows = N; dense.cols = K;
-    return c->b.matmul(&c->b, y, x, &dense, NULL, T, accumulate);
+    return c->b.matmul(&c->b, y, x, &dense, bias, T, accumulate);   /* bias: an MXFP4 GEMV's whose x did not fit */
 }
 
 /* Groups of at most 8 rows in dense or MXFP4 weights: one launch (blockIdx.y = group) over descriptors uploaded

@@ -497,6 +497,8 @@ int main(void) {
     t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 100, 64, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 200, 96, 256, 1, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 6, 320, 2880, 0, -1);   /* x of 6 rows staged past the default 48 KiB of shared memory */
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 64, 7168, 0, OLLM__BF16);   /* x past any device's shared memory: the bf16 copy,
+                                                                    and the bias still added */
     t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0, OLLM__BF16); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1, OLLM__F32);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, OLLM__BF16); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 2, 130, 64, 0, OLLM__BF16);
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 1, 5760, 2880, 0, -1); t_matmul_fmt(OLLM__W_KMAJOR, OLLM__F32, 5, 77, 100, 1, -1);
