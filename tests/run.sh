@@ -61,24 +61,17 @@ for t in tests/test_*.c; do
 done
 
 # the tiers and the expert cache without a GPU: the CPU backend staging weights as a device does, experts through a
-# cache of a quarter of them with guesses of the next layer's, then layers streamed (tests/test_fixtures.c --staged)
+# cache of a quarter of them with guesses of the next layer's, then layers streamed; both again from disk
+# (tests/test_fixtures.c --staged)
 if [ -x "$B/test_fixtures" ]; then
-    echo "== test_fixtures --staged --tight-experts"
-    "$B/test_fixtures" --staged --tight-experts tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/test_fixtures_staged.log" 2>&1
-    grep -v '^  ' "$B/test_fixtures_staged.log" | grep -v '^ok ' | tail -n 20
-    tally "$B/test_fixtures_staged.log" "test_fixtures --staged"
-    echo "== test_fixtures --staged --stream (the smallest budget that opens: the layers stream through slots)"
-    "$B/test_fixtures" --staged --stream tests/fixtures/llama_* tests/fixtures/gptoss_* tests/fixtures/qwen3next_* > "$B/test_fixtures_stream.log" 2>&1
-    grep -v '^  ' "$B/test_fixtures_stream.log" | grep -v '^ok ' | tail -n 20
-    tally "$B/test_fixtures_stream.log" "test_fixtures --staged --stream"
-    echo "== test_fixtures --staged --no-ram (both again, layers and experts read from disk while running)"
-    { "$B/test_fixtures" --staged --tight-experts --no-ram tests/fixtures/gptoss_* tests/fixtures/qwen3next_*; echo;
-      "$B/test_fixtures" --staged --stream --no-ram tests/fixtures/llama_* tests/fixtures/gptoss_* tests/fixtures/qwen3next_*; } \
-        > "$B/test_fixtures_disk.log" 2>&1
-    grep -v '^  ' "$B/test_fixtures_disk.log" | grep -v '^ok ' | grep -v '^[0-9]* passed, [0-9]* failed$' | grep -v '^$' | tail -n 20
-    for n in 1 2; do   # the two summary lines
-        grep '^[0-9]* passed, [0-9]* failed$' "$B/test_fixtures_disk.log" | sed -n "${n}p" > "$B/test_fixtures_disk.$n"
-        tally "$B/test_fixtures_disk.$n" "test_fixtures --staged --no-ram ($n)"
+    moe="tests/fixtures/gptoss_* tests/fixtures/qwen3next_*"
+    for mode in "--tight-experts" "--stream" "--tight-experts --no-ram" "--stream --no-ram"; do   # --no-ram: from disk
+        case $mode in --stream*) dirs="tests/fixtures/llama_* $moe" ;; *) dirs=$moe ;; esac
+        log="$B/test_fixtures_staged$(echo "$mode" | tr -d ' -').log"
+        echo "== test_fixtures --staged $mode"
+        "$B/test_fixtures" --staged $mode $dirs > "$log" 2>&1
+        grep -v '^  ' "$log" | grep -v '^ok ' | tail -n 20
+        tally "$log" "test_fixtures --staged $mode"
     done
 fi
 
