@@ -5054,8 +5054,8 @@ struct ollm_session {
     ollm__buf stage_k[2], stage_v[2];         /*   device buffers a layer's cache is uploaded into, alternately, */
     int kv_staged[2];            /*   and the layer whose rows each holds or is receiving (-1: none) */
     ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk */
-    ollm__buf gx;                /* MoE on a GPU: [OLLM__GROUP_ROWS, hidden], the next layer's MoE input when decoding,
-                                    to guess its experts (ollm__guess_next) */
+    ollm__buf gx;                /* MoE on a GPU with expert_guess: [OLLM__GROUP_ROWS, hidden], the next layer's MoE
+                                    input when decoding, to guess its experts (ollm__guess_next) */
     float *last_logits; int has_logits;
     int32_t pending;             /* a generated token not yet fed, or -1 */
     void *fs;                    /* the family's own session state, or NULL */
@@ -6034,7 +6034,8 @@ static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, 
     OLLM__ACT(k, kvw); OLLM__ACT(v, kvw); OLLM__ACT(g, ffw); OLLM__ACT(u, ffw);
 #undef OLLM__ACT
     if (r == OLLM_OK) r = B->alloc(B, (uint64_t)c->vocab * 4, &s->logits);   /* one row; grown when all are asked for */
-    if (r == OLLM_OK && s->m->xc) r = B->alloc(B, (uint64_t)OLLM__GROUP_ROWS * c->hidden * 4, &s->gx);
+    if (r == OLLM_OK && s->m->xc && s->m->cfg.expert_guess > 0)   /* ollm__guess_next's input */
+        r = B->alloc(B, (uint64_t)OLLM__GROUP_ROWS * c->hidden * 4, &s->gx);
     return r;
 }
 /* Room for `rows` rows of logits (prefill asking for every position's logits). */
