@@ -23,6 +23,8 @@
    ENVIRONMENT (read at run time)
              OLLM_NVRTC                   the NVRTC library to try first (or ollm_model_config.nvrtc_path)
              OLLM_GEMM=mma                prefill products on mma.sync even on sm_90, where the default is wgmma
+             OLLM_PROFILE=1               the CUDA backend times every kernel and copy and logs (INFO) where the
+                                          device's time went after each prefill and generation
 
    ERRORS    Every fallible call returns an ollm_result; ollm_model_last_error(m) holds a message naming the file,
              tensor or field at fault. The library never prints, exits or aborts; logs go to the callback in the
@@ -116,12 +118,12 @@ typedef struct ollm_model_config {
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
     int32_t      expert_slots; /* MoE on a GPU: the most routed experts its cache holds; 0 = as many as the budget allows
                                   (fewer than a chunk's picks still work, uploaded one expert at a time) */
-    int32_t      expert_guess; /* MoE decoding with experts in the RAM tier: 1 = while a layer computes, also upload
-                                  the experts the next layer's router picks from this layer's input (a guess of its
-                                  picks), so those copies overlap the compute, pausing while fewer than 3/5 of the
-                                  guesses come true; 0 = upload only what the router picked. Where experts live
-                                  changes, never what is computed. Off by default: on random-weight checkpoints it
-                                  gained nothing measurable (tools/BENCHMARKS.md) */
+    int32_t      expert_guess; /* MoE decoding with experts in the RAM tier: 0 (default) or 1 = while a layer computes, the
+                                  experts the next layer's router picks from this layer's input (a guess of its picks)
+                                  upload in chunks whenever the copy stream would be idle, so a right guess is a miss
+                                  copied early and a wrong one delays the next layer's uploads by at most two chunks;
+                                  -1 = upload only what the router picked. Where experts live changes, never what is
+                                  computed */
     int32_t      direct_io;    /* how layers and experts are read from disk while running: 0 = with O_DIRECT (Linux),
                                   past the page cache, where the file system takes it (else buffered); -1 = buffered,
                                   through the page cache (repeated reads may then come from RAM the kernel spares).
@@ -1444,10 +1446,10 @@ struct ollm__backend {
     ollm_result (*attention)(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                              ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a);
     /* G products of one shape in one call (the experts a token picked): for g < G, rows [row0[g], row0[g] + rows[g])
-       of y [., W[g].rows] = those rows of x [., W[g].cols] times W[g]^T + bias[g] (bias NULL: none); every W[g] has
-       the same shape and fmt, every bias[g] the same dtype */
+       of y [., W[g].rows] = rows [xrow[g], xrow[g] + rows[g]) of x [., W[g].cols] (xrow NULL: row0) times W[g]^T +
+       bias[g] (bias NULL: none); every W[g] has the same shape and fmt, every bias[g] the same dtype */
     ollm_result (*matmul_grouped)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias,
-                                  const int32_t *row0, const int32_t *rows, int G);
+                                  const int32_t *row0, const int32_t *xrow, const int32_t *rows, int G);
     /* g[n] = silu(g) * u: the SwiGLU of LlamaMLP */
     ollm_result (*silu_mul)(ollm__backend *b, ollm__buf g, ollm__buf u, int64_t n);
     /* mixture-of-experts plumbing (index arrays and weights on the host):
@@ -1500,6 +1502,17 @@ struct ollm__backend {
     ollm_result (*slot_wait)(ollm__backend *b, int k);
     ollm_result (*slot_release)(ollm__backend *b, int k);
     ollm_result (*slot_sync)(ollm__backend *b, int k);
+    /* optional: whether upload slot k's last upload has landed (1; also when none was made or it failed: slot_wait
+       reports that), without waiting; NULL: uploads land before upload_async returns */
+    int (*slot_ready)(ollm__backend *b, int k);
+    /* optional: a read back the host polls. read_start queues n <= 1 MiB bytes of src; read_poll copies them to dst
+       and sets *done once they have arrived (wait: blocks until then). Nothing else may run on the backend between
+       the two. NULL: download */
+    ollm_result (*read_start)(ollm__backend *b, ollm__buf src, uint64_t n);
+    ollm_result (*read_poll)(ollm__backend *b, void *dst, uint64_t n, int wait, int *done);
+    /* optional (OLLM_PROFILE=1): logs where the device's time went since the last call, under the title `what`, and
+       starts over */
+    void (*profile)(ollm__backend *b, const char *what);
 };
 
 /* Copies host memory into streaming slot k's buffer: behind compute on the copy stream when the backend can, else
@@ -1738,11 +1751,13 @@ static ollm_result ollm__cpu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__b
 }
 
 static ollm_result ollm__cpu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
-                                            const ollm__w *bias, const int32_t *row0, const int32_t *rows, int G) {
+                                            const ollm__w *bias, const int32_t *row0, const int32_t *xrow,
+                                            const int32_t *rows, int G) {
     int g;
     for (g = 0; g < G; g++) {
         uint64_t n = W[g].rows, k = W[g].cols, r = (uint64_t)row0[g], t = (uint64_t)rows[g];
-        OLLM__TRY(b->matmul(b, ollm__view(y, r * n * 4, t * n * 4), ollm__view(x, r * k * 4, t * k * 4), &W[g],
+        uint64_t xr = (uint64_t)(xrow ? xrow[g] : row0[g]);
+        OLLM__TRY(b->matmul(b, ollm__view(y, r * n * 4, t * n * 4), ollm__view(x, xr * k * 4, t * k * 4), &W[g],
                               bias ? &bias[g] : NULL, (int)t, 0));
     }
     return OLLM_OK;
@@ -3803,6 +3818,7 @@ enum {   /* the CUDA enum values used here (cuda.h) */
     X(cuEventCreate,             "cuEventCreate",                (ollm__cu_event *e, unsigned flags)) \
     X(cuEventRecord,             "cuEventRecord",                (ollm__cu_event e, ollm__cu_stream s)) \
     X(cuEventSynchronize,        "cuEventSynchronize",           (ollm__cu_event e)) \
+    X(cuEventQuery,              "cuEventQuery",                 (ollm__cu_event e)) \
     X(cuEventDestroy,            "cuEventDestroy_v2",            (ollm__cu_event e)) \
     X(cuModuleLoadData,          "cuModuleLoadData",             (ollm__cu_module *m, const void *image)) \
     X(cuModuleUnload,            "cuModuleUnload",               (ollm__cu_module m)) \
@@ -4159,6 +4175,21 @@ OLLM_API ollm_result ollm_cuda_compile_kernels(const char *arch, const char *cac
 
 /* ---- the backend ---- */
 
+/* OLLM_PROFILE=1: every kernel launch and copy is bracketed by two timing events on its stream; at a flush (the table
+   full, or a report) each op's time is summed under its kind, with the stream's idle time before it (waiting for the
+   host to issue it, for a copy it waits on, or a read back before it). The events cost the host about 2 us per op,
+   so idle time before short kernels is overstated; busy times are the device's own. */
+#define OLLM__PROF_CAP 16384
+enum { OLLM__PK_UPLOAD = OLLM__K_COUNT, OLLM__PK_PUT, OLLM__PK_READ, OLLM__PK_COUNT };
+typedef struct ollm__cu_prof {
+    ollm__cu_event ev[2 * OLLM__PROF_CAP];    /* op i: ev[2i] before it, ev[2i + 1] after */
+    int16_t kind[OLLM__PROF_CAP]; uint8_t on_copy[OLLM__PROF_CAP];
+    uint64_t bytes[OLLM__PROF_CAP];
+    int n;
+    double busy[OLLM__PK_COUNT], idle[OLLM__PK_COUNT], span[2], ops_bytes[OLLM__PK_COUNT];
+    uint64_t calls[OLLM__PK_COUNT];
+} ollm__cu_prof;
+
 typedef struct ollm__cu {
     ollm__backend b;
     ollm__cuda cu;
@@ -4184,6 +4215,10 @@ typedef struct ollm__cu {
     int wgmma;                       /* prefill GEMMs on wgmma + TMA (sm_90, kernels built for sm_90a) */
     int dn_chunk;                    /* the delta rule over T >= 64 tokens in chunks of at most this many (64 or
                                         32, as shared memory allows); 0: the recurrent kernel for every T */
+    ollm__cu_prof *prof;             /* OLLM_PROFILE=1: the timeline of kernels and copies; NULL: not profiling */
+    ollm__cu_event ev_read;          /* a polled read back (read_start): landed */
+    char *rd_from;                   /*   its bytes in the pinned arena; NULL: none, or a pageable read at read_poll */
+    ollm__buf rd_src;
 } ollm__cu;
 
 #define OLLM__CU_ALLOC_ALIGN 256u
@@ -4215,6 +4250,73 @@ static ollm_result ollm__cu_check(ollm__cu *c, ollm__cu_result e, const char *wh
 #define OLLM__CU_ENTER(c) do { \
     if ((c)->sticky) return ollm__fail((c)->b.log, OLLM_ERR_DEVICE, "%s", (c)->sticky_msg); \
     OLLM__CU((c), cuCtxSetCurrent((c)->ctx)); } while (0)
+
+/* The profile (OLLM_PROFILE=1): sums the finished table into the totals. Waits for both streams. */
+static void ollm__cu_prof_flush(ollm__cu *c) {
+    ollm__cu_prof *p = c->prof; int i, last[2] = { -1, -1 }, first[2] = { -1, -1 }, s;
+    if (!p || !p->n) return;
+    c->cu.cuStreamSynchronize(c->st);
+    if (c->copy_st) c->cu.cuStreamSynchronize(c->copy_st);
+    for (i = 0; i < p->n; i++) {
+        float ms = 0, gap = 0; int k = p->kind[i];
+        s = p->on_copy[i];
+        c->cu.cuEventElapsedTime(&ms, p->ev[2 * i], p->ev[2 * i + 1]);
+        if (last[s] >= 0 && c->cu.cuEventElapsedTime(&gap, p->ev[2 * last[s] + 1], p->ev[2 * i]) == 0 && gap > 0)
+            p->idle[k] += gap;
+        p->busy[k] += ms; p->calls[k]++; p->ops_bytes[k] += (double)p->bytes[i];
+        if (first[s] < 0) first[s] = i;
+        last[s] = i;
+    }
+    for (s = 0; s < 2; s++) {
+        float ms = 0;
+        if (first[s] >= 0 && c->cu.cuEventElapsedTime(&ms, p->ev[2 * first[s]], p->ev[2 * last[s] + 1]) == 0) p->span[s] += ms;
+    }
+    p->n = 0;
+}
+/* Before an op on stream st (the copy stream when on_copy): its index in the table, or -1 when not profiling. */
+static int ollm__cu_prof_begin(ollm__cu *c, int on_copy) {
+    ollm__cu_prof *p = c->prof; int i;
+    if (!p) return -1;
+    if (p->n == OLLM__PROF_CAP) ollm__cu_prof_flush(c);
+    i = p->n;
+    if ((!p->ev[2 * i] && c->cu.cuEventCreate(&p->ev[2 * i], 0) != 0) ||
+        (!p->ev[2 * i + 1] && c->cu.cuEventCreate(&p->ev[2 * i + 1], 0) != 0) ||
+        c->cu.cuEventRecord(p->ev[2 * i], on_copy ? c->copy_st : c->st) != 0)
+        return -1;
+    return i;
+}
+static void ollm__cu_prof_end(ollm__cu *c, int i, int kind, int on_copy, uint64_t bytes) {
+    ollm__cu_prof *p = c->prof;
+    if (i < 0 || c->cu.cuEventRecord(p->ev[2 * i + 1], on_copy ? c->copy_st : c->st) != 0) return;
+    p->kind[i] = (int16_t)kind; p->on_copy[i] = (uint8_t)on_copy; p->bytes[i] = bytes; p->n++;
+}
+static void ollm__cu_profile(ollm__backend *b, const char *what) {
+    ollm__cu *c = (ollm__cu *)b; ollm__cu_prof *p = c->prof; int order[OLLM__PK_COUNT], n = 0, i, j;
+    double busy[2] = { 0, 0 }, idle[2] = { 0, 0 };
+    if (!p || c->sticky || c->cu.cuCtxSetCurrent(c->ctx) != 0) return;
+    ollm__cu_prof_flush(c);
+    for (i = 0; i < OLLM__PK_COUNT; i++) {
+        int s = i == OLLM__PK_UPLOAD;
+        if (!p->calls[i]) continue;
+        busy[s] += p->busy[i]; idle[s] += p->idle[i];
+        for (j = n++; j > 0 && p->busy[order[j - 1]] + p->idle[order[j - 1]] < p->busy[i] + p->idle[i]; j--) order[j] = order[j - 1];
+        order[j] = i;
+    }
+    if (n)
+        ollm__logf(b->log, OLLM_LOG_INFO, "profile of %s: compute stream %.3f ms busy, %.3f ms idle between its ops (%.3f ms "
+                   "from first to last); copy stream %.3f ms busy, %.3f ms idle (%.3f ms)", what, busy[0], idle[0], p->span[0],
+                   busy[1], idle[1], p->span[1]);
+    for (i = 0; i < n; i++) {
+        int k = order[i]; const char *name = k < OLLM__K_COUNT ? ollm__knames[k] + 7 :
+            k == OLLM__PK_UPLOAD ? "upload (copy stream)" : k == OLLM__PK_PUT ? "upload (compute stream)" : "read back";
+        char rate[48] = "";
+        if (p->ops_bytes[k] > 0 && p->busy[k] > 0) snprintf(rate, sizeof rate, ", %.1f GB/s", p->ops_bytes[k] / p->busy[k] / 1e6);
+        ollm__logf(b->log, OLLM_LOG_INFO, "  %-26s %7llu ops %10.3f ms busy (%8.2f us each%s) %10.3f ms idle before", name,
+                   (unsigned long long)p->calls[k], p->busy[k], 1e3 * p->busy[k] / (double)p->calls[k], rate, p->idle[k]);
+    }
+    memset(p->busy, 0, sizeof p->busy); memset(p->idle, 0, sizeof p->idle); memset(p->span, 0, sizeof p->span);
+    memset(p->calls, 0, sizeof p->calls); memset(p->ops_bytes, 0, sizeof p->ops_bytes);
+}
 
 static ollm__cu_ptr ollm__dp(ollm__buf b) { return (ollm__cu_ptr)(uintptr_t)b.ptr; }
 static int ollm__al16(const void *p) { return ((uintptr_t)p & 15) == 0; }
@@ -4295,7 +4397,11 @@ static ollm_result ollm__cu_upload_async(ollm__backend *b, int k, ollm__buf dst,
     OLLM__TRY(ollm__cu_slot_events(c, k));
     ollm__cu_wrote(c, dst.ptr, n);
     OLLM__CU(c, cuStreamWaitEvent(c->copy_st, c->ev_done[k], 0));
-    OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(dst), src, (size_t)n, c->copy_st));
+    {
+        int pi = ollm__cu_prof_begin(c, 1);
+        OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(dst), src, (size_t)n, c->copy_st));
+        ollm__cu_prof_end(c, pi, OLLM__PK_UPLOAD, 1, n);
+    }
     OLLM__CU(c, cuEventRecord(c->ev_copy[k], c->copy_st));
     return OLLM_OK;
 }
@@ -4346,24 +4452,39 @@ static int ollm__cu_mxfp4_fits(const ollm__cu *c, int T, int K) { return ollm__c
 
 /* Small host arrays (token ids, routing tables) to the device in stream order without waiting: through the pinned
    arena (a copy from pageable memory would make the driver wait for the stream first). */
-static ollm_result ollm__cu_put(ollm__cu *c, ollm__cu_ptr dst, const void *src, uint64_t n) {
-    if (c->pin_off + n > c->pin_cap) {
-        OLLM__TRY(ollm__cu_drain(c));
-        if (n > c->pin_cap) {
-            uint64_t cap = n > ((uint64_t)1 << 20) ? (n + 0xfffff) & ~(uint64_t)0xfffff : (uint64_t)1 << 20; void *p = NULL;
-            if (c->pin) c->cu.cuMemFreeHost(c->pin);
-            c->pin = NULL; c->pin_cap = 0;
-            if (c->cu.cuMemHostAlloc(&p, (size_t)cap, 0) != 0) {   /* no page-locked memory: a pageable copy */
-                OLLM__CU(c, cuMemcpyHtoDAsync(dst, src, (size_t)n, c->st));
-                return OLLM_OK;
-            }
-            c->pin = (char *)p; c->pin_cap = cap;
-        }
+/* Room for n bytes at c->pin + c->pin_off, draining the stream (the arena starts over) or growing the arena first
+   if needed; *ok = 0 when the driver has no page-locked memory for it. */
+static ollm_result ollm__cu_pin_room(ollm__cu *c, uint64_t n, int *ok) {
+    *ok = 1;
+    if (c->pin_off + n <= c->pin_cap) return OLLM_OK;
+    OLLM__TRY(ollm__cu_drain(c));
+    if (n > c->pin_cap) {
+        uint64_t cap = n > ((uint64_t)1 << 20) ? (n + 0xfffff) & ~(uint64_t)0xfffff : (uint64_t)1 << 20; void *p = NULL;
+        if (c->pin) c->cu.cuMemFreeHost(c->pin);
+        c->pin = NULL; c->pin_cap = 0;
+        if (c->cu.cuMemHostAlloc(&p, (size_t)cap, 0) != 0) { *ok = 0; return OLLM_OK; }
+        c->pin = (char *)p; c->pin_cap = cap;
     }
-    memcpy(c->pin + c->pin_off, src, (size_t)n);
+    return OLLM_OK;
+}
+/* The parts src[i] of n[i] bytes, one after another at dst, in one copy. */
+static ollm_result ollm__cu_putv(ollm__cu *c, ollm__cu_ptr dst, const void *const *src, const uint64_t *ns, int parts) {
+    int ok, pi, i; uint64_t n = 0, at = 0;
+    for (i = 0; i < parts; i++) n += ns[i];
+    OLLM__TRY(ollm__cu_pin_room(c, n, &ok));
+    if (!ok) {   /* no page-locked memory: pageable copies */
+        for (i = 0; i < parts; at += ns[i++]) OLLM__CU(c, cuMemcpyHtoDAsync(dst + at, src[i], (size_t)ns[i], c->st));
+        return OLLM_OK;
+    }
+    for (i = 0; i < parts; at += ns[i++]) memcpy(c->pin + c->pin_off + at, src[i], (size_t)ns[i]);
+    pi = ollm__cu_prof_begin(c, 0);
     OLLM__CU(c, cuMemcpyHtoDAsync(dst, c->pin + c->pin_off, (size_t)n, c->st));
+    ollm__cu_prof_end(c, pi, OLLM__PK_PUT, 0, n);
     c->pin_off += (n + 15) & ~(uint64_t)15;
     return OLLM_OK;
+}
+static ollm_result ollm__cu_put(ollm__cu *c, ollm__cu_ptr dst, const void *src, uint64_t n) {
+    return ollm__cu_putv(c, dst, &src, &n, 1);
 }
 static ollm_result ollm__cu_upload(ollm__backend *b, ollm__buf dst, const void *src, uint64_t n) {
     ollm__cu *c = (ollm__cu *)b;
@@ -4377,11 +4498,55 @@ static ollm_result ollm__cu_download(ollm__backend *b, void *dst, ollm__buf src,
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     if (!n) return OLLM_OK;
-    {   /* into pageable memory the copy itself waits for the stream: the whole read back counts as one wait */
-        double t0 = ollm__now();
-        OLLM__CU(c, cuMemcpyDtoHAsync(dst, ollm__dp(src), (size_t)n, c->st));
-        return ollm__cu_drain_since(c, t0);
+    {   /* up to 1 MiB (a router's logits, a token's logits) through the pinned arena: a copy into pageable memory
+           costs the stream several times longer. Either way the whole read back counts as one wait */
+        double t0 = ollm__now(); int ok = 0, pi;
+        if (n <= ((uint64_t)1 << 20)) OLLM__TRY(ollm__cu_pin_room(c, n, &ok));
+        pi = ollm__cu_prof_begin(c, 0);
+        OLLM__CU(c, cuMemcpyDtoHAsync(ok ? (void *)(c->pin + c->pin_off) : dst, ollm__dp(src), (size_t)n, c->st));
+        ollm__cu_prof_end(c, pi, OLLM__PK_READ, 0, n);
+        if (!ok) return ollm__cu_drain_since(c, t0);
+        {
+            char *from = c->pin + c->pin_off;   /* the drain starts the arena over; its bytes stay until the next put */
+            OLLM__TRY(ollm__cu_drain_since(c, t0));
+            memcpy(dst, from, (size_t)n);
+            return OLLM_OK;
+        }
     }
+}
+static int ollm__cu_slot_ready(ollm__backend *b, int k) {
+    ollm__cu *c = (ollm__cu *)b;
+    if (k < 0 || k >= OLLM__SLOTS || !c->ev_copy[k] || c->sticky || c->cu.cuCtxSetCurrent(c->ctx) != 0) return 1;
+    return c->cu.cuEventQuery(c->ev_copy[k]) != 600;   /* CUDA_ERROR_NOT_READY */
+}
+static ollm_result ollm__cu_read_start(ollm__backend *b, ollm__buf src, uint64_t n) {
+    ollm__cu *c = (ollm__cu *)b; int ok = 0, pi;
+    OLLM__CU_ENTER(c);
+    c->rd_from = NULL; c->rd_src = src;
+    if (!n || n > ((uint64_t)1 << 20)) return OLLM_OK;
+    OLLM__TRY(ollm__cu_pin_room(c, n, &ok));
+    if (!ok) return OLLM_OK;
+    if (!c->ev_read) OLLM__CU(c, cuEventCreate(&c->ev_read, 2));   /* CU_EVENT_DISABLE_TIMING */
+    c->rd_from = c->pin + c->pin_off;
+    pi = ollm__cu_prof_begin(c, 0);
+    OLLM__CU(c, cuMemcpyDtoHAsync(c->rd_from, ollm__dp(src), (size_t)n, c->st));
+    ollm__cu_prof_end(c, pi, OLLM__PK_READ, 0, n);
+    OLLM__CU(c, cuEventRecord(c->ev_read, c->st));
+    c->pin_off += (n + 15) & ~(uint64_t)15;
+    return OLLM_OK;
+}
+static ollm_result ollm__cu_read_poll(ollm__backend *b, void *dst, uint64_t n, int wait, int *done) {
+    ollm__cu *c = (ollm__cu *)b; ollm__cu_result e; double t0 = ollm__now();
+    *done = 0;
+    OLLM__CU_ENTER(c);
+    if (!c->rd_from) { *done = 1; return n ? ollm__cu_download(b, dst, c->rd_src, n) : OLLM_OK; }
+    e = wait ? c->cu.cuEventSynchronize(c->ev_read) : c->cu.cuEventQuery(c->ev_read);
+    if (e == 600) return OLLM_OK;
+    if (wait) OLLM__TRY(ollm__cu_waited(c, t0, e, "cuEventSynchronize"));
+    else OLLM__TRY(ollm__cu_check(c, e, "cuEventQuery"));
+    memcpy(dst, c->rd_from, (size_t)n);
+    c->rd_from = NULL; *done = 1;
+    return OLLM_OK;
 }
 static ollm_result ollm__cu_sync(ollm__backend *b) {
     ollm__cu *c = (ollm__cu *)b;
@@ -4390,7 +4555,9 @@ static ollm_result ollm__cu_sync(ollm__backend *b) {
 }
 
 static ollm_result ollm__cu_launch(ollm__cu *c, int k, unsigned gx, unsigned gy, unsigned block, unsigned smem, void **args) {
+    int pi = ollm__cu_prof_begin(c, 0);
     ollm__cu_result e = c->cu.cuLaunchKernel(c->fn[k], gx, gy, 1, block, 1, 1, smem, c->st, args, NULL);
+    ollm__cu_prof_end(c, pi, k, 0, 0);
     c->b.n_launch++;
     if (e != 0) {
         char what[96]; snprintf(what, sizeof what, "cuLaunchKernel(%s)", ollm__knames[k]);
@@ -4433,7 +4600,10 @@ static ollm_result ollm__cu_rmsnorm(ollm__backend *b, ollm__buf y, ollm__buf x, 
     if (T <= 0) return OLLM_OK;
     args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&w->data.ptr; args[3] = &n; args[4] = &eps; args[5] = &unit_offset;
     ollm__cu_wrote(c, y.ptr, (uint64_t)T * n * 4);
-    return ollm__cu_launch(c, k, (unsigned)T, 1, 256, 0, args);
+    {   /* a thread for about 4 elements of the row, whole warps, at most 1024 */
+        unsigned nt = (unsigned)((n / 4 + 31) / 32 * 32);
+        return ollm__cu_launch(c, k, (unsigned)T, 1, nt < 32 ? 32 : nt > 1024 ? 1024 : nt, 0, args);
+    }
 }
 
 static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
@@ -4563,13 +4733,17 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
     return c->b.matmul(&c->b, y, x, &dense, bias, T, accumulate);   /* bias: an MXFP4 GEMV's whose x did not fit */
 }
 
-/* Groups of at most 8 rows in dense or MXFP4 weights: one launch (blockIdx.y = group) over descriptors uploaded
-   through c->idx; otherwise, or for input-major weights, one product per group. */
+/* Groups of at most 8 rows in dense or MXFP4 weights: one launch (blockIdx.y = group) over descriptors passed by value
+   (up to OLLM__XG_MAX groups: a decoded token's experts) or uploaded through c->idx; otherwise, or for input-major
+   weights, one product per group. */
+#define OLLM__XG_MAX 12
 typedef struct ollm__cu_xgroup { const void *w, *s, *b; long long x, y; int T, pad; } ollm__cu_xgroup;   /* kernels' xgroup */
+typedef struct ollm__cu_xgroups { ollm__cu_xgroup g[OLLM__XG_MAX]; } ollm__cu_xgroups;                  /* and xgroups */
 static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
-                                           const ollm__w *bias, const int32_t *row0, const int32_t *rows, int G) {
+                                           const ollm__w *bias, const int32_t *row0, const int32_t *xrow,
+                                           const int32_t *rows, int G) {
     ollm__cu *c = (ollm__cu *)b; int g, most = 0, vec = 1, wpr = 1, k = -1, N, K, bdt = bias ? bias[0].dtype : 0;
-    ollm__cu_xgroup *d; void *args[8]; uint64_t bytes = (uint64_t)G * sizeof *d; ollm_result r;
+    ollm__cu_xgroup *d; ollm__cu_xgroups small; void *args[9], *dp = NULL; uint64_t bytes = (uint64_t)G * sizeof *d;
     OLLM__CU_ENTER(c);
     if (G <= 0) return OLLM_OK;
     if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
@@ -4580,23 +4754,29 @@ static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__
     else if (most <= 8 && W[0].fmt == OLLM__W_DENSE)
         k = W[0].dtype == OLLM__BF16 ? (most <= 1 ? OLLM__K_gemv_group_bf16_1 : OLLM__K_gemv_group_bf16_8)
           : ollm__cu_wk(W[0].dtype, OLLM__K_gemv_group_f32_8, OLLM__K_gemv_group_f16_8, -1);
-    if (k < 0)
-        return ollm__cpu_matmul_grouped(b, y, x, W, bias, row0, rows, G);   /* the loop: one product per group */
-    if (!(d = (ollm__cu_xgroup *)OLLM_MALLOC((size_t)bytes))) return ollm__fail(b->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    if (k < 0)   /* the loop: one product per group */
+        return ollm__cpu_matmul_grouped(b, y, x, W, bias, row0, xrow, rows, G);
+    memset(&small, 0, sizeof small);
+    if (G <= OLLM__XG_MAX) d = small.g;
+    else if (!(d = (ollm__cu_xgroup *)OLLM_MALLOC((size_t)bytes))) return ollm__fail(b->log, OLLM_ERR_NO_MEMORY, "out of memory");
     for (g = 0; g < G; g++) {
-        d[g].w = W[g].data.ptr; d[g].s = W[g].scales.ptr; d[g].x = (long long)row0[g] * K; d[g].y = (long long)row0[g] * N;
+        d[g].w = W[g].data.ptr; d[g].s = W[g].scales.ptr; d[g].y = (long long)row0[g] * N;
+        d[g].x = (long long)(xrow ? xrow[g] : row0[g]) * K;
         d[g].b = bias ? bias[g].data.ptr : NULL; d[g].T = rows[g]; d[g].pad = 0;
         vec &= ollm__al16(W[g].data.ptr);
         ollm__cu_wrote(c, (char *)y.ptr + (uint64_t)row0[g] * N * 4, (uint64_t)rows[g] * N * 4);
     }
     vec &= ollm__al16(x.ptr) && ((uint64_t)K * ollm__dtype_size[W[0].dtype]) % 16 == 0 && K % 4 == 0;
     if (W[0].fmt == OLLM__W_DENSE) while (wpr < 8 && (int64_t)N * G * wpr < (int64_t)c->n_sm * 64) wpr *= 2;
-    r = ollm__cu_scratch(c, &c->idx, bytes);
-    if (r == OLLM_OK) r = ollm__cu_put(c, ollm__dp(c->idx), d, bytes);
-    OLLM_FREE(d);
-    if (r != OLLM_OK) return r;
-    args[0] = &y.ptr; args[1] = &x.ptr; args[2] = &c->idx.ptr; args[3] = &N; args[4] = &K; args[5] = &vec; args[6] = &wpr;
-    args[7] = &bdt;
+    if (d != small.g) {
+        ollm_result r = ollm__cu_scratch(c, &c->idx, bytes);
+        if (r == OLLM_OK) r = ollm__cu_put(c, ollm__dp(c->idx), d, bytes);
+        OLLM_FREE(d);
+        if (r != OLLM_OK) return r;
+        dp = c->idx.ptr;
+    }
+    args[0] = &y.ptr; args[1] = &x.ptr; args[2] = &dp; args[3] = &small; args[4] = &N; args[5] = &K; args[6] = &vec;
+    args[7] = &wpr; args[8] = &bdt;
     if (W[0].fmt == OLLM__W_MXFP4)
         return ollm__cu_launch(c, k, ollm__cu_grid(N, 32, 0x7fffffff), (unsigned)G, OLLM__MXFP4_THREADS,
                                ollm__cu_mxfp4_smem(most, K), args);
@@ -4622,7 +4802,7 @@ static ollm_result ollm__cu_gather(ollm__backend *b, ollm__buf dst, ollm__buf sr
     OLLM__TRY(ollm__cu_put(c, ollm__dp(c->idx), idx, (uint64_t)R * 4));
     args[0] = &dst.ptr; args[1] = &src.ptr; args[2] = &c->idx.ptr; args[3] = &w;
     ollm__cu_wrote(c, dst.ptr, (uint64_t)R * width * 4);
-    return ollm__cu_launch(c, OLLM__K_gather_rows, (unsigned)R, 1, 256, 0, args);
+    return ollm__cu_launch(c, OLLM__K_gather_rows, (unsigned)R, (unsigned)((width + 255) / 256), 256, 0, args);
 }
 static ollm_result ollm__cu_combine(ollm__backend *b, ollm__buf x, ollm__buf src, const int32_t *rows, const float *w,
                                     int T, int k, int64_t width) {
@@ -4630,12 +4810,15 @@ static ollm_result ollm__cu_combine(ollm__backend *b, ollm__buf x, ollm__buf src
     OLLM__CU_ENTER(c);
     if (T <= 0 || k <= 0) return OLLM_OK;
     OLLM__TRY(ollm__cu_scratch(c, &c->idx, 2 * n));
-    OLLM__TRY(ollm__cu_put(c, ollm__dp(c->idx), rows, n));
-    OLLM__TRY(ollm__cu_put(c, ollm__dp(c->idx) + n, w, n));
+    {   /* rows and weights up in one copy */
+        const void *src2[2]; uint64_t n2[2];
+        src2[0] = rows; src2[1] = w; n2[0] = n2[1] = n;
+        OLLM__TRY(ollm__cu_putv(c, ollm__dp(c->idx), src2, n2, 2));
+    }
     rp = c->idx.ptr; wp = (char *)c->idx.ptr + n;
     args[0] = &x.ptr; args[1] = &src.ptr; args[2] = &rp; args[3] = &wp; args[4] = &k; args[5] = &wd;
     ollm__cu_wrote(c, x.ptr, (uint64_t)T * width * 4);
-    return ollm__cu_launch(c, OLLM__K_moe_combine, (unsigned)T, 1, 256, 0, args);
+    return ollm__cu_launch(c, OLLM__K_moe_combine, (unsigned)T, (unsigned)((width + 255) / 256), 256, 0, args);
 }
 static ollm_result ollm__cu_swiglu_clamp(ollm__backend *b, ollm__buf y, ollm__buf gu, int64_t R, int64_t I, float limit,
                                          float alpha) {
@@ -4874,6 +5057,11 @@ static void ollm__cu_destroy(ollm__backend *b) {
         ollm__cu_release(b, &c->idx); ollm__cu_release(b, &c->wbf);
         if (c->st) c->cu.cuStreamSynchronize(c->st);
         if (c->pin) c->cu.cuMemFreeHost(c->pin);
+        if (c->ev_read) c->cu.cuEventDestroy(c->ev_read);
+        if (c->prof) {
+            for (i = 0; i < 2 * OLLM__PROF_CAP; i++) if (c->prof->ev[i]) c->cu.cuEventDestroy(c->prof->ev[i]);
+            OLLM_FREE(c->prof);
+        }
         if (c->used) ollm__logf(b->log, OLLM_LOG_DEBUG, "CUDA backend closed with %llu bytes still allocated",
                                 (unsigned long long)c->used);
         if (c->mod) c->cu.cuModuleUnload(c->mod);
@@ -4923,6 +5111,10 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         c->wgmma = c->cc_major == 9 && c->cc_minor == 0 && c->cu.cuTensorMapEncodeTiled && !(g && strcmp(g, "mma") == 0);
     }
     c->dn_chunk = 64;
+    {   /* OLLM_PROFILE=1: the device's timeline, logged after each prefill and generation */
+        const char *pf = getenv("OLLM_PROFILE");
+        if (pf && strcmp(pf, "1") == 0 && c->cu.cuEventElapsedTime) c->prof = (ollm__cu_prof *)ollm__calloc(1, sizeof *c->prof);
+    }
     {
         char err[1024];
         if (!ollm__nvrtc_load(&c->nv, cfg->nvrtc_path, err, sizeof err)) OLLM__CU_NODEV("%s", err);
@@ -4998,7 +5190,9 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.dn_rule = ollm__cu_dn_rule; c->b.norm_gated = ollm__cu_norm_gated;
     c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;
     c->b.upload_async = ollm__cu_upload_async; c->b.slot_wait = ollm__cu_slot_wait;
-    c->b.slot_release = ollm__cu_slot_release; c->b.slot_sync = ollm__cu_slot_sync;
+    c->b.slot_release = ollm__cu_slot_release; c->b.slot_sync = ollm__cu_slot_sync; c->b.slot_ready = ollm__cu_slot_ready;
+    c->b.read_start = ollm__cu_read_start; c->b.read_poll = ollm__cu_read_poll;
+    if (c->prof) c->b.profile = ollm__cu_profile;
     ollm__logf(lg, OLLM_LOG_INFO, "CUDA backend: %s (%s, %d SMs, %.1f GiB), driver %d.%d, NVRTC %d.%d (%s); kernels %s "
                "in %.2f s; memory budget %.2f GiB%s", c->dev_name, c->arch, c->n_sm, (double)total_b / 1073741824.0,
                drv / 1000, drv % 1000 / 10, c->nv.major, c->nv.minor, c->nv.path,
@@ -5306,6 +5500,11 @@ static int ollm__ent_layer_cmp(const void *a, const void *b) {   /* by layer; a 
    disk when picked. Once a layer's router has run (the compute stream idle after its read-back), the missing experts
    upload on the copy stream into slots no picked expert holds (ollm__experts_prefetch); the rest one by one on the
    compute stream, so a slot is overwritten only after the kernels that read it (ollm__expert_fetch). */
+/* Guessed experts go up in chunks of OLLM__GUESS_CHUNK bytes, at most OLLM__GUESS_DEPTH of them in flight at once,
+   so a wrong guess holds up the next layer's own uploads by at most that much (ollm__guess_pump). */
+#define OLLM__GUESS_CHUNK ((uint64_t)2 << 20)
+#define OLLM__GUESS_DEPTH 2
+static uint64_t ollm__guess_chunk = OLLM__GUESS_CHUNK;   /* tests make it smaller than their experts */
 struct ollm__xcache {
     int L, E, n_slots;
     int *first, *count;          /* per layer: its expert entries in m->ent (after its dense ones) */
@@ -5326,12 +5525,15 @@ struct ollm__xcache {
     int8_t *rstage_up;           /* per buffer: the upload slot still copying from it, or -1 */
     int32_t *queue; int q_head, q_len, q_layer;
     uint8_t *guessed;            /* per slot: uploaded on a guess, not yet picked by its layer's router */
-    int32_t *glist; int gl_n, gl_layer;   /* the last guess: gl_n experts of layer gl_layer ([OLLM__GROUP_ROWS * k]) */
+    uint64_t *gbytes;            /* per slot: of a guessed expert, the bytes uploaded so far (partial until xbytes) */
+    int32_t *glist; int gl_n, gl_i, gl_layer;   /* the last guess: gl_n experts of layer gl_layer ([OLLM__GROUP_ROWS *
+                                                   k]), best first; those before gl_i have a slot or were skipped */
+    int g_slot; uint64_t g_before;   /* the guess being uploaded (-1: none); slots stamped since g_before are taken */
+    int8_t g_fly[OLLM__GUESS_DEPTH]; int g_nfly;   /* upload slots of guessed chunks maybe still in flight */
     ollm__bounce *bounce; int n_bounce;   /* direct reads: one per io thread (the caller's, [0], also serves the
                                              reads outside the pool); none: buffered reads */
     uint64_t hits, misses, uploaded, read;
     uint64_t guesses, guess_hits, guess_bytes, guess_used;   /* uploads on guesses; picked; their bytes (all, picked) */
-    int win_guesses, win_hits, guess_skip;   /* the current window of guesses (OLLM__GUESS_WINDOW); layers left unguessed */
 };
 enum { OLLM__X_QUEUED = -2 };
 
@@ -5375,7 +5577,7 @@ static void ollm__xcache_free(ollm_model *m) {
     m->B->release(m->B, &x->pool);
     OLLM_FREE(x->first); OLLM_FREE(x->count); OLLM_FREE(x->xbytes); OLLM_FREE(x->host); OLLM_FREE(x->host_pinned);
     OLLM_FREE(x->slot_le); OLLM_FREE(x->slot_tick); OLLM_FREE(x->where); OLLM_FREE(x->pending);
-    OLLM_FREE(x->guessed); OLLM_FREE(x->glist);
+    OLLM_FREE(x->guessed); OLLM_FREE(x->gbytes); OLLM_FREE(x->glist);
     OLLM_FREE(x); m->xc = NULL;
 }
 
@@ -5472,8 +5674,9 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
     x->slot_tick = (uint64_t *)ollm__calloc((size_t)x->n_slots, sizeof(uint64_t));
     x->pending = (int8_t *)OLLM_MALLOC((size_t)x->n_slots);
     x->guessed = (uint8_t *)ollm__calloc((size_t)x->n_slots, 1);
+    x->gbytes = (uint64_t *)ollm__calloc((size_t)x->n_slots, sizeof(uint64_t)); x->g_slot = -1;
     x->glist = (int32_t *)OLLM_MALLOC((size_t)OLLM__GROUP_ROWS * (m->d.n_experts_per_tok > 0 ? m->d.n_experts_per_tok : 1) * sizeof(int32_t));
-    if (!x->slot_le || !x->slot_tick || !x->pending || !x->guessed || !x->glist) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    if (!x->slot_le || !x->slot_tick || !x->pending || !x->guessed || !x->gbytes || !x->glist) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     for (i = 0; i < x->n_slots; i++) { x->slot_le[i] = -1; x->pending[i] = -1; }
     {
         ollm_result r = m->B->alloc(m->B, (uint64_t)x->n_slots * x->slot_bytes, &x->pool);
@@ -5530,12 +5733,13 @@ static void ollm__xslot_give(ollm__xcache *x, int k, int32_t le, uint64_t t) {
     if (x->slot_le[k] >= 0) x->where[x->slot_le[k]] = -1;
     x->slot_le[k] = le; x->where[le] = k; x->slot_tick[k] = t; x->guessed[k] = 0;
 }
-/* n bytes at src into expert slot k on the copy stream; the ring's next upload slot becomes k's pending upload. */
-static ollm_result ollm__xslot_upload(ollm_model *m, int k, const void *src, uint64_t n) {
+/* n bytes at src into expert slot k at byte off, on the copy stream; the ring's next upload slot becomes k's pending
+   upload (the copy stream runs in order: it lands after any earlier part). */
+static ollm_result ollm__xslot_upload(ollm_model *m, int k, uint64_t off, const void *src, uint64_t n) {
     ollm__xcache *x = m->xc;
     x->pending[k] = (int8_t)(OLLM__X_SLOT + x->ring);
     x->ring = (x->ring + 1) % (OLLM__SLOTS - OLLM__X_SLOT);
-    return m->B->upload_async(m->B, x->pending[k], ollm__view(x->pool, (uint64_t)k * x->slot_bytes, n), src, n);
+    return m->B->upload_async(m->B, x->pending[k], ollm__view(x->pool, (uint64_t)k * x->slot_bytes + off, n), src, n);
 }
 
 /* Reads the next batch of queued experts (one per free pinned buffer) on the io threads, in parallel, and starts
@@ -5562,7 +5766,7 @@ static ollm_result ollm__xqueue_pump(ollm_model *m) {
         if (c.err[j]) return ollm__expert_read_failed(m, l, x->queue[x->q_head + j], c.bad[j], c.err[j]);
     for (j = 0; j < n; j++) {
         int e = x->queue[x->q_head + j], k = x->where[l * x->E + e], b = (x->next_rstage + j) % x->n_rstage;
-        OLLM__TRY(ollm__xslot_upload(m, k, x->rstage[b], x->xbytes[l]));
+        OLLM__TRY(ollm__xslot_upload(m, k, 0, x->rstage[b], x->xbytes[l]));
         x->rstage_up[b] = x->pending[k]; x->read += x->xbytes[l];
     }
     x->q_head += n; x->next_rstage = (x->next_rstage + n) % x->n_rstage;
@@ -5573,28 +5777,45 @@ static ollm_result ollm__xqueue_pump(ollm_model *m) {
    those already cached from eviction and gives the missing ones slots no expert of this layer holds: from the RAM
    tier their uploads start at once on the copy stream, from disk they are queued and read ahead in batches on the io
    threads (the first batch now, the next when compute reaches it), so the copies overlap the experts' compute.
-   Experts it cannot place (no free slot, or no read-ahead) are fetched one by one by ollm__expert_fetch. */
+   Experts it cannot place (no free slot, or no read-ahead) are fetched one by one by ollm__expert_fetch. Guesses of
+   this layer's picks stop here: a picked one is a miss whose upload started early (the rest of a partial one goes up
+   now); one not picked is the first slot to go, or holds nothing when only part of it went up. */
 static ollm_result ollm__experts_prefetch(ollm_model *m, int l, const int32_t *list, int n) {
-    ollm__xcache *x = m->xc; int i, k; uint64_t stamp;
+    ollm__xcache *x = m->xc; int i, k; uint64_t stamp, bytes;
     if (!x || x->count[l] == 0 || !m->B->upload_async || (!x->host[l] && !x->n_rstage)) return OLLM_OK;
     for (i = x->q_head; i < x->q_len; i++) {   /* left queued by a pass that failed: those slots hold nothing */
         int32_t le = x->q_layer * x->E + x->queue[i]; k = x->where[le];
         x->where[le] = -1; x->slot_le[k] = -1; x->pending[k] = -1;
     }
     x->q_head = x->q_len = 0; x->q_layer = l;
-    stamp = ++x->tick;
-    for (i = 0; i < n; i++) if ((k = x->where[l * x->E + list[i]]) >= 0) x->slot_tick[k] = stamp;
-    for (i = 0; x->gl_layer == l && i < x->gl_n; i++)   /* guessed for this layer, not picked: the first to go */
-        if ((k = x->where[l * x->E + x->glist[i]]) >= 0 && x->guessed[k] && x->slot_tick[k] < stamp) x->slot_tick[k] = 0;
-    x->gl_n = 0;
+    stamp = ++x->tick; bytes = x->xbytes[l];
+    if (x->gl_layer == l) { x->gl_i = x->gl_n; x->g_slot = -1; }   /* no more guessed chunks of this layer */
     for (i = 0; i < n; i++) {
-        int32_t le = l * x->E + list[i]; int best; uint64_t bytes = x->xbytes[l];
+        if ((k = x->where[l * x->E + list[i]]) < 0) continue;
+        x->slot_tick[k] = stamp;
+        if (x->guessed[k]) {   /* a guess come true */
+            uint64_t got = x->gbytes[k];
+            x->guessed[k] = 0; x->guess_hits++; x->guess_used += got; x->misses++;
+            if (got < bytes) {
+                x->uploaded += bytes - got;
+                OLLM__TRY(ollm__xslot_upload(m, k, got, x->host[l] + (uint64_t)list[i] * bytes + got, bytes - got));
+            }
+        }
+    }
+    for (i = 0; x->gl_layer == l && i < x->gl_n; i++)   /* guessed for this layer, not picked: the first to go */
+        if ((k = x->where[l * x->E + x->glist[i]]) >= 0 && x->guessed[k]) {
+            x->slot_tick[k] = 0; x->guessed[k] = 0;
+            if (x->gbytes[k] < bytes) { x->where[x->slot_le[k]] = -1; x->slot_le[k] = -1; }   /* only part of it */
+        }
+    x->gl_n = x->gl_i = 0;
+    for (i = 0; i < n; i++) {
+        int32_t le = l * x->E + list[i]; int best;
         if (x->where[le] >= 0) continue;
         if ((best = ollm__xslot_lru(x, stamp)) < 0) break;   /* every slot holds a picked expert of this layer */
         ollm__xslot_give(x, best, le, stamp);
         x->misses++; x->uploaded += bytes;
         if (!x->host[l]) { x->pending[best] = OLLM__X_QUEUED; x->queue[x->q_len++] = list[i]; continue; }
-        OLLM__TRY(ollm__xslot_upload(m, best, x->host[l] + (uint64_t)list[i] * bytes, bytes));
+        OLLM__TRY(ollm__xslot_upload(m, best, 0, x->host[l] + (uint64_t)list[i] * bytes, bytes));
     }
     return ollm__xqueue_pump(m);
 }
@@ -5607,9 +5828,6 @@ static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
     le = l * x->E + e; x->tick++;
     if ((k = x->where[le]) >= 0) {
         x->slot_tick[k] = x->tick;
-        if (x->guessed[k]) {   /* a guess come true: a miss whose upload started a layer early */
-            x->guessed[k] = 0; x->guess_hits++; x->guess_used += x->xbytes[l]; x->misses++; x->win_hits++;
-        }
         while (x->pending[k] == OLLM__X_QUEUED) OLLM__TRY(ollm__xqueue_pump(m));
         if (x->pending[k] < 0) { x->hits++; return OLLM_OK; }
         best = x->pending[k]; x->pending[k] = -1;   /* counted as a miss when it started */
@@ -5631,33 +5849,52 @@ static ollm_result ollm__expert_fetch(ollm_model *m, int l, int e) {
     return OLLM_OK;
 }
 
-/* Guessing pays while most guessed uploads are picked: a wrong one costs the copy engine, the bottleneck while experts
-   stream, about as much as a right one saves (measured guessing at every layer on random-weight checkpoints: GPT-OSS-20B's
-   shape, 62-82% of guesses picked, decodes 5% faster; Qwen3-Next-80B's, 46%, 18% slower). Each window of OLLM__GUESS_WINDOW tokens'
-   worth of guessed picks (k a token per layer) is judged once full; below 3/5 picked, guessing pauses for
-   OLLM__GUESS_PAUSE tokens, then a new window judges it again. */
-#define OLLM__GUESS_WINDOW 16
-#define OLLM__GUESS_PAUSE 32
-/* Whether layer l's MoE also guesses layer l + 1's picks for ollm__experts_guess (expert_guess = 1): decoding, layer
-   l + 1's experts streamed from the RAM tier (not all cached), its norm and router resident, and no pause. */
+/* Whether layer l's MoE also guesses layer l + 1's picks for ollm__experts_guess (expert_guess >= 0): decoding, layer
+   l + 1's experts streamed from the RAM tier (not all cached), and its norm and router resident. */
 static int ollm__guess_next(ollm_model *m, int l, int T) {
     ollm__xcache *x = m->xc;
-    if (!x || m->cfg.expert_guess <= 0 || T > OLLM__GROUP_ROWS || l + 1 >= x->L || !x->count[l + 1] || !x->host[l + 1] ||
-        x->n_slots >= x->L * x->E || !m->B->upload_async || (m->stream && !m->stream->resident[l + 1]))
-        return 0;
-    if (x->guess_skip > 0) { x->guess_skip--; return 0; }
-    return 1;
+    return x && m->cfg.expert_guess >= 0 && T <= OLLM__GROUP_ROWS && l + 1 < x->L && x->count[l + 1] && x->host[l + 1] &&
+           x->n_slots < x->L * x->E && m->B->upload_async && (!m->stream || m->stream->resident[l + 1]);
+}
+/* Uploads the current guess a chunk at a time while fewer than OLLM__GUESS_DEPTH guessed chunks are in flight, so the
+   copy stream has work while it would be idle (the layer's own uploads done, the next router not yet run) and a
+   router that picks otherwise waits for at most that many chunks. Each guessed expert, best first, gets when its
+   first chunk goes the least recently used slot stamped before the guess (so holding none of the current layer's
+   picks). Cheap to call when there is nothing to do. */
+static ollm_result ollm__guess_pump(ollm_model *m) {
+    ollm__xcache *x = m->xc; ollm__backend *B = m->B; int i, j, l; uint64_t bytes;
+    if (!x || (x->g_slot < 0 && x->gl_i >= x->gl_n)) return OLLM_OK;
+    l = x->gl_layer; bytes = x->xbytes[l];
+    for (;;) {
+        uint64_t n;
+        for (i = j = 0; i < x->g_nfly; i++)   /* the chunks still in flight (a backend that cannot tell: none) */
+            if (B->slot_ready && !B->slot_ready(B, x->g_fly[i])) x->g_fly[j++] = x->g_fly[i];
+        if ((x->g_nfly = j) >= OLLM__GUESS_DEPTH) return OLLM_OK;
+        if (x->g_slot < 0) {   /* the next guess neither cached nor on its way */
+            int32_t le; int best;
+            while (x->gl_i < x->gl_n && x->where[l * x->E + x->glist[x->gl_i]] >= 0) x->gl_i++;
+            if (x->gl_i >= x->gl_n) return OLLM_OK;
+            le = l * x->E + x->glist[x->gl_i++];
+            if ((best = ollm__xslot_lru(x, x->g_before)) < 0) { x->gl_i = x->gl_n; return OLLM_OK; }
+            ollm__xslot_give(x, best, le, x->g_before);
+            x->guessed[best] = 1; x->gbytes[best] = 0; x->guesses++; x->g_slot = best;
+        }
+        i = x->g_slot; n = bytes - x->gbytes[i] < ollm__guess_chunk ? bytes - x->gbytes[i] : ollm__guess_chunk;
+        OLLM__TRY(ollm__xslot_upload(m, i, x->gbytes[i], x->host[l] + (uint64_t)(x->slot_le[i] - l * x->E) * bytes +
+                                     x->gbytes[i], n));
+        x->g_fly[x->g_nfly++] = x->pending[i];
+        x->gbytes[i] += n; x->guess_bytes += n; x->uploaded += n;
+        if (x->gbytes[i] == bytes) x->g_slot = -1;
+    }
 }
 /* A guess of layer l's picks, made while layer l - 1 computes: layer l's router applied to layer l - 1's MoE input
-   (ollm__guess_next), logits[T, stride] (the first E of each row). The experts of each row's top k that are neither
-   cached nor on their way upload from the RAM tier on the copy stream, behind the current layer's own uploads, into
-   the least recently used slots holding none of the current layer's picks (those stamped by its prefetch; the compute
-   stream has finished every kernel that read the others, its read-back having just returned). So the next layer's
-   copies overlap this layer's compute. A guess that comes true counts as a miss when its layer picks it; one that
-   does not is bytes copied for nothing (guess_bytes - guess_used). Called only where ollm__guess_next(m, l - 1, T)
-   said so, after layer l - 1's prefetch. */
+   (ollm__guess_next), logits[T, stride] (the first E of each row). The union of each row's top k, best first, is
+   uploaded from the RAM tier by ollm__guess_pump, now and whenever the host waits, behind the current layer's own
+   uploads. A guess that comes true counts as a miss when its layer picks it; the bytes of those not picked are
+   copied for nothing (guess_bytes - guess_used). Called only where ollm__guess_next(m, l - 1, T) said so, after layer
+   l - 1's prefetch. */
 static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits, int T, int stride) {
-    ollm__xcache *x = m->xc; int t, i, j, n = 0, kk = m->d.n_experts_per_tok; uint64_t now, bytes;
+    ollm__xcache *x = m->xc; int t, i, j, n = 0, kk = m->d.n_experts_per_tok;
     if (x->q_head < x->q_len) return OLLM_OK;   /* the current layer's disk reads still queued go first */
     for (t = 0; t < T; t++) {   /* the union of the rows' top k, first occurrences in order */
         int32_t *pk = x->glist + n; int n0 = n;
@@ -5668,20 +5905,20 @@ static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits
             if (j == n0) x->glist[n++] = e;
         }
     }
-    now = x->tick; bytes = x->xbytes[l]; x->gl_n = n; x->gl_layer = l;
-    for (i = 0; i < n; i++) {
-        int32_t le = l * x->E + x->glist[i]; int best;
-        if (x->where[le] >= 0) continue;           /* cached, or on its way */
-        if ((best = ollm__xslot_lru(x, now)) < 0) break;
-        ollm__xslot_give(x, best, le, now); x->guessed[best] = 1;
-        x->guesses++; x->guess_bytes += bytes; x->uploaded += bytes; x->win_guesses++;
-        OLLM__TRY(ollm__xslot_upload(m, best, x->host[l] + (uint64_t)x->glist[i] * bytes, bytes));
+    x->gl_n = n; x->gl_i = 0; x->gl_layer = l; x->g_slot = -1; x->g_before = x->tick;
+    return ollm__guess_pump(m);
+}
+/* A router's logits back to the host: while they are on their way, guessed uploads keep the copy stream busy. */
+static ollm_result ollm__read_router(ollm_model *m, float *dst, ollm__buf src, uint64_t n) {
+    ollm__backend *B = m->B; const ollm__xcache *x = m->xc; int done = 0;
+    if (!B->read_start || !x || (x->g_slot < 0 && x->gl_i >= x->gl_n)) return B->download(B, dst, src, n);
+    OLLM__TRY(B->read_start(B, src, n));
+    for (;;) {
+        OLLM__TRY(B->read_poll(B, dst, n, 0, &done));
+        if (done) return OLLM_OK;
+        OLLM__TRY(ollm__guess_pump(m));
+        if (x->g_slot < 0 && x->gl_i >= x->gl_n) return B->read_poll(B, dst, n, 1, &done);   /* nothing left to send */
     }
-    if (x->win_guesses >= OLLM__GUESS_WINDOW * kk) {   /* a full window: judged (its last layer's picks still to come) */
-        if (5 * x->win_hits < 3 * x->win_guesses) x->guess_skip = OLLM__GUESS_PAUSE * x->L;
-        x->win_guesses = x->win_hits = 0;
-    }
-    return OLLM_OK;
 }
 
 /* The memory of expert e's part w (a stacked [E, ...] tensor when `stacked`, else the expert's own tensor) of layer
@@ -6034,7 +6271,7 @@ static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, 
     OLLM__ACT(k, kvw); OLLM__ACT(v, kvw); OLLM__ACT(g, ffw); OLLM__ACT(u, ffw);
 #undef OLLM__ACT
     if (r == OLLM_OK) r = B->alloc(B, (uint64_t)c->vocab * 4, &s->logits);   /* one row; grown when all are asked for */
-    if (r == OLLM_OK && s->m->xc && s->m->cfg.expert_guess > 0)   /* ollm__guess_next's input */
+    if (r == OLLM_OK && s->m->xc && s->m->cfg.expert_guess >= 0)   /* ollm__guess_next's input */
         r = B->alloc(B, (uint64_t)OLLM__GROUP_ROWS * c->hidden * 4, &s->gx);
     return r;
 }
@@ -6326,6 +6563,7 @@ typedef struct ollm__gptoss_sess {
     int32_t *row_tok;            /* [chunk * k] token of each routed row */
     int32_t *tok_row;            /* [chunk, k] routed row of each pick */
     int32_t *row0, *rows;        /* [E]: the rows of each active expert, in active order (grouped products) */
+    int32_t *xrow;               /* [E] zeros: decoding one token, every expert's input is row 0 of xn */
     ollm__w *Wgu, *Wd, *Bgu, *Bd;   /* [E]: their weights and biases */
 } ollm__gptoss_sess;
 
@@ -6335,7 +6573,7 @@ static void ollm__gptoss_session_free(ollm_session *s) {
     B->release(B, &f->router); B->release(B, &f->xg); B->release(B, &f->gu); B->release(B, &f->act);
     OLLM_FREE(f->logits); OLLM_FREE(f->pick); OLLM_FREE(f->weight); OLLM_FREE(f->count); OLLM_FREE(f->start);
     OLLM_FREE(f->fill); OLLM_FREE(f->active); OLLM_FREE(f->row_tok); OLLM_FREE(f->tok_row);
-    OLLM_FREE(f->row0); OLLM_FREE(f->rows); OLLM_FREE(f->Wgu); OLLM_FREE(f->Wd); OLLM_FREE(f->Bgu); OLLM_FREE(f->Bd);
+    OLLM_FREE(f->row0); OLLM_FREE(f->rows); OLLM_FREE(f->xrow); OLLM_FREE(f->Wgu); OLLM_FREE(f->Wd); OLLM_FREE(f->Bgu); OLLM_FREE(f->Bd);
     OLLM_FREE(f);
     s->fs = NULL;
 }
@@ -6357,10 +6595,11 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
     f->active = (int32_t *)ollm__calloc((size_t)E, 4); f->row_tok = (int32_t *)ollm__calloc((size_t)R, 4);
     f->tok_row = (int32_t *)ollm__calloc((size_t)R, 4);
     f->row0 = (int32_t *)ollm__calloc((size_t)E, 4); f->rows = (int32_t *)ollm__calloc((size_t)E, 4);
+    f->xrow = (int32_t *)ollm__calloc((size_t)E, 4);
     f->Wgu = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w)); f->Wd = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w));
     f->Bgu = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w)); f->Bd = (ollm__w *)ollm__calloc((size_t)E, sizeof(ollm__w));
     if (!f->logits || !f->pick || !f->weight || !f->count || !f->start || !f->fill || !f->active || !f->row_tok ||
-        !f->tok_row || !f->row0 || !f->rows || !f->Wgu || !f->Wd || !f->Bgu || !f->Bd)
+        !f->tok_row || !f->row0 || !f->rows || !f->xrow || !f->Wgu || !f->Wd || !f->Bgu || !f->Bd)
         return OLLM_ERR_NO_MEMORY;
     return OLLM_OK;
 }
@@ -6370,7 +6609,8 @@ static ollm_result ollm__gptoss_session_init(ollm_session *s) {
 static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__gptoss_sess *f = (ollm__gptoss_sess *)s->fs;
     const ollm__gptoss_layer *L = &((const ollm__gptoss *)m->fw)->layers[l];
-    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0, guess = ollm__guess_next(m, l, T);
+    int E = c->n_experts, k = c->n_experts_per_tok, t, i, e, n_active = 0, R = 0, most = 0, grouped;
+    int guess = ollm__guess_next(m, l, T);
     int64_t H = c->hidden, I = c->moe_ffn;
     /* router logits = xn W_r^T + b_r (GptOssTopKRouter: F.linear), read back for the routing decision */
     OLLM__TRY(B->matmul(B, f->router, s->xn, &L->router, &L->router_bias, T, 0));
@@ -6379,7 +6619,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
         OLLM__TRY(B->matmul(B, ollm__view(f->router, (uint64_t)T * E * 4, (uint64_t)T * E * 4), s->gx, &L[1].router,
                             &L[1].router_bias, T, 0));
     }
-    OLLM__TRY(B->download(B, f->logits, f->router, (uint64_t)(guess ? 2 : 1) * T * E * 4));
+    OLLM__TRY(ollm__read_router(m, f->logits, f->router, (uint64_t)(guess ? 2 : 1) * T * E * 4));
     /* top-k (largest first; the lower id on a tie), softmax over those k only */
     memset(f->count, 0, (size_t)E * 4);
     for (t = 0; t < T; t++) {
@@ -6399,23 +6639,25 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
             int r = f->fill[f->pick[t * k + i]]++;
             f->row_tok[r] = t; f->tok_row[t * k + i] = r;
         }
-    OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));
+    for (i = 0; i < n_active; i++) if (f->count[f->active[i]] > most) most = f->count[f->active[i]];
+    grouped = ollm__moe_grouped(m, most, n_active);
+    if (!grouped || T > 1) OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));   /* one token: its row of xn */
     OLLM__TRY(ollm__experts_prefetch(m, l, f->active, n_active));   /* missing experts start uploading */
     if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, f->logits + (int64_t)T * E, T, E));   /* then the next layer's */
     /* per picked expert: gu = xg W_gu^T + b_gu; act = clamped SwiGLU(gu); out = act W_d^T + b_d, over its rows (the
        outputs overwrite the rows' inputs in xg). Decode-sized groups: one product per projection for all the experts
        (and one activation); larger ones expert by expert, each computing while the next one's upload lands. */
-    for (i = 0; i < n_active; i++) if (f->count[f->active[i]] > most) most = f->count[f->active[i]];
-    if (ollm__moe_grouped(m, most, n_active)) {
+    if (grouped) {
         for (i = 0; i < n_active; i++) {
             e = f->active[i]; f->row0[i] = f->start[e]; f->rows[i] = f->count[e];
             OLLM__TRY(ollm__expert_fetch(m, l, e));
             f->Wgu[i] = ollm__gptoss_expert(m, l, 0, e, 2 * I, H); f->Wd[i] = ollm__gptoss_expert(m, l, 1, e, H, I);
             f->Bgu[i] = ollm__w_row_view(&L->gate_up_proj_bias, e, 2 * I); f->Bd[i] = ollm__w_row_view(&L->down_proj_bias, e, H);
         }
-        OLLM__TRY(B->matmul_grouped(B, f->gu, f->xg, f->Wgu, f->Bgu, f->row0, f->rows, n_active));
+        OLLM__TRY(B->matmul_grouped(B, f->gu, T > 1 ? f->xg : s->xn, f->Wgu, f->Bgu, f->row0, T > 1 ? NULL : f->xrow,
+                                    f->rows, n_active));
         OLLM__TRY(B->swiglu_clamp(B, f->act, f->gu, R, I, (float)c->swiglu_limit, 1.702f));
-        OLLM__TRY(B->matmul_grouped(B, f->xg, f->act, f->Wd, f->Bd, f->row0, f->rows, n_active));
+        OLLM__TRY(B->matmul_grouped(B, f->xg, f->act, f->Wd, f->Bd, f->row0, NULL, f->rows, n_active));
     } else
         for (i = 0; i < n_active; i++) {
             ollm__w W, b; ollm__buf xe, gue, ae; uint64_t r0, n;
@@ -6430,6 +6672,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
             W = ollm__gptoss_expert(m, l, 1, e, H, I); b = ollm__w_row_view(&L->down_proj_bias, e, H);
             OLLM__TRY(B->matmul(B, xe, ae, &W, &b, (int)n, 0));
         }
+    OLLM__TRY(ollm__guess_pump(m));   /* the copy stream may be done with this layer's uploads by now */
     /* x[t] += sum over its k picks of weight * out */
     return B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H);
 }
@@ -6652,6 +6895,7 @@ typedef struct ollm__qn_state {
     float *logits, *weight;                              /* [T, E + 1], [T, k + 1] */
     int32_t *pick, *count, *start, *fill, *active, *row_tok, *tok_row;
     int32_t *start_active, *count_active;                /* [E + 1]: the rows of each active expert, in active order */
+    int32_t *xrow;                                       /* [E + 1] zeros: one token's experts all read row 0 of xn */
     ollm__w *Wg, *Wu, *Wd;                               /* [E + 1]: their weights, for grouped products (then the
                                                             shared expert's, when it joins them) */
 } ollm__qn_state;
@@ -6670,7 +6914,7 @@ static void ollm__qn_session_free(ollm_session *s) {
     B->release(B, &st->xg); B->release(B, &st->hg); B->release(B, &st->hu);
     OLLM_FREE(st->logits); OLLM_FREE(st->weight); OLLM_FREE(st->pick); OLLM_FREE(st->count);
     OLLM_FREE(st->start); OLLM_FREE(st->fill); OLLM_FREE(st->active); OLLM_FREE(st->row_tok); OLLM_FREE(st->tok_row);
-    OLLM_FREE(st->start_active); OLLM_FREE(st->count_active); OLLM_FREE(st->Wg); OLLM_FREE(st->Wu); OLLM_FREE(st->Wd);
+    OLLM_FREE(st->start_active); OLLM_FREE(st->count_active); OLLM_FREE(st->xrow); OLLM_FREE(st->Wg); OLLM_FREE(st->Wu); OLLM_FREE(st->Wd);
     OLLM_FREE(st);
     s->fs = NULL;
 }
@@ -6729,7 +6973,7 @@ static ollm_result ollm__qn_session_init(ollm_session *s) {
     OLLM__QA(logits, float, (T + OLLM__GROUP_ROWS) * (E + 1)); OLLM__QA(weight, float, R);
     OLLM__QA(pick, int32_t, T * k); OLLM__QA(count, int32_t, E); OLLM__QA(start, int32_t, E); OLLM__QA(fill, int32_t, E);
     OLLM__QA(active, int32_t, E); OLLM__QA(row_tok, int32_t, R); OLLM__QA(tok_row, int32_t, R);
-    OLLM__QA(start_active, int32_t, E + 1); OLLM__QA(count_active, int32_t, E + 1);
+    OLLM__QA(start_active, int32_t, E + 1); OLLM__QA(count_active, int32_t, E + 1); OLLM__QA(xrow, int32_t, E + 1);
     OLLM__QA(Wg, ollm__w, E + 1); OLLM__QA(Wu, ollm__w, E + 1); OLLM__QA(Wd, ollm__w, E + 1);
 #undef OLLM__QA
     return ollm__qn_clear(s);
@@ -6802,7 +7046,7 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
         OLLM__TRY(B->rmsnorm(B, s->gx, s->x, &L[1].post_attention_layernorm, T, (int)H, (float)c->rms_eps, 1));
         OLLM__TRY(B->matmul(B, ollm__view(st->router, (uint64_t)W * 4, (uint64_t)T * E * 4), s->gx, &L[1].gate, NULL, T, 0));
     }
-    OLLM__TRY(B->download(B, st->logits, st->router, (uint64_t)(W + (guess ? (int64_t)T * E : 0)) * 4));
+    OLLM__TRY(ollm__read_router(m, st->logits, st->router, (uint64_t)(W + (guess ? (int64_t)T * E : 0)) * 4));
     /* Qwen3NextTopKRouter: softmax in fp32 over all E, then the top k of the probabilities */
     memset(st->count, 0, (size_t)E * 4);
     for (t = 0; t < T; t++) {
@@ -6839,7 +7083,7 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
         shared_in = w0->fmt == L->shared_gate_proj.fmt && w0->dtype == L->shared_gate_proj.dtype;
     }
     for (t = 0; shared_in && t < T; t++) st->row_tok[R + t] = t;
-    OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, shared_in ? R + T : R, H));
+    if (!grouped || T > 1) OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, shared_in ? R + T : R, H));   /* one token: its row of xn */
     OLLM__TRY(ollm__experts_prefetch(m, l, st->active, n_active));   /* missing experts start uploading */
     if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, st->logits + W, T, E));   /* then the next layer's */
     if (grouped) {
@@ -6853,10 +7097,11 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
             st->Wg[G] = L->shared_gate_proj; st->Wu[G] = L->shared_up_proj; st->Wd[G] = L->shared_down_proj;
             st->start_active[G] = R; st->count_active[G] = T; G++;
         }
-        OLLM__TRY(B->matmul_grouped(B, st->hg, st->xg, st->Wg, NULL, st->start_active, st->count_active, G));
-        OLLM__TRY(B->matmul_grouped(B, st->hu, st->xg, st->Wu, NULL, st->start_active, st->count_active, G));
+        ollm__buf xin = T > 1 ? st->xg : s->xn; const int32_t *xr = T > 1 ? NULL : st->xrow;
+        OLLM__TRY(B->matmul_grouped(B, st->hg, xin, st->Wg, NULL, st->start_active, xr, st->count_active, G));
+        OLLM__TRY(B->matmul_grouped(B, st->hu, xin, st->Wu, NULL, st->start_active, xr, st->count_active, G));
         OLLM__TRY(B->silu_mul(B, st->hg, st->hu, (int64_t)(shared_in ? R + T : R) * c->moe_ffn));
-        OLLM__TRY(B->matmul_grouped(B, st->xg, st->hg, st->Wd, NULL, st->start_active, st->count_active, G));
+        OLLM__TRY(B->matmul_grouped(B, st->xg, st->hg, st->Wd, NULL, st->start_active, NULL, st->count_active, G));
     } else
         for (i = 0; i < n_active; i++) {
             ollm__w Wg, Wu, Wd; uint64_t r0, n, F = (uint64_t)c->moe_ffn; ollm__buf xe, he, ue;
@@ -6878,6 +7123,7 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
         OLLM__TRY(B->silu_mul(B, he, ue, (int64_t)T * c->shared_ffn));
         OLLM__TRY(B->matmul(B, ollm__view(st->xg, (uint64_t)R * H * 4, (uint64_t)T * H * 4), he, &L->shared_down_proj, NULL, T, 0));
     }
+    OLLM__TRY(ollm__guess_pump(m));   /* the copy stream may be done with this layer's uploads by now */
     /* x[t] += sum over its k picks and the shared expert of weight * out */
     return B->combine(B, s->x, st->xg, st->tok_row, st->weight, T, k + 1, H);
 }
@@ -7659,6 +7905,7 @@ OLLM_API ollm_result ollm_session_prefill(ollm_session *s, const int32_t *ids, s
                               "(0..%d)", ids[i], (unsigned long long)i, m->d.vocab - 1);
     OLLM__TRY(ollm__flush_pending(s));
     OLLM__TRY(ollm__feed(s, ids, n, logits, 1));
+    if (m->B->profile) m->B->profile(m->B, "prefill");
     return m->fam->state_bytes && n ? ollm__snap_take(s, n) : OLLM_OK;   /* a rewind back here resumes from it */
 }
 OLLM_API const float *ollm_session_logits(const ollm_session *s) {
@@ -7802,6 +8049,7 @@ OLLM_API ollm_result ollm_session_generate(ollm_session *s, const ollm_generate_
     if (g.on_token && us.n_held && r == OLLM_OK) g.on_token(g.user, -1, us.held, (size_t)us.n_held);  /* invalid tail */
     OLLM_FREE(cand); OLLM_FREE(work); OLLM_FREE(seen);
     if (n_out) *n_out = n;
+    if (m->B->profile) m->B->profile(m->B, "generation");
     return r;
 }
 

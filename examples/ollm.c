@@ -47,7 +47,7 @@ static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
     "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
-    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--guess] [-v]\n"
+    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--no-guess] [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -70,9 +70,10 @@ static const char usage[] =
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
     "         on the GPU). --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
     "         GPU budget). Layers and experts read from disk while running bypass the page cache (O_DIRECT)\n"
-    "         where the file system allows; --no-direct reads them through it. --guess: MoE models also upload\n"
-    "         the experts the next layer's router picks from the current layer's input while that layer\n"
-    "         computes (the next layer's picks, guessed). -v logs the plan and, on the GPU,\n"
+    "         where the file system allows; --no-direct reads them through it. MoE models on the GPU also upload\n"
+    "         the experts the next layer's router picks from the current layer's input while the copy stream\n"
+    "         would be idle (a guess of the next layer's picks); --no-guess: only the picked ones. -v logs the\n"
+    "         plan and, on the GPU,\n"
     "         the kernel launches and waits for the GPU of a generated token (-v -v: debug messages too).\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
@@ -120,7 +121,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--raw") == 0) o->raw = 1;
         else if (strcmp(a, "--kv-host") == 0) o->kv_host = 1;
         else if (strcmp(a, "--no-direct") == 0) o->no_direct = 1;
-        else if (strcmp(a, "--guess") == 0) o->guess = 1;
+        else if (strcmp(a, "--no-guess") == 0) o->guess = -1;
         else if (strcmp(a, "-v") == 0) o->verbose++;
         else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) { fprintf(stderr, "ollm: unknown or incomplete option %s\n", a); return -1; }
         else if (!o->dir && strcmp(o->cmd, "kernels") != 0) o->dir = a;
@@ -298,7 +299,7 @@ static int cmd_run(const opts *o, int *verbose) {
     if (r != OLLM_OK) { int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_session_close(s); ollm_model_close(m); free(ids); return rc; }
     {
         const ollm_model_info *mi = ollm_model_get_info(m);
-        fprintf(stderr, "ollm: prompt %zu tokens in %.2f s (%.1f tok/s), generated %zu tokens in %.2f s (%.3f s/token over "
+        fprintf(stderr, "ollm: prompt %zu tokens in %.2f s (%.1f tok/s), generated %zu tokens in %.2f s (%.4f s/token over "
                 "%zu forward passes), %s backend", n_ids, t1 - t0, (double)n_ids / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen,
                 t2 - t1, n_gen > 1 ? (t2 - t1) / (double)(n_gen - 1) : 0.0, n_gen > 1 ? n_gen - 1 : 0, mi->backend);
         if (mi->device_peak_bytes) fprintf(stderr, ", peak VRAM %.2f GB", (double)mi->device_peak_bytes / 1e9);

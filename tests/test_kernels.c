@@ -189,13 +189,15 @@ static void t_matmul_fmt(int fmt, int dt, int T, int N, int K, int acc, int bdt)
 }
 
 /* G experts' products in one call (a token's picks): dense or MXFP4 weights stacked [G, N, K], groups of 1..maxr
-   consecutive rows (maxr > 8: the per-group loop) */
+   consecutive rows (maxr > 8: the per-group loop); with an odd G each group reads its rows of x from a random start
+   (xrow), as one decoded token's experts all read its row; more than 12 groups: descriptors uploaded, not by value */
 static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K, int bdt) {
-    int32_t row0[64], rows[64]; int g, R = 0; ollm__w Wc[64], Wg[64], Bc[64], Bg[64]; char what[128]; double e, mx;
+    int32_t row0[64], rows[64], xrow[64], *xr = G_ % 2 ? xrow : NULL; int g, R = 0; ollm__w Wc[64], Wg[64], Bc[64], Bg[64]; char what[128]; double e, mx;
     wpair bias = mkw(bdt < 0 ? OLLM__F32 : bdt, G_, N, 1.0f); uint64_t bb = (uint64_t)N * ollm__dtype_size[bdt < 0 ? OLLM__F32 : bdt];
     uint64_t wb = fmt == OLLM__W_MXFP4 ? (uint64_t)N * K / 2 : (uint64_t)N * K * ollm__dtype_size[dt], sb = (uint64_t)N * K / 32;
     wpair W; pair sc, xb, y;
     for (g = 0; g < G_; g++) { row0[g] = R; rows[g] = 1 + (int)(rng_next() % (uint64_t)maxr); R += rows[g]; }
+    for (g = 0; g < G_; g++) xrow[g] = (int32_t)(rng_next() % (uint64_t)(R - rows[g] + 1));
     xb = mkf((int64_t)R * K, 1.0f); y = mk((uint64_t)R * N * 4, NULL);
     memset(&sc, 0, sizeof sc);
     if (fmt == OLLM__W_MXFP4) {
@@ -214,10 +216,10 @@ static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K, int bdt) 
         Bc[g].data = ollm__view(bias.c.data, g * bb, bb); Bg[g].data = ollm__view(bias.g.data, g * bb, bb);
     }
     poison(y.g, y.bytes);
-    C->matmul_grouped(C, y.c, xb.c, Wc, bdt < 0 ? NULL : Bc, row0, rows, G_);
-    CHECK(G->matmul_grouped(G, y.g, xb.g, Wg, bdt < 0 ? NULL : Bg, row0, rows, G_) == OLLM_OK, "matmul_grouped runs");
-    snprintf(what, sizeof what, "matmul_grouped %s G=%d rows<=%d N=%d K=%d%s%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dtn(dt), G_,
-             maxr, N, K, bdt < 0 ? "" : " +bias ", bdt < 0 ? "" : dtn(bdt));
+    C->matmul_grouped(C, y.c, xb.c, Wc, bdt < 0 ? NULL : Bc, row0, xr, rows, G_);
+    CHECK(G->matmul_grouped(G, y.g, xb.g, Wg, bdt < 0 ? NULL : Bg, row0, xr, rows, G_) == OLLM_OK, "matmul_grouped runs");
+    snprintf(what, sizeof what, "matmul_grouped %s G=%d rows<=%d N=%d K=%d%s%s%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dtn(dt),
+             G_, maxr, N, K, bdt < 0 ? "" : " +bias ", bdt < 0 ? "" : dtn(bdt), xr ? " xrow" : "");
     e = relerr(y.c, y.g, (int64_t)R * N, &mx); report(what, e, mx, maxr > 8 ? 1e-2 : 1e-4);
     rm(&xb); rm(&y); rmw(&W); rmw(&bias);
     if (fmt == OLLM__W_MXFP4) rm(&sc);
@@ -510,6 +512,8 @@ int main(void) {
     t_grouped(OLLM__W_DENSE, OLLM__F16, 5, 2, 130, 100, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, -1);
     t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, -1); t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, -1);
     t_grouped(OLLM__W_MXFP4, 0, 3, 6, 320, 2880, -1);
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 21, 1, 96, 128, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 16, 3, 64, 96, OLLM__BF16);
+    t_grouped(OLLM__W_MXFP4, 0, 17, 1, 64, 96, OLLM__BF16); t_grouped(OLLM__W_MXFP4, 0, 13, 4, 64, 128, -1);
     t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, OLLM__BF16); t_grouped(OLLM__W_MXFP4, 0, 4, 1, 2880, 2880, OLLM__BF16);
     t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, OLLM__F32); t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200, OLLM__F16);
     t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, OLLM__BF16);

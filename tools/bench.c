@@ -66,7 +66,7 @@ static void f_mm(void *v, int i) {
 typedef struct grp_ctx { ollm__buf y, x, blocks, scales; ollm__w w[32]; int32_t row0[4], rows[4]; } grp_ctx;
 static void f_grp(void *v, int i) {   /* 4 of the 32 experts, a different 4 each call */
     grp_ctx *c = (grp_ctx *)v;
-    if (B->matmul_grouped(B, c->y, c->x, &c->w[(i % 8) * 4], NULL, c->row0, c->rows, 4) != OLLM_OK) die("matmul_grouped");
+    if (B->matmul_grouped(B, c->y, c->x, &c->w[(i % 8) * 4], NULL, c->row0, NULL, c->rows, 4) != OLLM_OK) die("matmul_grouped");
 }
 
 typedef struct at_ctx { ollm__buf o, q, k, v, kc, vc; ollm__attn_args a; } at_ctx;
