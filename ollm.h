@@ -1438,9 +1438,10 @@ struct ollm__backend {
        weight of W.rows (a row view of a stacked [E, n] bias is fine), or NULL */
     ollm_result (*matmul)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
                           int accumulate);
-    /* rotate-half RoPE in place on x[T, n_heads * head_dim], first rot_dim dims of each head, positions pos0 + t */
-    ollm_result (*rope)(ollm__backend *b, ollm__buf x, int T, int n_heads, int head_dim, int rot_dim, int pos0,
-                        ollm__buf inv_freq, float mscale);
+    /* rotate-half RoPE in place on q[T, nq * head_dim] and k[T, nk * head_dim] (nk = 0: q alone), the first rot_dim
+       dims of each head, positions pos0 + t */
+    ollm_result (*rope)(ollm__backend *b, ollm__buf q, int nq, ollm__buf k, int nk, int T, int head_dim, int rot_dim,
+                        int pos0, ollm__buf inv_freq, float mscale);
     /* appends k, v [T, n_kv_heads * head_dim] at pos0 into the caches [ctx, n_kv_heads * head_dim] and computes
        o[T, n_heads * head_dim] = softmax(q k^T * scale, causal, window, sinks) v over positions 0 .. pos0 + T - 1 */
     ollm_result (*attention)(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
@@ -1450,6 +1451,10 @@ struct ollm__backend {
        bias[g] (bias NULL: none); every W[g] has the same shape and fmt, every bias[g] the same dtype */
     ollm_result (*matmul_grouped)(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias,
                                   const int32_t *row0, const int32_t *xrow, const int32_t *rows, int G);
+    /* n <= 12 products of one input x[T, K] (q, k and v; gate and up): y[i] [T, W[i]->rows] = x W[i]^T + bias[i]
+       (bias NULL, or bias[i] NULL: none) */
+    ollm_result (*matmul_n)(ollm__backend *b, int n, const ollm__buf *y, ollm__buf x, const ollm__w *const *W,
+                            const ollm__w *const *bias, int T);
     /* g[n] = silu(g) * u: the SwiGLU of LlamaMLP */
     ollm_result (*silu_mul)(ollm__backend *b, ollm__buf g, ollm__buf u, int64_t n);
     /* mixture-of-experts plumbing (index arrays and weights on the host):
@@ -1641,15 +1646,16 @@ static ollm_result ollm__cpu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, 
     return bias ? ollm__cpu_add_bias(b, y, bias, T, W->rows) : OLLM_OK;
 }
 
-static ollm_result ollm__cpu_rope(ollm__backend *b, ollm__buf x, int T, int n_heads, int head_dim, int rot_dim,
-                                  int pos0, ollm__buf inv_freq, float mscale) {
+static ollm_result ollm__cpu_rope(ollm__backend *b, ollm__buf q, int nq, ollm__buf k, int nk, int T, int head_dim,
+                                  int rot_dim, int pos0, ollm__buf inv_freq, float mscale) {
     int t, h, i, half = rot_dim / 2; const float *inv = (const float *)inv_freq.ptr; (void)b;
     for (t = 0; t < T; t++)
         for (i = 0; i < half; i++) {
             float ang = (float)(pos0 + t) * inv[i];          /* fp32 angle, as transformers' position @ inv_freq */
             float c = cosf(ang) * mscale, s = sinf(ang) * mscale;
-            for (h = 0; h < n_heads; h++) {
-                float *xh = (float *)x.ptr + ((int64_t)t * n_heads + h) * head_dim;
+            for (h = 0; h < nq + nk; h++) {
+                float *xh = h < nq ? (float *)q.ptr + ((int64_t)t * nq + h) * head_dim
+                                   : (float *)k.ptr + ((int64_t)t * nk + h - nq) * head_dim;
                 float a = xh[i], bb = xh[i + half];
                 xh[i] = a * c - bb * s;                       /* x cos + rotate_half(x) sin, rotate_half = [-b, a] */
                 xh[i + half] = bb * c + a * s;
@@ -1760,6 +1766,12 @@ static ollm_result ollm__cpu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm_
         OLLM__TRY(b->matmul(b, ollm__view(y, r * n * 4, t * n * 4), ollm__view(x, xr * k * 4, t * k * 4), &W[g],
                               bias ? &bias[g] : NULL, (int)t, 0));
     }
+    return OLLM_OK;
+}
+static ollm_result ollm__cpu_matmul_n(ollm__backend *b, int n, const ollm__buf *y, ollm__buf x, const ollm__w *const *W,
+                                      const ollm__w *const *bias, int T) {
+    int i;
+    for (i = 0; i < n; i++) OLLM__TRY(b->matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T, 0));
     return OLLM_OK;
 }
 static float ollm__sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -1904,7 +1916,7 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
     c->b.attention = ollm__cpu_attention; c->b.silu_mul = ollm__cpu_silu_mul; c->b.sync = ollm__cpu_sync;
     c->b.add_bias = ollm__cpu_add_bias; c->b.gather = ollm__cpu_gather; c->b.combine = ollm__cpu_combine;
     c->b.swiglu_clamp = ollm__cpu_swiglu_clamp; c->b.split_cols = ollm__cpu_split_cols;
-    c->b.matmul_grouped = ollm__cpu_matmul_grouped;
+    c->b.matmul_grouped = ollm__cpu_matmul_grouped; c->b.matmul_n = ollm__cpu_matmul_n;
     c->b.sigmoid_mul = ollm__cpu_sigmoid_mul; c->b.dn_split = ollm__cpu_dn_split; c->b.dn_conv = ollm__cpu_dn_conv;
     c->b.dn_rule = ollm__cpu_dn_rule; c->b.norm_gated = ollm__cpu_norm_gated;
     *out = &c->b;
@@ -4733,54 +4745,96 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
     return c->b.matmul(&c->b, y, x, &dense, bias, T, accumulate);   /* bias: an MXFP4 GEMV's whose x did not fit */
 }
 
-/* Groups of at most 8 rows in dense or MXFP4 weights: one launch (blockIdx.y = group) over descriptors passed by value
-   (up to OLLM__XG_MAX groups: a decoded token's experts) or uploaded through c->idx; otherwise, or for input-major
-   weights, one product per group. */
+/* Grouped products (matmul_grouped, matmul_n): groups of at most 8 rows in dense or MXFP4 weights go in one launch
+   (blockIdx.y = group) over descriptors passed by value (up to OLLM__XG_MAX groups: a decoded token's experts) or
+   uploaded through c->idx; otherwise, or for input-major weights, one product per group. */
 #define OLLM__XG_MAX 12
-typedef struct ollm__cu_xgroup { const void *w, *s, *b; long long x, y; int T, pad; } ollm__cu_xgroup;   /* kernels' xgroup */
-typedef struct ollm__cu_xgroups { ollm__cu_xgroup g[OLLM__XG_MAX]; } ollm__cu_xgroups;                  /* and xgroups */
-static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
-                                           const ollm__w *bias, const int32_t *row0, const int32_t *xrow,
-                                           const int32_t *rows, int G) {
-    ollm__cu *c = (ollm__cu *)b; int g, most = 0, vec = 1, wpr = 1, k = -1, N, K, bdt = bias ? bias[0].dtype : 0;
-    ollm__cu_xgroup *d; ollm__cu_xgroups small; void *args[9], *dp = NULL; uint64_t bytes = (uint64_t)G * sizeof *d;
-    OLLM__CU_ENTER(c);
-    if (G <= 0) return OLLM_OK;
-    if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
-    N = (int)W[0].rows; K = (int)W[0].cols;
-    for (g = 0; g < G; g++) if (rows[g] > most) most = rows[g];
+typedef struct ollm__cu_xgroup { const void *w, *s, *b; const float *x; float *y; int T, N; } ollm__cu_xgroup;   /* xgroup */
+typedef struct ollm__cu_xgroups { ollm__cu_xgroup g[OLLM__XG_MAX]; } ollm__cu_xgroups;                        /* xgroups */
+/* The grouped kernel for G products of K columns in W[0]'s format and dtype with at most `most` rows each, or -1. */
+static int ollm__cu_group_kernel(const ollm__cu *c, const ollm__w *W, int most) {
+    int K = (int)W[0].cols;
     if (most <= 8 && W[0].fmt == OLLM__W_MXFP4 && ollm__cu_mxfp4_fits(c, most, K))
-        k = most <= 1 ? OLLM__K_gemv_group_mxfp4_1 : OLLM__K_gemv_group_mxfp4_8;
-    else if (most <= 8 && W[0].fmt == OLLM__W_DENSE)
-        k = W[0].dtype == OLLM__BF16 ? (most <= 1 ? OLLM__K_gemv_group_bf16_1 : OLLM__K_gemv_group_bf16_8)
-          : ollm__cu_wk(W[0].dtype, OLLM__K_gemv_group_f32_8, OLLM__K_gemv_group_f16_8, -1);
-    if (k < 0)   /* the loop: one product per group */
-        return ollm__cpu_matmul_grouped(b, y, x, W, bias, row0, xrow, rows, G);
-    memset(&small, 0, sizeof small);
-    if (G <= OLLM__XG_MAX) d = small.g;
-    else if (!(d = (ollm__cu_xgroup *)OLLM_MALLOC((size_t)bytes))) return ollm__fail(b->log, OLLM_ERR_NO_MEMORY, "out of memory");
+        return most <= 1 ? OLLM__K_gemv_group_mxfp4_1 : OLLM__K_gemv_group_mxfp4_8;
+    if (most <= 8 && W[0].fmt == OLLM__W_DENSE)
+        return W[0].dtype == OLLM__BF16 ? (most <= 1 ? OLLM__K_gemv_group_bf16_1 : OLLM__K_gemv_group_bf16_8)
+             : ollm__cu_wk(W[0].dtype, OLLM__K_gemv_group_f32_8, OLLM__K_gemv_group_f16_8, -1);
+    return -1;
+}
+/* Launches kernel k over the G descriptors d (d == small->g when G <= OLLM__XG_MAX; else freed here), most rows each. */
+static ollm_result ollm__cu_group_launch(ollm__cu *c, int k, const ollm__w *W, ollm__cu_xgroup *d, ollm__cu_xgroups *small,
+                                         int G, int most, int bdt) {
+    int g, vec = 1, wpr = 1, K = (int)W[0].cols, maxN = 0; int64_t rows_all = 0; void *args[6], *dp = NULL;
+    uint64_t bytes = (uint64_t)G * sizeof *d;
     for (g = 0; g < G; g++) {
-        d[g].w = W[g].data.ptr; d[g].s = W[g].scales.ptr; d[g].y = (long long)row0[g] * N;
-        d[g].x = (long long)(xrow ? xrow[g] : row0[g]) * K;
-        d[g].b = bias ? bias[g].data.ptr : NULL; d[g].T = rows[g]; d[g].pad = 0;
-        vec &= ollm__al16(W[g].data.ptr);
-        ollm__cu_wrote(c, (char *)y.ptr + (uint64_t)row0[g] * N * 4, (uint64_t)rows[g] * N * 4);
+        vec &= ollm__al16(d[g].w) && ollm__al16(d[g].x);
+        if (d[g].N > maxN) maxN = d[g].N;
+        rows_all += d[g].N;
     }
-    vec &= ollm__al16(x.ptr) && ((uint64_t)K * ollm__dtype_size[W[0].dtype]) % 16 == 0 && K % 4 == 0;
-    if (W[0].fmt == OLLM__W_DENSE) while (wpr < 8 && (int64_t)N * G * wpr < (int64_t)c->n_sm * 64) wpr *= 2;
-    if (d != small.g) {
+    vec &= ((uint64_t)K * ollm__dtype_size[W[0].dtype]) % 16 == 0 && K % 4 == 0;
+    if (W[0].fmt == OLLM__W_DENSE) while (wpr < 8 && rows_all * wpr < (int64_t)c->n_sm * 64) wpr *= 2;
+    if (d != small->g) {
         ollm_result r = ollm__cu_scratch(c, &c->idx, bytes);
         if (r == OLLM_OK) r = ollm__cu_put(c, ollm__dp(c->idx), d, bytes);
         OLLM_FREE(d);
         if (r != OLLM_OK) return r;
         dp = c->idx.ptr;
     }
-    args[0] = &y.ptr; args[1] = &x.ptr; args[2] = &dp; args[3] = &small; args[4] = &N; args[5] = &K; args[6] = &vec;
-    args[7] = &wpr; args[8] = &bdt;
+    args[0] = &dp; args[1] = small; args[2] = &K; args[3] = &vec; args[4] = &wpr; args[5] = &bdt;
     if (W[0].fmt == OLLM__W_MXFP4)
-        return ollm__cu_launch(c, k, ollm__cu_grid(N, 32, 0x7fffffff), (unsigned)G, OLLM__MXFP4_THREADS,
+        return ollm__cu_launch(c, k, ollm__cu_grid(maxN, 32, 0x7fffffff), (unsigned)G, OLLM__MXFP4_THREADS,
                                ollm__cu_mxfp4_smem(most, K), args);
-    return ollm__cu_launch(c, k, ollm__cu_grid(N, 8 / wpr, 0x7fffffff), (unsigned)G, 256, 0, args);
+    return ollm__cu_launch(c, k, ollm__cu_grid(maxN, 8 / wpr, 0x7fffffff), (unsigned)G, 256, 0, args);
+}
+static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W,
+                                           const ollm__w *bias, const int32_t *row0, const int32_t *xrow,
+                                           const int32_t *rows, int G) {
+    ollm__cu *c = (ollm__cu *)b; int g, most = 0, k, N, K, bdt = bias ? bias[0].dtype : 0;
+    ollm__cu_xgroup *d; ollm__cu_xgroups small;
+    OLLM__CU_ENTER(c);
+    if (G <= 0) return OLLM_OK;
+    if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
+    N = (int)W[0].rows; K = (int)W[0].cols;
+    for (g = 0; g < G; g++) if (rows[g] > most) most = rows[g];
+    if ((k = ollm__cu_group_kernel(c, W, most)) < 0)   /* the loop: one product per group */
+        return ollm__cpu_matmul_grouped(b, y, x, W, bias, row0, xrow, rows, G);
+    memset(&small, 0, sizeof small);
+    if (G <= OLLM__XG_MAX) d = small.g;
+    else if (!(d = (ollm__cu_xgroup *)OLLM_MALLOC((size_t)G * sizeof *d))) return ollm__fail(b->log, OLLM_ERR_NO_MEMORY, "out of memory");
+    for (g = 0; g < G; g++) {
+        d[g].w = W[g].data.ptr; d[g].s = W[g].scales.ptr; d[g].b = bias ? bias[g].data.ptr : NULL;
+        d[g].x = (const float *)x.ptr + (int64_t)(xrow ? xrow[g] : row0[g]) * K; d[g].y = (float *)y.ptr + (int64_t)row0[g] * N;
+        d[g].T = rows[g]; d[g].N = N;
+        ollm__cu_wrote(c, d[g].y, (uint64_t)rows[g] * N * 4);
+    }
+    return ollm__cu_group_launch(c, k, W, d, &small, G, most, bdt);
+}
+/* Products of one input (matmul_n) in one launch when they are GEMVs of one format, dtype and bias dtype. */
+static ollm_result ollm__cu_matmul_n(ollm__backend *b, int n, const ollm__buf *y, ollm__buf x, const ollm__w *const *W,
+                                     const ollm__w *const *bias, int T) {
+    ollm__cu *c = (ollm__cu *)b; int i, k = -1, bdt = -1; ollm__w w0; ollm__cu_xgroups small;
+    OLLM__CU_ENTER(c);
+    if (n <= 0 || T <= 0) return OLLM_OK;
+    w0 = *W[0];
+    for (i = 0; i < n; i++) {
+        const ollm__w *bi = bias ? bias[i] : NULL;
+        if (W[i]->fmt != OLLM__W_DENSE || W[i]->dtype != w0.dtype || W[i]->cols != w0.cols) break;
+        if (bi && ((bdt >= 0 && bi->dtype != bdt) || ollm__cu_wk(bi->dtype, 0, 0, 0) < 0)) break;
+        if (bi) bdt = bi->dtype;
+    }
+    if (i == n && n <= OLLM__XG_MAX) k = ollm__cu_group_kernel(c, &w0, T);
+    if (k < 0) {   /* one product each */
+        for (i = 0; i < n; i++) OLLM__TRY(ollm__cu_matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T, 0));
+        return OLLM_OK;
+    }
+    memset(&small, 0, sizeof small);
+    for (i = 0; i < n; i++) {
+        ollm__cu_xgroup *d = &small.g[i];
+        d->w = W[i]->data.ptr; d->b = bias && bias[i] ? bias[i]->data.ptr : NULL; d->x = (const float *)x.ptr;
+        d->y = (float *)y[i].ptr; d->T = T; d->N = (int)W[i]->rows;
+        ollm__cu_wrote(c, d->y, (uint64_t)T * W[i]->rows * 4);
+    }
+    return ollm__cu_group_launch(c, k, &w0, small.g, &small, n, T, bdt < 0 ? 0 : bdt);
 }
 
 static ollm_result ollm__cu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n) {
@@ -4918,14 +4972,15 @@ static ollm_result ollm__cu_norm_gated(ollm__backend *b, ollm__buf y, ollm__buf 
     return ollm__cu_launch(c, k, ollm__cu_grid(rows, 8, 0x7fffffff), 1, 256, 0, args);
 }
 
-static ollm_result ollm__cu_rope(ollm__backend *b, ollm__buf x, int T, int n_heads, int head_dim, int rot_dim,
-                                 int pos0, ollm__buf inv_freq, float mscale) {
-    ollm__cu *c = (ollm__cu *)b; void *args[7];
+static ollm_result ollm__cu_rope(ollm__backend *b, ollm__buf q, int nq, ollm__buf k, int nk, int T, int head_dim,
+                                 int rot_dim, int pos0, ollm__buf inv_freq, float mscale) {
+    ollm__cu *c = (ollm__cu *)b; void *args[9];
     OLLM__CU_ENTER(c);
     if (T <= 0 || rot_dim < 2) return OLLM_OK;
-    args[0] = &x.ptr; args[1] = &n_heads; args[2] = &head_dim; args[3] = &rot_dim; args[4] = &pos0; args[5] = &inv_freq.ptr;
-    args[6] = &mscale;
-    ollm__cu_wrote(c, x.ptr, (uint64_t)T * n_heads * head_dim * 4);
+    args[0] = &q.ptr; args[1] = &nq; args[2] = &k.ptr; args[3] = &nk; args[4] = &head_dim; args[5] = &rot_dim;
+    args[6] = &pos0; args[7] = &inv_freq.ptr; args[8] = &mscale;
+    ollm__cu_wrote(c, q.ptr, (uint64_t)T * nq * head_dim * 4);
+    if (nk) ollm__cu_wrote(c, k.ptr, (uint64_t)T * nk * head_dim * 4);
     return ollm__cu_launch(c, OLLM__K_rope, (unsigned)T, 1, 128, 0, args);
 }
 
@@ -5185,7 +5240,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.attention = ollm__cu_attention; c->b.silu_mul = ollm__cu_silu_mul; c->b.sync = ollm__cu_sync;
     c->b.add_bias = ollm__cu_add_bias; c->b.gather = ollm__cu_gather; c->b.combine = ollm__cu_combine;
     c->b.swiglu_clamp = ollm__cu_swiglu_clamp; c->b.split_cols = ollm__cu_split_cols;
-    c->b.matmul_grouped = ollm__cu_matmul_grouped;
+    c->b.matmul_grouped = ollm__cu_matmul_grouped; c->b.matmul_n = ollm__cu_matmul_n;
     c->b.sigmoid_mul = ollm__cu_sigmoid_mul; c->b.dn_split = ollm__cu_dn_split; c->b.dn_conv = ollm__cu_dn_conv;
     c->b.dn_rule = ollm__cu_dn_rule; c->b.norm_gated = ollm__cu_norm_gated;
     c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;
@@ -6349,18 +6404,23 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
         const ollm__llama_layer *L = &w->layers[l];
         OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, NULL, T, 0));
-        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, NULL, T, 0));
-        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, NULL, T, 0));
-        OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
-        OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
+        {   /* q, k, v: three products of xn */
+            ollm__buf y[3]; const ollm__w *W[3];
+            y[0] = s->q; y[1] = s->k; y[2] = s->v; W[0] = &L->q_proj; W[1] = &L->k_proj; W[2] = &L->v_proj;
+            OLLM__TRY(B->matmul_n(B, 3, y, s->xn, W, NULL, T));
+        }
+        OLLM__TRY(B->rope(B, s->q, c->n_heads, s->k, c->n_kv_heads, T, c->head_dim, m->rot_dim, a.pos0, m->inv_freq,
+                          m->mscale));
         OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
         OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
         OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
         OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, NULL, T, 1));               /* x += o Wo^T */
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->g, s->xn, &L->gate_proj, NULL, T, 0));
-        OLLM__TRY(B->matmul(B, s->u, s->xn, &L->up_proj, NULL, T, 0));
+        {   /* gate and up: two products of xn */
+            ollm__buf y[2]; const ollm__w *W[2];
+            y[0] = s->g; y[1] = s->u; W[0] = &L->gate_proj; W[1] = &L->up_proj;
+            OLLM__TRY(B->matmul_n(B, 2, y, s->xn, W, NULL, T));
+        }
         OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
         OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, NULL, T, 1));            /* x += mlp */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
@@ -6694,11 +6754,14 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
         a.ring = ollm__kv_ring(s, l);
         a.sinks = &L->sinks;
         OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
-        OLLM__TRY(B->matmul(B, s->q, s->xn, &L->q_proj, OLLM__BIAS(L->q_proj_bias), T, 0));   /* + bq (attention_bias) */
-        OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, OLLM__BIAS(L->k_proj_bias), T, 0));
-        OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, OLLM__BIAS(L->v_proj_bias), T, 0));
-        OLLM__TRY(B->rope(B, s->q, T, c->n_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
-        OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, c->head_dim, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
+        {   /* q, k, v (+ their biases: attention_bias): three products of xn */
+            ollm__buf y[3]; const ollm__w *W[3], *bs[3];
+            y[0] = s->q; y[1] = s->k; y[2] = s->v; W[0] = &L->q_proj; W[1] = &L->k_proj; W[2] = &L->v_proj;
+            bs[0] = OLLM__BIAS(L->q_proj_bias); bs[1] = OLLM__BIAS(L->k_proj_bias); bs[2] = OLLM__BIAS(L->v_proj_bias);
+            OLLM__TRY(B->matmul_n(B, 3, y, s->xn, W, bs, T));
+        }
+        OLLM__TRY(B->rope(B, s->q, c->n_heads, s->k, c->n_kv_heads, T, c->head_dim, m->rot_dim, a.pos0, m->inv_freq,
+                          m->mscale));
         OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
         OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));           /* sinks, window */
         OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
@@ -6986,8 +7049,11 @@ static ollm_result ollm__qn_deltanet(ollm_session *s, int l, int T) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
     ollm__dn_dims d = ollm__qn_dims(c); int C = 2 * d.nk * d.dk + d.nv * d.dv;
-    OLLM__TRY(B->matmul(B, st->qkvz, s->xn, &L->in_proj_qkvz, NULL, T, 0));
-    OLLM__TRY(B->matmul(B, st->ba, s->xn, &L->in_proj_ba, NULL, T, 0));
+    {   /* the fused projections qkvz and ba: two products of xn */
+        ollm__buf y[2]; const ollm__w *W[2];
+        y[0] = st->qkvz; y[1] = st->ba; W[0] = &L->in_proj_qkvz; W[1] = &L->in_proj_ba;
+        OLLM__TRY(B->matmul_n(B, 2, y, s->xn, W, NULL, T));
+    }
     /* fix_query_key_value_ordering, beta = sigmoid(b), g = -exp(A_log) softplus(a + dt_bias) */
     OLLM__TRY(B->dn_split(B, st->mix, st->z, st->beta, st->g, st->qkvz, st->ba, &L->A_log, &L->dt_bias, &d, T));
     OLLM__TRY(B->dn_conv(B, st->conv_out, st->conv[l], st->mix, &L->conv1d, T, C, d.K));   /* causal conv1d, SiLU */
@@ -7005,14 +7071,15 @@ static ollm_result ollm__qn_attention(ollm_session *s, int l, int T) {
     memset(&a, 0, sizeof a);
     a.T = T; a.pos0 = (int)s->n_past; a.n_heads = nh; a.n_kv_heads = c->n_kv_heads; a.head_dim = hd;
     a.scale = 1.0f / sqrtf((float)hd);
-    OLLM__TRY(B->matmul(B, st->qg, s->xn, &L->q_proj, NULL, T, 0));
+    {   /* q (with its gate), k, v: three products of xn */
+        ollm__buf y[3]; const ollm__w *W[3];
+        y[0] = st->qg; y[1] = s->k; y[2] = s->v; W[0] = &L->q_proj; W[1] = &L->k_proj; W[2] = &L->v_proj;
+        OLLM__TRY(B->matmul_n(B, 3, y, s->xn, W, NULL, T));
+    }
     OLLM__TRY(B->split_cols(B, s->q, st->gate, st->qg, (int64_t)T * nh, hd, hd));   /* per head: [query hd | gate hd] */
-    OLLM__TRY(B->matmul(B, s->k, s->xn, &L->k_proj, NULL, T, 0));
-    OLLM__TRY(B->matmul(B, s->v, s->xn, &L->v_proj, NULL, T, 0));
     OLLM__TRY(B->rmsnorm(B, s->q, s->q, &L->q_norm, T * nh, hd, eps, 1));            /* per head, 1 + w */
     OLLM__TRY(B->rmsnorm(B, s->k, s->k, &L->k_norm, T * c->n_kv_heads, hd, eps, 1));
-    OLLM__TRY(B->rope(B, s->q, T, nh, hd, m->rot_dim, a.pos0, m->inv_freq, m->mscale));   /* partial: first rot_dim */
-    OLLM__TRY(B->rope(B, s->k, T, c->n_kv_heads, hd, m->rot_dim, a.pos0, m->inv_freq, m->mscale));
+    OLLM__TRY(B->rope(B, s->q, nh, s->k, c->n_kv_heads, T, hd, m->rot_dim, a.pos0, m->inv_freq, m->mscale));   /* partial */
     OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));
     OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
     OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));

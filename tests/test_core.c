@@ -254,7 +254,18 @@ static void test_cpu_ops(ollm__backend *B) {
             } else v = xh[i];
             ref[(t * nh + h) * hd + i] = v;
         }
-        B->rope(B, hb(x, 0), T, nh, hd, rot, pos0, hb(inv, 0), 1.25f);
+        {   /* the same heads as q (the first 2 of each token) and k (the last) in one call */
+            float *q = (float *)malloc(sizeof(float) * T * 2 * hd), *k = (float *)malloc(sizeof(float) * T * hd);
+            double *rq = (double *)malloc(sizeof(double) * T * 2 * hd), *rk = (double *)malloc(sizeof(double) * T * hd);
+            for (t = 0; t < T; t++) {
+                memcpy(q + t * 2 * hd, x + t * nh * hd, sizeof(float) * 2 * hd); memcpy(k + t * hd, x + (t * nh + 2) * hd, sizeof(float) * hd);
+                memcpy(rq + t * 2 * hd, ref + t * nh * hd, sizeof(double) * 2 * hd); memcpy(rk + t * hd, ref + (t * nh + 2) * hd, sizeof(double) * hd);
+            }
+            B->rope(B, hb(q, 0), 2, hb(k, 0), 1, T, hd, rot, pos0, hb(inv, 0), 1.25f);
+            CHECK(rel_err(q, rq, T * 2 * hd) < 1e-5 && rel_err(k, rk, T * hd) < 1e-5, "rope: q and k heads in one call");
+            free(q); free(k); free(rq); free(rk);
+        }
+        B->rope(B, hb(x, 0), nh, hb(x, 0), 0, T, hd, rot, pos0, hb(inv, 0), 1.25f);
         CHECK(rel_err(x, ref, T * nh * hd) < 1e-5, "rope: partial rotary, mscale, large positions");
         free(x);
     }

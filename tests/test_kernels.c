@@ -188,6 +188,27 @@ static void t_matmul_fmt(int fmt, int dt, int T, int N, int K, int acc, int bdt)
     if (fmt == OLLM__W_MXFP4) rm(&sc);
 }
 
+/* n products of one input in one call (q, k, v): weights of ns[i] rows, K columns, dtype dt (dt2 for the last one:
+   another dtype takes the one-by-one path), biases of dtype bdt on the odd ones (bdt < 0: none) */
+static void t_matmul_n(int n, const int *ns, int T, int K, int dt, int dt2, int bdt) {
+    wpair W[4], Bw[4]; pair x = mkf((int64_t)T * K, 1.0f), y[4]; ollm__buf yc[4], yg[4]; const ollm__w *Wc[4], *Wg[4], *Bc[4], *Bg[4];
+    int i; char what[128]; double e = 0, mx = 0;
+    for (i = 0; i < n; i++) {
+        W[i] = mkw(i == n - 1 ? dt2 : dt, ns[i], K, 1.0f / sqrtf((float)K)); Bw[i] = mkw(bdt < 0 ? OLLM__F32 : bdt, 1, ns[i], 1.0f);
+        y[i] = mk((uint64_t)T * ns[i] * 4, NULL); poison(y[i].g, y[i].bytes);
+        yc[i] = y[i].c; yg[i] = y[i].g; Wc[i] = &W[i].c; Wg[i] = &W[i].g;
+        Bc[i] = bdt >= 0 && i % 2 ? &Bw[i].c : NULL; Bg[i] = bdt >= 0 && i % 2 ? &Bw[i].g : NULL;
+    }
+    C->matmul_n(C, n, yc, x.c, Wc, Bc, T);
+    CHECK(G->matmul_n(G, n, yg, x.g, Wg, Bg, T) == OLLM_OK, "matmul_n runs");
+    for (i = 0; i < n; i++) { double m1, e1 = relerr(y[i].c, y[i].g, (int64_t)T * ns[i], &m1); if (e1 > e) e = e1; if (m1 > mx) mx = m1; }
+    snprintf(what, sizeof what, "matmul_n %d products T=%d K=%d %s%s%s%s", n, T, K, dtn(dt), dt2 != dt ? "+" : "",
+             dt2 != dt ? dtn(dt2) : "", bdt < 0 ? "" : " +bias");
+    report(what, e, mx, T > 8 ? 1e-2 : 1e-4);
+    for (i = 0; i < n; i++) { rm(&y[i]); rmw(&W[i]); rmw(&Bw[i]); }
+    rm(&x);
+}
+
 /* G experts' products in one call (a token's picks): dense or MXFP4 weights stacked [G, N, K], groups of 1..maxr
    consecutive rows (maxr > 8: the per-group loop); with an odd G each group reads its rows of x from a random start
    (xrow), as one decoded token's experts all read its row; more than 12 groups: descriptors uploaded, not by value */
@@ -345,15 +366,19 @@ static void t_dn_chunk(int T, int nk, int r, int dk, int dv, int chunk) {
     free(hq); free(hb); free(hg); rm(&qkv); rm(&beta); rm(&g); rm(&S); rm(&o);
 }
 
-static void t_rope(int T, int nh, int hd, int rot, int pos0, float mscale) {
-    float inv[512]; int i; pair f, x = mkf((int64_t)T * nh * hd, 2.0f); char what[128]; double e, mx;
+/* q's nh heads and k's nk (0: none) */
+static void t_rope(int T, int nh, int nk, int hd, int rot, int pos0, float mscale) {
+    float inv[512]; int i; pair f, x = mkf((int64_t)T * nh * hd, 2.0f), k = mkf((int64_t)T * (nk ? nk : 1) * hd, 2.0f);
+    char what[128]; double e, ek, mx, mxk;
     for (i = 0; i < rot / 2; i++) inv[i] = (float)(1.0 / pow(500000.0, 2.0 * i / rot));
     f = mk((uint64_t)(rot / 2 + 1) * 4, inv);
-    C->rope(C, x.c, T, nh, hd, rot, pos0, f.c, mscale);
-    CHECK(G->rope(G, x.g, T, nh, hd, rot, pos0, f.g, mscale) == OLLM_OK, "rope runs");
-    snprintf(what, sizeof what, "rope T=%d heads=%d hd=%d rot=%d pos0=%d mscale=%g", T, nh, hd, rot, pos0, mscale);
-    e = relerr(x.c, x.g, (int64_t)T * nh * hd, &mx); report(what, e, mx, 1e-5);
-    rm(&x); rm(&f);
+    C->rope(C, x.c, nh, k.c, nk, T, hd, rot, pos0, f.c, mscale);
+    CHECK(G->rope(G, x.g, nh, k.g, nk, T, hd, rot, pos0, f.g, mscale) == OLLM_OK, "rope runs");
+    snprintf(what, sizeof what, "rope T=%d heads=%d+%d hd=%d rot=%d pos0=%d mscale=%g", T, nh, nk, hd, rot, pos0, mscale);
+    e = relerr(x.c, x.g, (int64_t)T * nh * hd, &mx);
+    ek = relerr(k.c, k.g, (int64_t)T * (nk ? nk : 1) * hd, &mxk);   /* nk = 0: k untouched on both */
+    report(what, e > ek ? e : ek, mx > mxk ? mx : mxk, 1e-5);
+    rm(&x); rm(&k); rm(&f);
 }
 
 static void t_silu(int64_t n, int off) {
@@ -471,7 +496,8 @@ int main(void) {
     t_embed(OLLM__BF16, 5, 1000, 4096); t_embed(OLLM__F16, 3, 50, 77); t_embed(OLLM__F32, 2, 10, 33);
     t_rmsnorm(OLLM__BF16, 1, 4096, 0, 0); t_rmsnorm(OLLM__F16, 3, 77, 1, 0); t_rmsnorm(OLLM__F32, 17, 1000, 0, 0);
     t_rmsnorm(OLLM__BF16, 4, 96, 0, 1);
-    t_rope(7, 4, 64, 64, 0, 1.0f); t_rope(3, 8, 128, 64, 100000, 1.2f); t_rope(2, 3, 32, 32, 5, 1.0f);
+    t_rope(7, 4, 2, 64, 64, 0, 1.0f); t_rope(3, 8, 0, 128, 64, 100000, 1.2f); t_rope(2, 3, 1, 32, 32, 5, 1.0f);
+    t_rope(1, 64, 8, 64, 64, 10239, 1.3f);
     t_silu(1, 0); t_silu(1000003, 0); t_silu(4096 * 7, 1);
     /* decode shapes (GEMV) */
     t_matmul(OLLM__BF16, 1, 4096, 4096, 0, 0); t_matmul(OLLM__BF16, 1, 4096, 4096, 1, 0);
@@ -512,6 +538,13 @@ int main(void) {
     t_grouped(OLLM__W_DENSE, OLLM__F16, 5, 2, 130, 100, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, -1);
     t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, -1); t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, -1);
     t_grouped(OLLM__W_MXFP4, 0, 3, 6, 320, 2880, -1);
+    {   /* q, k, v of GPT-OSS-20B and Llama-3.1-8B; DeltaNet's qkvz and ba; odd sizes; a mixed set (one by one) */
+        static const int g20[3] = { 4096, 512, 512 }, l8[3] = { 4096, 1024, 1024 }, dn[2] = { 12288, 64 }, odd[3] = { 37, 5, 130 };
+        t_matmul_n(3, g20, 1, 2880, OLLM__BF16, OLLM__BF16, OLLM__BF16); t_matmul_n(3, l8, 1, 4096, OLLM__BF16, OLLM__BF16, -1);
+        t_matmul_n(2, dn, 1, 2048, OLLM__BF16, OLLM__BF16, -1); t_matmul_n(3, odd, 5, 200, OLLM__F32, OLLM__F32, OLLM__F16);
+        t_matmul_n(3, odd, 8, 96, OLLM__F16, OLLM__F16, -1); t_matmul_n(3, odd, 3, 64, OLLM__BF16, OLLM__F32, OLLM__BF16);
+        t_matmul_n(2, odd, 40, 128, OLLM__BF16, OLLM__BF16, -1);
+    }
     t_grouped(OLLM__W_DENSE, OLLM__BF16, 21, 1, 96, 128, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 16, 3, 64, 96, OLLM__BF16);
     t_grouped(OLLM__W_MXFP4, 0, 17, 1, 64, 96, OLLM__BF16); t_grouped(OLLM__W_MXFP4, 0, 13, 4, 64, 128, -1);
     t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, OLLM__BF16); t_grouped(OLLM__W_MXFP4, 0, 4, 1, 2880, 2880, OLLM__BF16);
