@@ -5559,6 +5559,9 @@ static int ollm__ent_layer_cmp(const void *a, const void *b) {   /* by layer; a 
    so a wrong guess holds up the next layer's own uploads by at most that much (ollm__guess_pump). */
 #define OLLM__GUESS_CHUNK ((uint64_t)2 << 20)
 #define OLLM__GUESS_DEPTH 2
+/* Each row's guess is its OLLM__GUESS_WIDE * k likeliest experts, best first: the copy stream would be idle anyway, and
+   the picks the first k miss are often among the next */
+#define OLLM__GUESS_WIDE 2
 static uint64_t ollm__guess_chunk = OLLM__GUESS_CHUNK;   /* tests make it smaller than their experts */
 struct ollm__xcache {
     int L, E, n_slots;
@@ -5582,7 +5585,7 @@ struct ollm__xcache {
     uint8_t *guessed;            /* per slot: uploaded on a guess, not yet picked by its layer's router */
     uint64_t *gbytes;            /* per slot: of a guessed expert, the bytes uploaded so far (partial until xbytes) */
     int32_t *glist; int gl_n, gl_i, gl_layer;   /* the last guess: gl_n experts of layer gl_layer ([OLLM__GROUP_ROWS *
-                                                   k]), best first; those before gl_i have a slot or were skipped */
+                                                   OLLM__GUESS_WIDE * k]), best first; those before gl_i are done with */
     int g_slot; uint64_t g_before;   /* the guess being uploaded (-1: none); slots stamped since g_before are taken */
     int8_t g_fly[OLLM__GUESS_DEPTH]; int g_nfly;   /* upload slots of guessed chunks maybe still in flight */
     ollm__bounce *bounce; int n_bounce;   /* direct reads: one per io thread (the caller's, [0], also serves the
@@ -5730,7 +5733,8 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
     x->pending = (int8_t *)OLLM_MALLOC((size_t)x->n_slots);
     x->guessed = (uint8_t *)ollm__calloc((size_t)x->n_slots, 1);
     x->gbytes = (uint64_t *)ollm__calloc((size_t)x->n_slots, sizeof(uint64_t)); x->g_slot = -1;
-    x->glist = (int32_t *)OLLM_MALLOC((size_t)OLLM__GROUP_ROWS * (m->d.n_experts_per_tok > 0 ? m->d.n_experts_per_tok : 1) * sizeof(int32_t));
+    x->glist = (int32_t *)OLLM_MALLOC((size_t)OLLM__GROUP_ROWS * OLLM__GUESS_WIDE * (m->d.n_experts_per_tok > 0 ?
+                                      m->d.n_experts_per_tok : 1) * sizeof(int32_t));
     if (!x->slot_le || !x->slot_tick || !x->pending || !x->guessed || !x->gbytes || !x->glist) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     for (i = 0; i < x->n_slots; i++) { x->slot_le[i] = -1; x->pending[i] = -1; }
     {
@@ -5943,13 +5947,14 @@ static ollm_result ollm__guess_pump(ollm_model *m) {
     }
 }
 /* A guess of layer l's picks, made while layer l - 1 computes: layer l's router applied to layer l - 1's MoE input
-   (ollm__guess_next), logits[T, stride] (the first E of each row). The union of each row's top k, best first, is
-   uploaded from the RAM tier by ollm__guess_pump, now and whenever the host waits, behind the current layer's own
-   uploads. A guess that comes true counts as a miss when its layer picks it; the bytes of those not picked are
+   (ollm__guess_next), logits[T, stride] (the first E of each row). The union of each row's OLLM__GUESS_WIDE k
+   likeliest experts, best first, is uploaded from the RAM tier by ollm__guess_pump, now and whenever the host waits,
+   behind the current layer's own uploads. A guess that comes true counts as a miss when its layer picks it; the bytes of those not picked are
    copied for nothing (guess_bytes - guess_used). Called only where ollm__guess_next(m, l - 1, T) said so, after layer
    l - 1's prefetch. */
 static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits, int T, int stride) {
-    ollm__xcache *x = m->xc; int t, i, j, n = 0, kk = m->d.n_experts_per_tok;
+    ollm__xcache *x = m->xc; int t, i, j, n = 0, kk = m->d.n_experts_per_tok * OLLM__GUESS_WIDE;
+    if (kk > x->E) kk = x->E;
     if (x->q_head < x->q_len) return OLLM_OK;   /* the current layer's disk reads still queued go first */
     for (t = 0; t < T; t++) {   /* the union of the rows' top k, first occurrences in order */
         int32_t *pk = x->glist + n; int n0 = n;
