@@ -118,12 +118,12 @@ typedef struct ollm_model_config {
     int32_t      stream_depth; /* layers in flight while one computes, when layers stream; 0 = 2 */
     int32_t      expert_slots; /* MoE on a GPU: the most routed experts its cache holds; 0 = as many as the budget allows
                                   (fewer than a chunk's picks still work, uploaded one expert at a time) */
-    int32_t      expert_guess; /* MoE decoding with experts in the RAM tier: 0 (default) or 1 = while a layer computes, the
-                                  experts the next layer's router picks from this layer's input (a guess of its picks)
-                                  upload in chunks whenever the copy stream would be idle, so a right guess is a miss
-                                  copied early and a wrong one delays the next layer's uploads by at most two chunks;
-                                  -1 = upload only what the router picked. Where experts live changes, never what is
-                                  computed */
+    int32_t      expert_guess; /* MoE decoding with experts in the RAM tier: 0 (default) or 1 = while a layer computes,
+                                  the experts the next layer's router picks from this layer's input (a guess of its
+                                  picks) upload in chunks whenever the copy stream would be idle, so a right guess is
+                                  a miss copied early and a wrong one delays the next layer's uploads by at most two
+                                  chunks; -1 = upload only what the router picked. Where experts live changes, never
+                                  what is computed */
     int32_t      direct_io;    /* how layers and experts are read from disk while running: 0 = with O_DIRECT (Linux),
                                   past the page cache, where the file system takes it (else buffered); -1 = buffered,
                                   through the page cache (repeated reads may then come from RAM the kernel spares).
@@ -1511,8 +1511,8 @@ struct ollm__backend {
        reports that), without waiting; NULL: uploads land before upload_async returns */
     int (*slot_ready)(ollm__backend *b, int k);
     /* optional: a read back the host polls. read_start queues n <= 1 MiB bytes of src; read_poll copies them to dst
-       and sets *done once they have arrived (wait: blocks until then). Nothing else may run on the backend between
-       the two. NULL: download */
+       and sets *done once they have arrived (wait: blocks until then). Between the two only upload_async and
+       slot_ready may be called. NULL: download */
     ollm_result (*read_start)(ollm__backend *b, ollm__buf src, uint64_t n);
     ollm_result (*read_poll)(ollm__backend *b, void *dst, uint64_t n, int wait, int *done);
     /* optional (OLLM_PROFILE=1): logs where the device's time went since the last call, under the title `what`, and
@@ -4281,7 +4281,8 @@ static void ollm__cu_prof_flush(ollm__cu *c) {
     }
     for (s = 0; s < 2; s++) {
         float ms = 0;
-        if (first[s] >= 0 && c->cu.cuEventElapsedTime(&ms, p->ev[2 * first[s]], p->ev[2 * last[s] + 1]) == 0) p->span[s] += ms;
+        if (first[s] >= 0 && c->cu.cuEventElapsedTime(&ms, p->ev[2 * first[s]], p->ev[2 * last[s] + 1]) == 0)
+            p->span[s] += ms;
     }
     p->n = 0;
 }
@@ -4311,7 +4312,8 @@ static void ollm__cu_profile(ollm__backend *b, const char *what) {
         int s = i == OLLM__PK_UPLOAD;
         if (!p->calls[i]) continue;
         busy[s] += p->busy[i]; idle[s] += p->idle[i];
-        for (j = n++; j > 0 && p->busy[order[j - 1]] + p->idle[order[j - 1]] < p->busy[i] + p->idle[i]; j--) order[j] = order[j - 1];
+        for (j = n++; j > 0 && p->busy[order[j - 1]] + p->idle[order[j - 1]] < p->busy[i] + p->idle[i]; j--)
+            order[j] = order[j - 1];   /* by busy + idle time, most first */
         order[j] = i;
     }
     if (n)
@@ -4322,7 +4324,8 @@ static void ollm__cu_profile(ollm__backend *b, const char *what) {
         int k = order[i]; const char *name = k < OLLM__K_COUNT ? ollm__knames[k] + 7 :
             k == OLLM__PK_UPLOAD ? "upload (copy stream)" : k == OLLM__PK_PUT ? "upload (compute stream)" : "read back";
         char rate[48] = "";
-        if (p->ops_bytes[k] > 0 && p->busy[k] > 0) snprintf(rate, sizeof rate, ", %.1f GB/s", p->ops_bytes[k] / p->busy[k] / 1e6);
+        if (p->ops_bytes[k] > 0 && p->busy[k] > 0)
+            snprintf(rate, sizeof rate, ", %.1f GB/s", p->ops_bytes[k] / p->busy[k] / 1e6);
         ollm__logf(b->log, OLLM_LOG_INFO, "  %-26s %7llu ops %10.3f ms busy (%8.2f us each%s) %10.3f ms idle before", name,
                    (unsigned long long)p->calls[k], p->busy[k], 1e3 * p->busy[k] / (double)p->calls[k], rate, p->idle[k]);
     }
