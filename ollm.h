@@ -5923,9 +5923,10 @@ static int ollm__guess_next(ollm_model *m, int l, int T) {
    router that picks otherwise waits for at most that many chunks. Each guessed expert, best first, gets when its
    first chunk goes the least recently used slot stamped before the guess (so holding none of the current layer's
    picks). Cheap to call when there is nothing to do. */
+static int ollm__guess_left(const ollm__xcache *x) { return x && (x->g_slot >= 0 || x->gl_i < x->gl_n); }
 static ollm_result ollm__guess_pump(ollm_model *m) {
     ollm__xcache *x = m->xc; ollm__backend *B = m->B; int i, j, l; uint64_t bytes;
-    if (!x || (x->g_slot < 0 && x->gl_i >= x->gl_n)) return OLLM_OK;
+    if (!ollm__guess_left(x)) return OLLM_OK;
     l = x->gl_layer; bytes = x->xbytes[l];
     for (;;) {
         uint64_t n;
@@ -5952,14 +5953,14 @@ static ollm_result ollm__guess_pump(ollm_model *m) {
 /* A guess of layer l's picks, made while layer l - 1 computes: layer l's router applied to layer l - 1's MoE input
    (ollm__guess_next), logits[T, stride] (the first E of each row). The union of each row's OLLM__GUESS_WIDE k
    likeliest experts, best first, is uploaded from the RAM tier by ollm__guess_pump, now and whenever the host waits,
-   behind the current layer's own uploads. A guess that comes true counts as a miss when its layer picks it; the bytes of those not picked are
-   copied for nothing (guess_bytes - guess_used). Called only where ollm__guess_next(m, l - 1, T) said so, after layer
-   l - 1's prefetch. */
+   behind the current layer's own uploads. A guess that comes true counts as a miss when its layer picks it; the
+   bytes of those not picked are copied for nothing (guess_bytes - guess_used). Called only where
+   ollm__guess_next(m, l - 1, T) said so, after layer l - 1's prefetch. */
 static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits, int T, int stride) {
     ollm__xcache *x = m->xc; int t, i, j, n = 0, kk = m->d.n_experts_per_tok * OLLM__GUESS_WIDE;
     if (kk > x->E) kk = x->E;
     if (x->q_head < x->q_len) return OLLM_OK;   /* the current layer's disk reads still queued go first */
-    for (t = 0; t < T; t++) {   /* the union of the rows' top k, first occurrences in order */
+    for (t = 0; t < T; t++) {   /* the union of the rows' top kk, first occurrences in order */
         int32_t *pk = x->glist + n; int n0 = n;
         ollm__topk(logits + (int64_t)t * stride, x->E, kk, pk);
         for (i = 0; i < kk; i++) {
@@ -5974,13 +5975,13 @@ static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits
 /* A router's logits back to the host: while they are on their way, guessed uploads keep the copy stream busy. */
 static ollm_result ollm__read_router(ollm_model *m, float *dst, ollm__buf src, uint64_t n) {
     ollm__backend *B = m->B; const ollm__xcache *x = m->xc; int done = 0;
-    if (!B->read_start || !x || (x->g_slot < 0 && x->gl_i >= x->gl_n)) return B->download(B, dst, src, n);
+    if (!B->read_start || !ollm__guess_left(x)) return B->download(B, dst, src, n);
     OLLM__TRY(B->read_start(B, src, n));
     for (;;) {
         OLLM__TRY(B->read_poll(B, dst, n, 0, &done));
         if (done) return OLLM_OK;
         OLLM__TRY(ollm__guess_pump(m));
-        if (x->g_slot < 0 && x->gl_i >= x->gl_n) return B->read_poll(B, dst, n, 1, &done);   /* nothing left to send */
+        if (!ollm__guess_left(x)) return B->read_poll(B, dst, n, 1, &done);   /* nothing left to send */
     }
 }
 
