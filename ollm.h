@@ -25,6 +25,8 @@
              OLLM_GEMM=mma                prefill products on mma.sync even on sm_90, where the default is wgmma
              OLLM_PROFILE=1               the CUDA backend times every kernel and copy and logs (INFO) where the
                                           device's time went after each prefill and generation
+             OLLM_PROFILE=FILE            the same, and every op to FILE, a line each: stream (0 compute, 1 copy),
+                                          op, start and duration in us, bytes copied
 
    ERRORS    Every fallible call returns an ollm_result; ollm_model_last_error(m) holds a message naming the file,
              tensor or field at fault. The library never prints, exits or aborts; logs go to the callback in the
@@ -4200,6 +4202,8 @@ typedef struct ollm__cu_prof {
     int n;
     double busy[OLLM__PK_COUNT], idle[OLLM__PK_COUNT], span[2], ops_bytes[OLLM__PK_COUNT];
     uint64_t calls[OLLM__PK_COUNT];
+    FILE *trace;                              /* OLLM_PROFILE=FILE: every op, timed from t0 (recorded before the first) */
+    ollm__cu_event t0;
 } ollm__cu_prof;
 
 typedef struct ollm__cu {
@@ -4263,6 +4267,10 @@ static ollm_result ollm__cu_check(ollm__cu *c, ollm__cu_result e, const char *wh
     if ((c)->sticky) return ollm__fail((c)->b.log, OLLM_ERR_DEVICE, "%s", (c)->sticky_msg); \
     OLLM__CU((c), cuCtxSetCurrent((c)->ctx)); } while (0)
 
+static const char *ollm__prof_name(int k) {
+    return k < OLLM__K_COUNT ? ollm__knames[k] + 7 : k == OLLM__PK_UPLOAD ? "upload (copy stream)" :
+           k == OLLM__PK_PUT ? "upload (compute stream)" : "read back";
+}
 /* The profile (OLLM_PROFILE=1): sums the finished table into the totals. Waits for both streams. */
 static void ollm__cu_prof_flush(ollm__cu *c) {
     ollm__cu_prof *p = c->prof; int i, last[2] = { -1, -1 }, first[2] = { -1, -1 }, s;
@@ -4276,6 +4284,9 @@ static void ollm__cu_prof_flush(ollm__cu *c) {
         if (last[s] >= 0 && c->cu.cuEventElapsedTime(&gap, p->ev[2 * last[s] + 1], p->ev[2 * i]) == 0 && gap > 0)
             p->idle[k] += gap;
         p->busy[k] += ms; p->calls[k]++; p->ops_bytes[k] += (double)p->bytes[i];
+        if (p->trace && c->cu.cuEventElapsedTime(&gap, p->t0, p->ev[2 * i]) == 0)
+            fprintf(p->trace, "%d %s %.1f %.1f %llu\n", s, ollm__prof_name(k), 1e3 * gap, 1e3 * ms,
+                    (unsigned long long)p->bytes[i]);
         if (first[s] < 0) first[s] = i;
         last[s] = i;
     }
@@ -4291,6 +4302,7 @@ static int ollm__cu_prof_begin(ollm__cu *c, int on_copy) {
     ollm__cu_prof *p = c->prof; int i;
     if (!p) return -1;
     if (p->n == OLLM__PROF_CAP) ollm__cu_prof_flush(c);
+    if (p->trace && !p->t0 && (c->cu.cuEventCreate(&p->t0, 0) != 0 || c->cu.cuEventRecord(p->t0, c->st) != 0)) return -1;
     i = p->n;
     if ((!p->ev[2 * i] && c->cu.cuEventCreate(&p->ev[2 * i], 0) != 0) ||
         (!p->ev[2 * i + 1] && c->cu.cuEventCreate(&p->ev[2 * i + 1], 0) != 0) ||
@@ -4321,8 +4333,7 @@ static void ollm__cu_profile(ollm__backend *b, const char *what) {
                    "from first to last); copy stream %.3f ms busy, %.3f ms idle (%.3f ms)", what, busy[0], idle[0], p->span[0],
                    busy[1], idle[1], p->span[1]);
     for (i = 0; i < n; i++) {
-        int k = order[i]; const char *name = k < OLLM__K_COUNT ? ollm__knames[k] + 7 :
-            k == OLLM__PK_UPLOAD ? "upload (copy stream)" : k == OLLM__PK_PUT ? "upload (compute stream)" : "read back";
+        int k = order[i]; const char *name = ollm__prof_name(k);
         char rate[48] = "";
         if (p->ops_bytes[k] > 0 && p->busy[k] > 0)
             snprintf(rate, sizeof rate, ", %.1f GB/s", p->ops_bytes[k] / p->busy[k] / 1e6);
@@ -4861,19 +4872,25 @@ static ollm_result ollm__cu_gather(ollm__backend *b, ollm__buf dst, ollm__buf sr
     ollm__cu_wrote(c, dst.ptr, (uint64_t)R * width * 4);
     return ollm__cu_launch(c, OLLM__K_gather_rows, (unsigned)R, (unsigned)((width + 255) / 256), 256, 0, args);
 }
+/* The combine's tables by value (kernels.cu.inc: cmb_small) while T k <= OLLM__CMB_MAX (CMB_MAX there) */
+#define OLLM__CMB_MAX 32
+typedef struct ollm__cu_cmb_small { int32_t rows[OLLM__CMB_MAX]; float w[OLLM__CMB_MAX]; } ollm__cu_cmb_small;
 static ollm_result ollm__cu_combine(ollm__backend *b, ollm__buf x, ollm__buf src, const int32_t *rows, const float *w,
                                     int T, int k, int64_t width) {
-    ollm__cu *c = (ollm__cu *)b; long long wd = width; void *args[6], *rp, *wp; uint64_t n = (uint64_t)T * k * 4;
+    ollm__cu *c = (ollm__cu *)b; long long wd = width; void *args[7], *rp = NULL, *wp = NULL; uint64_t n = (uint64_t)T * k * 4;
+    ollm__cu_cmb_small small;
     OLLM__CU_ENTER(c);
     if (T <= 0 || k <= 0) return OLLM_OK;
-    OLLM__TRY(ollm__cu_scratch(c, &c->idx, 2 * n));
-    {   /* rows and weights up in one copy */
+    memset(&small, 0, sizeof small);
+    if ((int64_t)T * k <= OLLM__CMB_MAX) { memcpy(small.rows, rows, (size_t)n); memcpy(small.w, w, (size_t)n); }
+    else {   /* rows and weights up in one copy */
         const void *src2[2]; uint64_t n2[2];
+        OLLM__TRY(ollm__cu_scratch(c, &c->idx, 2 * n));
         src2[0] = rows; src2[1] = w; n2[0] = n2[1] = n;
         OLLM__TRY(ollm__cu_putv(c, ollm__dp(c->idx), src2, n2, 2));
+        rp = c->idx.ptr; wp = (char *)c->idx.ptr + n;
     }
-    rp = c->idx.ptr; wp = (char *)c->idx.ptr + n;
-    args[0] = &x.ptr; args[1] = &src.ptr; args[2] = &rp; args[3] = &wp; args[4] = &k; args[5] = &wd;
+    args[0] = &x.ptr; args[1] = &src.ptr; args[2] = &rp; args[3] = &wp; args[4] = &k; args[5] = &wd; args[6] = &small;
     ollm__cu_wrote(c, x.ptr, (uint64_t)T * width * 4);
     return ollm__cu_launch(c, OLLM__K_moe_combine, (unsigned)T, (unsigned)((width + 255) / 256), 256, 0, args);
 }
@@ -5117,8 +5134,9 @@ static void ollm__cu_destroy(ollm__backend *b) {
         if (c->pin) c->cu.cuMemFreeHost(c->pin);
         if (c->ev_read) c->cu.cuEventDestroy(c->ev_read);
         if (c->prof) {
+            ollm__cu_prof_flush(c);
             for (i = 0; i < 2 * OLLM__PROF_CAP; i++) if (c->prof->ev[i]) c->cu.cuEventDestroy(c->prof->ev[i]);
-            OLLM_FREE(c->prof);
+            if (c->prof->t0) c->cu.cuEventDestroy(c->prof->t0);
         }
         if (c->used) ollm__logf(b->log, OLLM_LOG_DEBUG, "CUDA backend closed with %llu bytes still allocated",
                                 (unsigned long long)c->used);
@@ -5131,6 +5149,8 @@ static void ollm__cu_destroy(ollm__backend *b) {
         }
         c->cu.cuDevicePrimaryCtxRelease(c->dev);
     }
+    if (c->prof && c->prof->trace) fclose(c->prof->trace);
+    OLLM_FREE(c->prof);
     ollm__nvrtc_unload(&c->nv);
     if (c->cu.lib) dlclose(c->cu.lib);
     OLLM_FREE(c);
@@ -5169,9 +5189,13 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         c->wgmma = c->cc_major == 9 && c->cc_minor == 0 && c->cu.cuTensorMapEncodeTiled && !(g && strcmp(g, "mma") == 0);
     }
     c->dn_chunk = 64;
-    {   /* OLLM_PROFILE=1: the device's timeline, logged after each prefill and generation */
+    {   /* OLLM_PROFILE=1: the device's timeline, logged after each prefill and generation; OLLM_PROFILE=FILE: also
+           written op by op */
         const char *pf = getenv("OLLM_PROFILE");
-        if (pf && strcmp(pf, "1") == 0 && c->cu.cuEventElapsedTime) c->prof = (ollm__cu_prof *)ollm__calloc(1, sizeof *c->prof);
+        if (pf && *pf && strcmp(pf, "0") != 0 && c->cu.cuEventElapsedTime &&
+            (c->prof = (ollm__cu_prof *)ollm__calloc(1, sizeof *c->prof)) != NULL && strcmp(pf, "1") != 0 &&
+            !(c->prof->trace = fopen(pf, "w")))
+            ollm__logf(lg, OLLM_LOG_WARN, "OLLM_PROFILE: cannot write %s (%s): profiling without the trace", pf, strerror(errno));
     }
     {
         char err[1024];
@@ -8026,10 +8050,24 @@ static int ollm__cand_desc(const void *a, const void *b) {
 
 /* Picks the next token from logits[vocab] (modified in place) in transformers' order of logits processors:
    repetition penalty, temperature, top-k, top-p, min-p; greedy (argmax, lowest id on ties) at temperature 0. */
+/* The index of the largest of v[n], the lowest on a tie, as `if (v[i] > v[best]) best = i` gives (a NaN never wins;
+   v[0] NaN: 0), without that loop's chain through v[best]: the maximum in 8 lanes, then its first index. */
+static int32_t ollm__argmax(const float *v, int32_t n) {
+    float m[8], mx; int32_t i, j;
+    if (n <= 0 || v[0] != v[0]) return 0;
+    for (j = 0; j < 8; j++) m[j] = v[0];
+    for (i = 0; i + 8 <= n; i += 8)
+        for (j = 0; j < 8; j++) m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+    for (; i < n; i++) m[0] = v[i] > m[0] ? v[i] : m[0];
+    for (mx = m[0], j = 1; j < 8; j++) mx = m[j] > mx ? m[j] : mx;
+    for (i = 0; v[i] != mx; i++) {}
+    return i;
+}
+static int ollm__penalised(const ollm_generate_config *g) { return g->repetition_penalty > 0 && g->repetition_penalty != 1.0f; }
 static int32_t ollm__sample(float *logits, int32_t vocab, const int32_t *history, int64_t n_hist,
                             const ollm_generate_config *g, uint64_t *rng, ollm__cand *cand, uint8_t *seen) {
-    int32_t i, n = vocab, best = 0; int64_t h;
-    if (g->repetition_penalty > 0 && g->repetition_penalty != 1.0f) {
+    int32_t i, n = vocab; int64_t h;
+    if (ollm__penalised(g)) {
         /* CTRL rule (RepetitionPenaltyLogitsProcessor): each distinct token of the context once */
         memset(seen, 0, (size_t)vocab);
         for (h = 0; h < n_hist; h++) {
@@ -8039,10 +8077,7 @@ static int32_t ollm__sample(float *logits, int32_t vocab, const int32_t *history
             logits[t] = logits[t] < 0 ? logits[t] * g->repetition_penalty : logits[t] / g->repetition_penalty;
         }
     }
-    if (!(g->temperature > 0)) {
-        for (i = 1; i < vocab; i++) if (logits[i] > logits[best]) best = i;
-        return best;
-    }
+    if (!(g->temperature > 0)) return ollm__argmax(logits, vocab);
     for (i = 0; i < vocab; i++) { cand[i].logit = logits[i] / g->temperature; cand[i].id = i; }
     qsort(cand, (size_t)vocab, sizeof *cand, ollm__cand_desc);
     if (g->top_k > 0 && g->top_k < n) n = g->top_k;
@@ -8100,8 +8135,10 @@ OLLM_API ollm_result ollm_session_generate(ollm_session *s, const ollm_generate_
     for (;;) {
         int32_t tok; int is_eos = 0, stop;
         if (g.max_tokens && n >= (size_t)g.max_tokens) break;
-        memcpy(work, s->last_logits, (size_t)m->d.vocab * sizeof *work);
-        tok = ollm__sample(work, m->d.vocab, s->tokens, s->n_past, &g, &rng, cand, seen);
+        if (g.temperature > 0 || ollm__penalised(&g)) {   /* the sampler changes its copy; greedy reads them in place */
+            memcpy(work, s->last_logits, (size_t)m->d.vocab * sizeof *work);
+            tok = ollm__sample(work, m->d.vocab, s->tokens, s->n_past, &g, &rng, cand, seen);
+        } else tok = ollm__argmax(s->last_logits, m->d.vocab);
         for (i = 0; i < m->d.n_eos; i++) is_eos |= tok == m->d.eos[i];
         if (out_ids && n < cap) out_ids[n] = tok;
         n++;

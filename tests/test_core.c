@@ -679,6 +679,25 @@ static void test_tokenizer_limits(void) {
     ollm__tok_free(t);
 }
 
+/* ollm__argmax against the loop it replaces (`if (v[i] > v[best]) best = i`): random lengths, ties, signed zeros, NaNs */
+static void test_argmax(void) {
+    static float v[1000]; int trial, bad = 0; uint64_t r = 12345;
+    for (trial = 0; trial < 3000; trial++) {
+        int32_t n = 1 + (int32_t)(trial % 997), i, best = 0, kind = trial % 5;
+        for (i = 0; i < n; i++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            v[i] = kind == 0 ? (float)(r >> 40) / (float)(1 << 24) : (float)((r >> 33) % 7) - 3.0f;   /* few values: ties */
+            if (kind == 2 && (r >> 20) % 9 == 0) v[i] = NAN;
+            if (kind == 3 && v[i] == 0.0f && (r >> 21) & 1) v[i] = -0.0f;
+            if (kind == 4) v[i] = -INFINITY;
+        }
+        if (trial % 50 == 7) v[0] = NAN;
+        for (i = 1; i < n; i++) if (v[i] > v[best]) best = i;
+        bad += ollm__argmax(v, n) != best;
+    }
+    CHECK(bad == 0, "argmax: the lowest index of the largest value, NaNs never winning (3000 random vectors)");
+}
+
 int main(void) {
     ollm__backend *B; ollm__log lg; char cmd[512];
     snprintf(tmp_root, sizeof tmp_root, "/tmp/ollm_test_core_%d", (int)getpid());
@@ -691,6 +710,7 @@ int main(void) {
     test_cpu_ops(B);
     B->destroy(B);
     test_rope_tables();
+    test_argmax();
     test_session();
     test_streaming();
     test_direct_io();

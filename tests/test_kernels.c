@@ -564,6 +564,7 @@ int main(void) {
     t_dn_chunk(200, 16, 2, 128, 128, 32); t_dn_chunk(333, 3, 1, 21, 33, 32); t_dn_chunk(100, 1, 1, 256, 70, 32);
     t_dn_chunk(200, 16, 2, 128, 128, 0); t_dn_chunk(65, 1, 1, 256, 70, 0);
     t_moe_ops(1, 4, 2880, 2880, OLLM__BF16); t_moe_ops(37, 4, 100, 33, OLLM__F32); t_moe_ops(9, 11, 64, 512, OLLM__F16);
+    t_moe_ops(8, 4, 520, 64, OLLM__F32); t_moe_ops(3, 11, 300, 40, OLLM__BF16);   /* combine tables by value at most 32 */
     /* attention: decode (split over keys), prefill (tensor cores for hd 64/128), odd head sizes, windows, sinks */
     t_attn(4, 4, 64, 1, 0, 0, 0);
     t_attn(4, 1, 64, 37, 0, 0, 0);      /* the shapes of tests/fixtures/llama_tied_gqa4 */

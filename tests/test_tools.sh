@@ -1,0 +1,41 @@
+#!/bin/sh
+# tools/trace_report.py on a made-up OLLM_PROFILE=FILE trace whose figures are known: a prefill chunk, then two
+# decoded tokens of 1000 us each (vocab 8: logits read backs of 32 bytes), each with a router read back and a copy
+# stream gap of 390 us that ends 20 us after that router's result, and 200 us idle across the tokens' boundary
+# (so 490 us a token). Ends "N passed, M failed".
+set -u
+cd "$(dirname "$0")/.." || exit 1
+B=build/tools-test
+mkdir -p "$B"
+pass=0; fail=0
+check() { if eval "$1"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $2"; fi; }
+cat > "$B/t.trace" <<'TR'
+0 gemm_wgmma 0.0 90.0 0
+0 read back 90.0 10.0 32
+1 upload (copy stream) 100.0 200.0 1000
+0 gemv_bf16_1 100.0 500.0 0
+0 read back 660.0 10.0 16
+1 upload (copy stream) 690.0 210.0 2000
+0 gemv_bf16_1 700.0 390.0 0
+0 read back 1090.0 10.0 32
+1 upload (copy stream) 1100.0 200.0 1000
+0 gemv_bf16_1 1100.0 500.0 0
+0 read back 1660.0 10.0 16
+1 upload (copy stream) 1690.0 210.0 2000
+0 gemv_bf16_1 1700.0 390.0 0
+0 read back 2090.0 10.0 32
+TR
+if command -v python3 > /dev/null 2>&1; then
+    python3 tools/trace_report.py "$B/t.trace" 8 > "$B/report.txt" 2>&1
+    check "grep -q '^2 decoded tokens: 1000 us each; compute stream busy 910 us, copy stream busy 410 us (0.0 MB)' $B/report.txt" \
+          "per-token busy times"
+    check "grep -q 'copy stream idle 490 us a token; .* by layer: 0: 390 us' $B/report.txt" "copy stream gaps by layer"
+    check "grep -q 'gemv_bf16_1 .* 2.0 ops .* 890.0 us' $B/report.txt" "kernels per token"
+    python3 tools/trace_report.py "$B/t.trace" 9 > "$B/none.txt" 2>&1
+    check "grep -q 'no decoded tokens' $B/none.txt" "a wrong vocabulary finds no tokens and says so"
+else
+    echo "skipped: no python3"
+    pass=4
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
