@@ -3982,11 +3982,16 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
 /* ---- compiling kernels.cu.inc, and the CUBIN cache ---- */
 
 /* The whole program: each piece behind a #line that points NVRTC's messages into kernels.cu.inc. */
+/* Launch arguments passed by value whose sizes the kernels share: kernels.cu.inc's XG_MAX and CMB_MAX, defined from
+   these ahead of its text */
+#define OLLM__XG_MAX 12    /* grouped products' descriptors (xgroups) */
+#define OLLM__CMB_MAX 32   /* the MoE combine's rows and weights (cmb_small) */
 static char *ollm__kernel_program(void) {
-    size_t n = 1, i, off = 0; char *s;
+    size_t n = 64, i, off = 0; char *s;
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) n += strlen(ollm__kpieces[i].text) + 48;
     s = (char *)OLLM_MALLOC(n);
     if (!s) return NULL;
+    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n", OLLM__XG_MAX, OLLM__CMB_MAX);
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) {
         off += (size_t)snprintf(s + off, n - off, "#line %d \"kernels.cu.inc\"\n", ollm__kpieces[i].line + 1);
         off += (size_t)snprintf(s + off, n - off, "%s", ollm__kpieces[i].text);
@@ -4202,7 +4207,7 @@ typedef struct ollm__cu_prof {
     int n;
     double busy[OLLM__PK_COUNT], idle[OLLM__PK_COUNT], span[2], ops_bytes[OLLM__PK_COUNT];
     uint64_t calls[OLLM__PK_COUNT];
-    FILE *trace;                              /* OLLM_PROFILE=FILE: every op, timed from t0 (recorded before the first) */
+    FILE *trace;                              /* OLLM_PROFILE=FILE: every op, timed from t0 (before the first op) */
     ollm__cu_event t0;
 } ollm__cu_prof;
 
@@ -4302,7 +4307,8 @@ static int ollm__cu_prof_begin(ollm__cu *c, int on_copy) {
     ollm__cu_prof *p = c->prof; int i;
     if (!p) return -1;
     if (p->n == OLLM__PROF_CAP) ollm__cu_prof_flush(c);
-    if (p->trace && !p->t0 && (c->cu.cuEventCreate(&p->t0, 0) != 0 || c->cu.cuEventRecord(p->t0, c->st) != 0)) return -1;
+    if (p->trace && !p->t0 && (c->cu.cuEventCreate(&p->t0, 0) != 0 || c->cu.cuEventRecord(p->t0, c->st) != 0))
+        return -1;
     i = p->n;
     if ((!p->ev[2 * i] && c->cu.cuEventCreate(&p->ev[2 * i], 0) != 0) ||
         (!p->ev[2 * i + 1] && c->cu.cuEventCreate(&p->ev[2 * i + 1], 0) != 0) ||
@@ -4520,24 +4526,31 @@ static ollm_result ollm__cu_upload(ollm__backend *b, ollm__buf dst, const void *
     OLLM__CU(c, cuMemcpyHtoDAsync(ollm__dp(dst), src, (size_t)n, c->st));
     return ollm__cu_drain(c);
 }
+/* Queues a read back of n bytes of src on the compute stream: up to 1 MiB (a router's logits, a token's logits) into
+   the pinned arena (*at: where they land), as a copy into pageable memory costs the stream several times longer;
+   else into dst (*at = NULL), or when dst is NULL nothing is queued (the caller reads later). */
+static ollm_result ollm__cu_read_queue(ollm__cu *c, void *dst, ollm__buf src, uint64_t n, char **at) {
+    int ok = 0, pi;
+    *at = NULL;
+    if (n <= ((uint64_t)1 << 20)) OLLM__TRY(ollm__cu_pin_room(c, n, &ok));
+    if (!ok && !dst) return OLLM_OK;
+    if (ok) *at = c->pin + c->pin_off;
+    pi = ollm__cu_prof_begin(c, 0);
+    OLLM__CU(c, cuMemcpyDtoHAsync(ok ? (void *)*at : dst, ollm__dp(src), (size_t)n, c->st));
+    ollm__cu_prof_end(c, pi, OLLM__PK_READ, 0, n);
+    if (ok) c->pin_off += (n + 15) & ~(uint64_t)15;
+    return OLLM_OK;
+}
 static ollm_result ollm__cu_download(ollm__backend *b, void *dst, ollm__buf src, uint64_t n) {
     ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     if (!n) return OLLM_OK;
-    {   /* up to 1 MiB (a router's logits, a token's logits) through the pinned arena: a copy into pageable memory
-           costs the stream several times longer. Either way the whole read back counts as one wait */
-        double t0 = ollm__now(); int ok = 0, pi;
-        if (n <= ((uint64_t)1 << 20)) OLLM__TRY(ollm__cu_pin_room(c, n, &ok));
-        pi = ollm__cu_prof_begin(c, 0);
-        OLLM__CU(c, cuMemcpyDtoHAsync(ok ? (void *)(c->pin + c->pin_off) : dst, ollm__dp(src), (size_t)n, c->st));
-        ollm__cu_prof_end(c, pi, OLLM__PK_READ, 0, n);
-        if (!ok) return ollm__cu_drain_since(c, t0);
-        {
-            char *from = c->pin + c->pin_off;   /* the drain starts the arena over; its bytes stay until the next put */
-            OLLM__TRY(ollm__cu_drain_since(c, t0));
-            memcpy(dst, from, (size_t)n);
-            return OLLM_OK;
-        }
+    {   /* the whole read back counts as one wait */
+        double t0 = ollm__now(); char *from;
+        OLLM__TRY(ollm__cu_read_queue(c, dst, src, n, &from));
+        OLLM__TRY(ollm__cu_drain_since(c, t0));
+        if (from) memcpy(dst, from, (size_t)n);   /* the drain starts the arena over; the bytes stay till the next put */
+        return OLLM_OK;
     }
 }
 static int ollm__cu_slot_ready(ollm__backend *b, int k) {
@@ -4546,19 +4559,13 @@ static int ollm__cu_slot_ready(ollm__backend *b, int k) {
     return c->cu.cuEventQuery(c->ev_copy[k]) != 600;   /* CUDA_ERROR_NOT_READY */
 }
 static ollm_result ollm__cu_read_start(ollm__backend *b, ollm__buf src, uint64_t n) {
-    ollm__cu *c = (ollm__cu *)b; int ok = 0, pi;
+    ollm__cu *c = (ollm__cu *)b;
     OLLM__CU_ENTER(c);
     c->rd_from = NULL; c->rd_src = src;
-    if (!n || n > ((uint64_t)1 << 20)) return OLLM_OK;
-    OLLM__TRY(ollm__cu_pin_room(c, n, &ok));
-    if (!ok) return OLLM_OK;
+    if (!n) return OLLM_OK;
     if (!c->ev_read) OLLM__CU(c, cuEventCreate(&c->ev_read, 2));   /* CU_EVENT_DISABLE_TIMING */
-    c->rd_from = c->pin + c->pin_off;
-    pi = ollm__cu_prof_begin(c, 0);
-    OLLM__CU(c, cuMemcpyDtoHAsync(c->rd_from, ollm__dp(src), (size_t)n, c->st));
-    ollm__cu_prof_end(c, pi, OLLM__PK_READ, 0, n);
-    OLLM__CU(c, cuEventRecord(c->ev_read, c->st));
-    c->pin_off += (n + 15) & ~(uint64_t)15;
+    OLLM__TRY(ollm__cu_read_queue(c, NULL, src, n, &c->rd_from));   /* not pinned: read_poll reads it */
+    if (c->rd_from) OLLM__CU(c, cuEventRecord(c->ev_read, c->st));
     return OLLM_OK;
 }
 static ollm_result ollm__cu_read_poll(ollm__backend *b, void *dst, uint64_t n, int wait, int *done) {
@@ -4762,7 +4769,6 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
 /* Grouped products (matmul_grouped, matmul_n): groups of at most 8 rows in dense or MXFP4 weights go in one launch
    (blockIdx.y = group) over descriptors passed by value (up to OLLM__XG_MAX groups: a decoded token's experts) or
    uploaded through c->idx; otherwise, or for input-major weights, one product per group. */
-#define OLLM__XG_MAX 12
 typedef struct ollm__cu_xgroup { const void *w, *s, *b; const float *x; float *y; int T, N; } ollm__cu_xgroup;   /* xgroup */
 typedef struct ollm__cu_xgroups { ollm__cu_xgroup g[OLLM__XG_MAX]; } ollm__cu_xgroups;                        /* xgroups */
 /* The grouped kernel for G products of K columns in W[0]'s format and dtype with at most `most` rows each, or -1. */
@@ -4826,17 +4832,16 @@ static ollm_result ollm__cu_matmul_grouped(ollm__backend *b, ollm__buf y, ollm__
 /* Products of one input (matmul_n) in one launch when they are GEMVs of one format, dtype and bias dtype. */
 static ollm_result ollm__cu_matmul_n(ollm__backend *b, int n, const ollm__buf *y, ollm__buf x, const ollm__w *const *W,
                                      const ollm__w *const *bias, int T) {
-    ollm__cu *c = (ollm__cu *)b; int i, k = -1, bdt = -1; ollm__w w0; ollm__cu_xgroups small;
+    ollm__cu *c = (ollm__cu *)b; int i, k = -1, bdt = -1; const ollm__w *w0 = W[0]; ollm__cu_xgroups small;
     OLLM__CU_ENTER(c);
     if (n <= 0 || T <= 0) return OLLM_OK;
-    w0 = *W[0];
     for (i = 0; i < n; i++) {
         const ollm__w *bi = bias ? bias[i] : NULL;
-        if (W[i]->fmt != OLLM__W_DENSE || W[i]->dtype != w0.dtype || W[i]->cols != w0.cols) break;
+        if (W[i]->fmt != OLLM__W_DENSE || W[i]->dtype != w0->dtype || W[i]->cols != w0->cols) break;
         if (bi && ((bdt >= 0 && bi->dtype != bdt) || ollm__cu_wk(bi->dtype, 0, 0, 0) < 0)) break;
         if (bi) bdt = bi->dtype;
     }
-    if (i == n && n <= OLLM__XG_MAX) k = ollm__cu_group_kernel(c, &w0, T);
+    if (i == n && n <= OLLM__XG_MAX) k = ollm__cu_group_kernel(c, w0, T);
     if (k < 0) {   /* one product each */
         for (i = 0; i < n; i++) OLLM__TRY(ollm__cu_matmul(b, y[i], x, W[i], bias ? bias[i] : NULL, T, 0));
         return OLLM_OK;
@@ -4848,7 +4853,7 @@ static ollm_result ollm__cu_matmul_n(ollm__backend *b, int n, const ollm__buf *y
         d->y = (float *)y[i].ptr; d->T = T; d->N = (int)W[i]->rows;
         ollm__cu_wrote(c, d->y, (uint64_t)T * W[i]->rows * 4);
     }
-    return ollm__cu_group_launch(c, k, &w0, small.g, &small, n, T, bdt < 0 ? 0 : bdt);
+    return ollm__cu_group_launch(c, k, w0, small.g, &small, n, T, bdt < 0 ? 0 : bdt);
 }
 
 static ollm_result ollm__cu_add_bias(ollm__backend *b, ollm__buf y, const ollm__w *bias, int T, int64_t n) {
@@ -4872,13 +4877,12 @@ static ollm_result ollm__cu_gather(ollm__backend *b, ollm__buf dst, ollm__buf sr
     ollm__cu_wrote(c, dst.ptr, (uint64_t)R * width * 4);
     return ollm__cu_launch(c, OLLM__K_gather_rows, (unsigned)R, (unsigned)((width + 255) / 256), 256, 0, args);
 }
-/* The combine's tables by value (kernels.cu.inc: cmb_small) while T k <= OLLM__CMB_MAX (CMB_MAX there) */
-#define OLLM__CMB_MAX 32
+/* The combine's tables by value (kernels.cu.inc: cmb_small) while T k <= OLLM__CMB_MAX */
 typedef struct ollm__cu_cmb_small { int32_t rows[OLLM__CMB_MAX]; float w[OLLM__CMB_MAX]; } ollm__cu_cmb_small;
 static ollm_result ollm__cu_combine(ollm__backend *b, ollm__buf x, ollm__buf src, const int32_t *rows, const float *w,
                                     int T, int k, int64_t width) {
-    ollm__cu *c = (ollm__cu *)b; long long wd = width; void *args[7], *rp = NULL, *wp = NULL; uint64_t n = (uint64_t)T * k * 4;
-    ollm__cu_cmb_small small;
+    ollm__cu *c = (ollm__cu *)b; long long wd = width; void *args[7], *rp = NULL, *wp = NULL;
+    uint64_t n = (uint64_t)T * k * 4; ollm__cu_cmb_small small;
     OLLM__CU_ENTER(c);
     if (T <= 0 || k <= 0) return OLLM_OK;
     memset(&small, 0, sizeof small);
@@ -5195,7 +5199,8 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         if (pf && *pf && strcmp(pf, "0") != 0 && c->cu.cuEventElapsedTime &&
             (c->prof = (ollm__cu_prof *)ollm__calloc(1, sizeof *c->prof)) != NULL && strcmp(pf, "1") != 0 &&
             !(c->prof->trace = fopen(pf, "w")))
-            ollm__logf(lg, OLLM_LOG_WARN, "OLLM_PROFILE: cannot write %s (%s): profiling without the trace", pf, strerror(errno));
+            ollm__logf(lg, OLLM_LOG_WARN, "OLLM_PROFILE: cannot write %s (%s): profiling without the trace", pf,
+                       strerror(errno));
     }
     {
         char err[1024];
@@ -8063,7 +8068,9 @@ static int32_t ollm__argmax(const float *v, int32_t n) {
     for (i = 0; v[i] != mx; i++) {}
     return i;
 }
-static int ollm__penalised(const ollm_generate_config *g) { return g->repetition_penalty > 0 && g->repetition_penalty != 1.0f; }
+static int ollm__penalised(const ollm_generate_config *g) {
+    return g->repetition_penalty > 0 && g->repetition_penalty != 1.0f;
+}
 static int32_t ollm__sample(float *logits, int32_t vocab, const int32_t *history, int64_t n_hist,
                             const ollm_generate_config *g, uint64_t *rng, ollm__cand *cand, uint8_t *seen) {
     int32_t i, n = vocab; int64_t h;
