@@ -3981,11 +3981,11 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
 
 /* ---- compiling kernels.cu.inc, and the CUBIN cache ---- */
 
-/* The whole program: each piece behind a #line that points NVRTC's messages into kernels.cu.inc. */
 /* Launch arguments passed by value whose sizes the kernels share: kernels.cu.inc's XG_MAX and CMB_MAX, defined from
    these ahead of its text */
 #define OLLM__XG_MAX 12    /* grouped products' descriptors (xgroups) */
 #define OLLM__CMB_MAX 32   /* the MoE combine's rows and weights (cmb_small) */
+/* The whole program: those sizes, then each piece behind a #line that points NVRTC's messages into kernels.cu.inc. */
 static char *ollm__kernel_program(void) {
     size_t n = 64, i, off = 0; char *s;
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) n += strlen(ollm__kpieces[i].text) + 48;
@@ -4272,7 +4272,7 @@ static ollm_result ollm__cu_check(ollm__cu *c, ollm__cu_result e, const char *wh
     if ((c)->sticky) return ollm__fail((c)->b.log, OLLM_ERR_DEVICE, "%s", (c)->sticky_msg); \
     OLLM__CU((c), cuCtxSetCurrent((c)->ctx)); } while (0)
 
-static const char *ollm__prof_name(int k) {
+static const char *ollm__prof_name(int k) {   /* a kernel's op name, or the kind of copy */
     return k < OLLM__K_COUNT ? ollm__knames[k] + 7 : k == OLLM__PK_UPLOAD ? "upload (copy stream)" :
            k == OLLM__PK_PUT ? "upload (compute stream)" : "read back";
 }
@@ -4283,14 +4283,14 @@ static void ollm__cu_prof_flush(ollm__cu *c) {
     c->cu.cuStreamSynchronize(c->st);
     if (c->copy_st) c->cu.cuStreamSynchronize(c->copy_st);
     for (i = 0; i < p->n; i++) {
-        float ms = 0, gap = 0; int k = p->kind[i];
+        float ms = 0, gap = 0, at = 0; int k = p->kind[i];
         s = p->on_copy[i];
         c->cu.cuEventElapsedTime(&ms, p->ev[2 * i], p->ev[2 * i + 1]);
         if (last[s] >= 0 && c->cu.cuEventElapsedTime(&gap, p->ev[2 * last[s] + 1], p->ev[2 * i]) == 0 && gap > 0)
             p->idle[k] += gap;
         p->busy[k] += ms; p->calls[k]++; p->ops_bytes[k] += (double)p->bytes[i];
-        if (p->trace && c->cu.cuEventElapsedTime(&gap, p->t0, p->ev[2 * i]) == 0)
-            fprintf(p->trace, "%d %s %.1f %.1f %llu\n", s, ollm__prof_name(k), 1e3 * gap, 1e3 * ms,
+        if (p->trace && c->cu.cuEventElapsedTime(&at, p->t0, p->ev[2 * i]) == 0)
+            fprintf(p->trace, "%d %s %.1f %.1f %llu\n", s, ollm__prof_name(k), 1e3 * at, 1e3 * ms,
                     (unsigned long long)p->bytes[i]);
         if (first[s] < 0) first[s] = i;
         last[s] = i;
@@ -8053,8 +8053,6 @@ static int ollm__cand_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Picks the next token from logits[vocab] (modified in place) in transformers' order of logits processors:
-   repetition penalty, temperature, top-k, top-p, min-p; greedy (argmax, lowest id on ties) at temperature 0. */
 /* The index of the largest of v[n], the lowest on a tie, as `if (v[i] > v[best]) best = i` gives (a NaN never wins;
    v[0] NaN: 0), without that loop's chain through v[best]: the maximum in 8 lanes, then its first index. */
 static int32_t ollm__argmax(const float *v, int32_t n) {
@@ -8068,9 +8066,11 @@ static int32_t ollm__argmax(const float *v, int32_t n) {
     for (i = 0; v[i] != mx; i++) {}
     return i;
 }
-static int ollm__penalised(const ollm_generate_config *g) {
+static int ollm__penalised(const ollm_generate_config *g) {   /* a repetition penalty applies */
     return g->repetition_penalty > 0 && g->repetition_penalty != 1.0f;
 }
+/* Picks the next token from logits[vocab] (modified in place) in transformers' order of logits processors:
+   repetition penalty, temperature, top-k, top-p, min-p; greedy (argmax, lowest id on ties) at temperature 0. */
 static int32_t ollm__sample(float *logits, int32_t vocab, const int32_t *history, int64_t n_hist,
                             const ollm_generate_config *g, uint64_t *rng, ollm__cand *cand, uint8_t *seen) {
     int32_t i, n = vocab; int64_t h;
