@@ -8,6 +8,7 @@
 #   RAM tier (experts read from the checkpoint when picked).
 #   sh tools/bench_moe.sh [WORKDIR] [gpt-oss|qwen3-next|all] [quick]   (WORKDIR: where the checkpoints go;
 #   /tmp/ollm-bench; quick: the benchmark rows without the greedy-identity runs and, for Qwen3-Next, the disk rows)
+#   BENCH_TRACE=1: also 16 traced tokens at 10K / 8K (OLLM_PROFILE=FILE) and tools/trace_report.py's summary of them
 set -u
 cd "$(dirname "$0")/.." || exit 1
 W=${1:-/tmp/ollm-bench}
@@ -109,3 +110,15 @@ for name in g20_10k g20_10k_ng g20_64k qn_8k qn_8k_ng qn_50k qn_8k_disk; do
     [ -f "$B/$name.log" ] || continue
     echo "$name: $(sed -n 's/^ollm: per generated token: //p' "$B/$name.log")"
 done
+if [ "${BENCH_TRACE:-0}" = 1 ]; then
+    echo "== traced tokens (OLLM_PROFILE=FILE; the events slow a token down: compare traces with traces)"
+    vocab() { python3 -c "import json, sys; print(json.load(open(sys.argv[1] + '/config.json'))['vocab_size'])" "$1"; }
+    if [ "$WHAT" != qwen3-next ]; then
+        OLLM_PROFILE="$B/g20_10k.trace" run g20_10k_tr "$W/g20" --ids @"$B/ids10k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 10400 --chunk 2048 > /dev/null
+        python3 tools/trace_report.py "$B/g20_10k.trace" "$(vocab "$W/g20")" | sed 's/^/g20_10k: /'
+    fi
+    if [ "$WHAT" != gpt-oss ]; then
+        OLLM_PROFILE="$B/qn_8k.trace" run qn_8k_tr "$W/qn" --ids @"$B/ids8k.txt" -n 17 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048 > /dev/null
+        python3 tools/trace_report.py "$B/qn_8k.trace" "$(vocab "$W/qn")" | sed 's/^/qn_8k: /'
+    fi
+fi
