@@ -5153,7 +5153,11 @@ static void ollm__cu_destroy(ollm__backend *b) {
         }
         c->cu.cuDevicePrimaryCtxRelease(c->dev);
     }
-    if (c->prof && c->prof->trace) fclose(c->prof->trace);
+    if (c->prof && c->prof->trace) {
+        int bad = ferror(c->prof->trace);
+        if (fclose(c->prof->trace) != 0 || bad)
+            ollm__logf(b->log, OLLM_LOG_WARN, "OLLM_PROFILE: the trace could not be written in full (%s)", strerror(errno));
+    }
     OLLM_FREE(c->prof);
     ollm__nvrtc_unload(&c->nv);
     if (c->cu.lib) dlclose(c->cu.lib);
