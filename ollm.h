@@ -8073,22 +8073,23 @@ static int32_t ollm__argmax(const float *v, int32_t n) {
     for (i = 0; v[i] != mx; i++) {}
     return i;
 }
-static int ollm__penalised(const ollm_generate_config *g) {   /* a repetition penalty applies */
-    return g->repetition_penalty > 0 && g->repetition_penalty != 1.0f;
-}
-/* Picks the next token from logits[vocab] (modified in place) in transformers' order of logits processors:
-   repetition penalty, temperature, top-k, top-p, min-p; greedy (argmax, lowest id on ties) at temperature 0. */
-static int32_t ollm__sample(float *logits, int32_t vocab, const int32_t *history, int64_t n_hist,
-                            const ollm_generate_config *g, uint64_t *rng, ollm__cand *cand, uint8_t *seen) {
-    int32_t i, n = vocab; int64_t h;
-    if (ollm__penalised(g)) {
+/* Picks the next token from logits[vocab] in transformers' order of logits processors: repetition penalty,
+   temperature, top-k, top-p, min-p; greedy (argmax, lowest id on ties) at temperature 0. The logits are read in
+   place; a repetition penalty applies to their copy in work[vocab]. */
+static int32_t ollm__sample(const float *in, float *work, int32_t vocab, const int32_t *history,
+                            int64_t n_hist, const ollm_generate_config *g, uint64_t *rng, ollm__cand *cand,
+                            uint8_t *seen) {
+    int32_t i, n = vocab; int64_t h; const float *logits = in;
+    if (g->repetition_penalty > 0 && g->repetition_penalty != 1.0f) {
         /* CTRL rule (RepetitionPenaltyLogitsProcessor): each distinct token of the context once */
+        memcpy(work, in, (size_t)vocab * sizeof *work);
+        logits = work;
         memset(seen, 0, (size_t)vocab);
         for (h = 0; h < n_hist; h++) {
             int32_t t = history[h];
             if (t < 0 || t >= vocab || seen[t]) continue;
             seen[t] = 1;
-            logits[t] = logits[t] < 0 ? logits[t] * g->repetition_penalty : logits[t] / g->repetition_penalty;
+            work[t] = work[t] < 0 ? work[t] * g->repetition_penalty : work[t] / g->repetition_penalty;
         }
     }
     if (!(g->temperature > 0)) return ollm__argmax(logits, vocab);
@@ -8149,10 +8150,7 @@ OLLM_API ollm_result ollm_session_generate(ollm_session *s, const ollm_generate_
     for (;;) {
         int32_t tok; int is_eos = 0, stop;
         if (g.max_tokens && n >= (size_t)g.max_tokens) break;
-        if (g.temperature > 0 || ollm__penalised(&g)) {   /* the sampler changes its copy; greedy reads them in place */
-            memcpy(work, s->last_logits, (size_t)m->d.vocab * sizeof *work);
-            tok = ollm__sample(work, m->d.vocab, s->tokens, s->n_past, &g, &rng, cand, seen);
-        } else tok = ollm__argmax(s->last_logits, m->d.vocab);
+        tok = ollm__sample(s->last_logits, work, m->d.vocab, s->tokens, s->n_past, &g, &rng, cand, seen);
         for (i = 0; i < m->d.n_eos; i++) is_eos |= tok == m->d.eos[i];
         if (out_ids && n < cap) out_ids[n] = tok;
         n++;
