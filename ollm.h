@@ -3981,17 +3981,20 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
 
 /* ---- compiling kernels.cu.inc, and the CUBIN cache ---- */
 
-/* Launch arguments passed by value whose sizes the kernels share: kernels.cu.inc's XG_MAX and CMB_MAX, defined from
-   these ahead of its text */
+/* Sizes the kernels share with the host, defined from these ahead of kernels.cu.inc's text: launch arguments passed
+   by value (XG_MAX, CMB_MAX) and the MXFP4 GEMV's ring of weight stages in shared memory (MX_BK, MX_ST) */
 #define OLLM__XG_MAX 12    /* grouped products' descriptors (xgroups) */
 #define OLLM__CMB_MAX 32   /* the MoE combine's rows and weights (cmb_small) */
+#define OLLM__MX_BK 8      /* 32-value blocks a row per stage */
+#define OLLM__MX_ST 3      /* stages */
 /* The whole program: those sizes, then each piece behind a #line that points NVRTC's messages into kernels.cu.inc. */
 static char *ollm__kernel_program(void) {
-    size_t n = 64, i, off = 0; char *s;
+    size_t n = 160, i, off = 0; char *s;
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) n += strlen(ollm__kpieces[i].text) + 48;
     s = (char *)OLLM_MALLOC(n);
     if (!s) return NULL;
-    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n", OLLM__XG_MAX, OLLM__CMB_MAX);
+    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n#define MX_BK %d\n#define MX_ST %d\n", OLLM__XG_MAX,
+                            OLLM__CMB_MAX, OLLM__MX_BK, OLLM__MX_ST);
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) {
         off += (size_t)snprintf(s + off, n - off, "#line %d \"kernels.cu.inc\"\n", ollm__kpieces[i].line + 1);
         off += (size_t)snprintf(s + off, n - off, "%s", ollm__kpieces[i].text);
@@ -4474,12 +4477,15 @@ static ollm_result ollm__cu_drain_since(ollm__cu *c, double t0) {
     return OLLM_OK;
 }
 static ollm_result ollm__cu_drain(ollm__cu *c) { return ollm__cu_drain_since(c, ollm__now()); }
-/* The MXFP4 GEMV's blocks (kernels.cu.inc: 4 warps, 32 rows each) and dynamic shared memory: x of T rows in f16, hi
-   and lo, in groups of 8 values plus one of padding per row, beside 4 KiB of static partial sums. Where it does not fit
-   (c->mx_smem, set at load), the product goes through a bf16 copy of the weight as for longer inputs. */
+/* The MXFP4 GEMV's blocks (kernels.cu.inc: 4 warps, 32 rows each) and shared memory, all dynamic: the ring of weight
+   stages (32 rows of OLLM__MX_BK 16-byte blocks and 16 bytes of padding), x of T rows in f16, hi and lo, in groups
+   of 8 values plus one of padding per row, and the block's scales as floats. Where it does not fit (c->mx_smem, set
+   at load), the product goes through a bf16 copy of the weight as for longer inputs. */
 #define OLLM__MXFP4_THREADS 128
-#define OLLM__MXFP4_STATIC 4096u
-static unsigned ollm__cu_mxfp4_smem(int T, int K) { return 2u * (unsigned)T * (unsigned)(K / 8 + 1) * 16u; }
+static unsigned ollm__cu_mxfp4_smem(int T, int K) {
+    return (unsigned)OLLM__MX_ST * 32u * (OLLM__MX_BK + 1) * 16u + 2u * (unsigned)T * (unsigned)(K / 8 + 1) * 16u +
+           4u * (unsigned)K;
+}
 static int ollm__cu_mxfp4_fits(const ollm__cu *c, int T, int K) { return ollm__cu_mxfp4_smem(T, K) <= (unsigned)c->mx_smem; }
 
 /* Small host arrays (token ids, routing tables) to the device in stream order without waiting: through the pinned
@@ -5235,7 +5241,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         r = ollm__fail(lg, OLLM_ERR_DEVICE, "cuModuleLoadData (kernels for %s): %s", c->arch, ollm__cu_errname(c, e));
         snprintf(ollm__cu_why, sizeof ollm__cu_why, "%s", lg->err); ollm__cu_destroy(&c->b); return r;
     }
-    c->mx_smem = c->smem_optin - (int)OLLM__MXFP4_STATIC;   /* lowered below if a kernel refuses it */
+    c->mx_smem = c->smem_optin;   /* lowered below if a kernel refuses it */
     for (i = 0; i < OLLM__K_COUNT; i++) {
         if ((e = c->cu.cuModuleGetFunction(&c->fn[i], c->mod, ollm__knames[i])) != 0) {
             r = ollm__fail(lg, OLLM_ERR_DEVICE, "cuModuleGetFunction(%s): %s", ollm__knames[i], ollm__cu_errname(c, e));
@@ -5245,13 +5251,11 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
         if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split ||
             i == OLLM__K_attn_dec_64 || i == OLLM__K_attn_dec_128 || i == OLLM__K_dn_chunk_32 || i == OLLM__K_dn_chunk_64)
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin);
-        /* the MXFP4 GEMVs: all but their static partial sums; refused, the default 48 KiB in all */
-        if (i == OLLM__K_gemv_mxfp4_1 || i == OLLM__K_gemv_mxfp4_8 || i == OLLM__K_gemv_group_mxfp4_1 ||
-            i == OLLM__K_gemv_group_mxfp4_8) {
-            int want = c->smem_optin - (int)OLLM__MXFP4_STATIC;
-            if (want <= 0 || c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, want) != 0)
-                c->mx_smem = (48 << 10) - (int)OLLM__MXFP4_STATIC;
-        }
+        /* the MXFP4 GEMVs: all the device allows; refused, the default 48 KiB */
+        if ((i == OLLM__K_gemv_mxfp4_1 || i == OLLM__K_gemv_mxfp4_8 || i == OLLM__K_gemv_group_mxfp4_1 ||
+             i == OLLM__K_gemv_group_mxfp4_8) &&
+            c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin) != 0)
+            c->mx_smem = 48 << 10;
         /* the Hopper GEMM's ring (beside its static barriers): without it, mma.sync */
         if (i == OLLM__K_gemm_wgmma && c->wgmma &&
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, OLLM__WGMMA_SMEM) != 0) {

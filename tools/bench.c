@@ -1,6 +1,7 @@
 /* tools/bench.c: the CUDA backend's kernels at Llama-3.1-8B shapes (and Qwen3-Next's DeltaNet), each beside the machine's ceiling measured in
-   the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.  Run: ./bench [quick | mxfp4]
-   (mxfp4: the copy ceiling and the grouped MXFP4 GEMV rows alone, e.g. under ncu)
+   the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.  Run: ./bench [quick | decode | mxfp4]
+   (decode: the rows of decode steps alone, no GEMM or prefill attention; mxfp4: the copy ceiling and the grouped
+   MXFP4 GEMV rows alone, e.g. under ncu)
    Ceilings: copy = device-to-device cuMemcpyDtoD of 1 GiB (bytes read + written per second); dense bf16 =
    $OLLM_BENCH_CEIL_TFLOPS when set (e.g. torch.matmul measured in the same command), else our best GEMM.
    Timing: CUDA events around batches of launches after a warm-up; the median of 5 batches. Inputs are random (never
@@ -88,6 +89,7 @@ static void row(const char *op, const char *shape, double sec, double rate, cons
 int main(int argc, char **argv) {
     static ollm__log lg; ollm_model_config cfg = ollm_model_config_default(); const char *why;
     int quick = argc > 1 && strcmp(argv[1], "quick") == 0, only_mxfp4 = argc > 1 && strcmp(argv[1], "mxfp4") == 0;
+    int decode = argc > 1 && strcmp(argv[1], "decode") == 0;
     double copy_bw, gemm_ceil = 0, best_gemm = 0; char shape[64], ceil_name[64];
     const char *env_ceil = getenv("OLLM_BENCH_CEIL_TFLOPS");
     int i, j;
@@ -107,10 +109,12 @@ int main(int argc, char **argv) {
         B->release(B, &c.a); B->release(B, &c.b);
     }
 
-    if (!only_mxfp4) {   /* GEMV, T = 1: Llama-3.1-8B decode shapes; weights rotate over >= 256 MiB */
-        static const int nk[][2] = { { 4096, 4096 }, { 1024, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 } };
-        static const char *names[] = { "q/o_proj", "k/v_proj", "gate/up_proj", "down_proj", "lm_head" };
-        for (i = 0; i < 5; i++) {
+    if (!only_mxfp4) {   /* GEMV, T = 1: Llama-3.1-8B decode shapes and GPT-OSS-20B's head; weights rotate over
+                            >= 256 MiB */
+        static const int nk[][2] = { { 4096, 4096 }, { 1024, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 },
+                                     { 201088, 2880 } };
+        static const char *names[] = { "q/o_proj", "k/v_proj", "gate/up_proj", "down_proj", "lm_head", "20B lm_head" };
+        for (i = 0; i < 6; i++) {
             mm_ctx c; uint64_t wb = (uint64_t)nk[i][0] * nk[i][1] * 2; double s;
             memset(&c, 0, sizeof c);
             c.nw = (int)((((uint64_t)256 << 20) + wb - 1) / wb); if (c.nw > 8) c.nw = 8; if (c.nw < 1) c.nw = 1;
@@ -150,7 +154,7 @@ int main(int argc, char **argv) {
     }
     if (only_mxfp4) { if (out_md) fclose(out_md); return 0; }
 
-    {   /* GEMM: prefill shapes */
+    if (!decode) {   /* GEMM: prefill shapes */
         static const int nk[][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 } };
         static const int Ts[] = { 512, 1024, 2048, 4096, 8192 };
         double res[3][5][3];   /* the default GEMM, the same with the fp32 -> bf16 pass of x, mma.sync (on Hopper) */
@@ -196,7 +200,7 @@ int main(int argc, char **argv) {
         c.a.n_heads = nh; c.a.n_kv_heads = nkv; c.a.head_dim = hd; c.a.scale = 1.0f / sqrtf((float)hd);
         for (i = 0; i < 2; i++) {
             int T = prefill_T[i]; double s, fl = 2.0 * 2.0 * (double)T * T / 2 * hd * nh;   /* QK and PV, causal half */
-            if (quick && T > 8192) continue;
+            if ((quick && T > 8192) || decode) continue;
             c.q = dev_rand((uint64_t)T * nh * hd, 0, 1.0f); c.o = dev_rand((uint64_t)T * nh * hd, 0, 1.0f);
             c.k = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f); c.v = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f);
             c.a.T = T; c.a.pos0 = 0;
