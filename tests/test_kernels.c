@@ -212,12 +212,14 @@ static void t_matmul_n(int n, const int *ns, int T, int K, int dt, int dt2, int 
 /* G experts' products in one call (a token's picks): dense or MXFP4 weights stacked [G, N, K], groups of 1..maxr
    consecutive rows (maxr > 8: the per-group loop); with an odd G each group reads its rows of x from a random start
    (xrow), as one decoded token's experts all read its row; more than 12 groups: descriptors uploaded, not by value */
+/* maxr < 0: groups of 1 .. -maxr rows, every third one empty (it must write nothing: its row0 is the next group's) */
 static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K, int bdt) {
-    int32_t row0[64], rows[64], xrow[64], *xr = G_ % 2 ? xrow : NULL; int g, R = 0; ollm__w Wc[64], Wg[64], Bc[64], Bg[64]; char what[128]; double e, mx;
+    int32_t row0[64], rows[64], xrow[64], *xr = G_ % 2 ? xrow : NULL; int g, R = 0, empty = maxr < 0; ollm__w Wc[64], Wg[64], Bc[64], Bg[64]; char what[128]; double e, mx;
     wpair bias = mkw(bdt < 0 ? OLLM__F32 : bdt, G_, N, 1.0f); uint64_t bb = (uint64_t)N * ollm__dtype_size[bdt < 0 ? OLLM__F32 : bdt];
     uint64_t wb = fmt == OLLM__W_MXFP4 ? (uint64_t)N * K / 2 : (uint64_t)N * K * ollm__dtype_size[dt], sb = (uint64_t)N * K / 32;
     wpair W; pair sc, xb, y;
-    for (g = 0; g < G_; g++) { row0[g] = R; rows[g] = 1 + (int)(rng_next() % (uint64_t)maxr); R += rows[g]; }
+    if (empty) maxr = -maxr;
+    for (g = 0; g < G_; g++) { row0[g] = R; rows[g] = empty && g % 3 == 1 ? 0 : 1 + (int)(rng_next() % (uint64_t)maxr); R += rows[g]; }
     for (g = 0; g < G_; g++) xrow[g] = (int32_t)(rng_next() % (uint64_t)(R - rows[g] + 1));
     xb = mkf((int64_t)R * K, 1.0f); y = mk((uint64_t)R * N * 4, NULL);
     memset(&sc, 0, sizeof sc);
@@ -239,8 +241,8 @@ static void t_grouped(int fmt, int dt, int G_, int maxr, int N, int K, int bdt) 
     poison(y.g, y.bytes);
     C->matmul_grouped(C, y.c, xb.c, Wc, bdt < 0 ? NULL : Bc, row0, xr, rows, G_);
     CHECK(G->matmul_grouped(G, y.g, xb.g, Wg, bdt < 0 ? NULL : Bg, row0, xr, rows, G_) == OLLM_OK, "matmul_grouped runs");
-    snprintf(what, sizeof what, "matmul_grouped %s G=%d rows<=%d N=%d K=%d%s%s%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dtn(dt),
-             G_, maxr, N, K, bdt < 0 ? "" : " +bias ", bdt < 0 ? "" : dtn(bdt), xr ? " xrow" : "");
+    snprintf(what, sizeof what, "matmul_grouped %s G=%d rows<=%d N=%d K=%d%s%s%s%s", fmt == OLLM__W_MXFP4 ? "MXFP4" : dtn(dt),
+             G_, maxr, N, K, bdt < 0 ? "" : " +bias ", bdt < 0 ? "" : dtn(bdt), xr ? " xrow" : "", empty ? " some empty" : "");
     e = relerr(y.c, y.g, (int64_t)R * N, &mx); report(what, e, mx, maxr > 8 ? 1e-2 : 1e-4);
     rm(&xb); rm(&y); rmw(&W); rmw(&bias);
     if (fmt == OLLM__W_MXFP4) rm(&sc);
@@ -525,6 +527,9 @@ int main(void) {
     t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 100, 64, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 200, 96, 256, 1, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 6, 320, 2880, 0, -1);   /* x of 6 rows staged past the default 48 KiB of shared memory */
+    /* the GEMV's ring of 8-block stages: K of one block, of exactly one and two stages, and of one stage and a block */
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 40, 32, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 70, 256, 1, OLLM__BF16);
+    t_matmul_fmt(OLLM__W_MXFP4, 0, 2, 33, 512, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 5, 96, 288, 0, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 64, 7168, 0, OLLM__BF16);   /* x past any device's shared memory: the bf16 copy,
                                                                     and the bias still added */
     t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0, OLLM__BF16); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1, OLLM__F32);
@@ -534,6 +539,8 @@ int main(void) {
     t_matmul_fmt(OLLM__W_KMAJOR, OLLM__BF16, 130, 2880, 2880, 1, -1);
     /* a token's picked experts in one launch: Qwen3-Next (10 + 1 of 512 x 2048), GPT-OSS-20B (4 MXFP4), odd sizes */
     t_grouped(OLLM__W_DENSE, OLLM__BF16, 11, 1, 512, 2048, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 10, 1, 2048, 512, -1);
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, -1, 300, 256, -1); t_grouped(OLLM__W_MXFP4, 0, 7, -1, 300, 256, -1);
+    t_grouped(OLLM__W_DENSE, OLLM__BF16, 6, -3, 64, 128, OLLM__BF16); t_grouped(OLLM__W_MXFP4, 0, 6, -3, 64, 128, OLLM__BF16);
     t_grouped(OLLM__W_DENSE, OLLM__BF16, 7, 5, 96, 200, -1); t_grouped(OLLM__W_DENSE, OLLM__F32, 3, 8, 33, 64, -1);
     t_grouped(OLLM__W_DENSE, OLLM__F16, 5, 2, 130, 100, -1); t_grouped(OLLM__W_DENSE, OLLM__BF16, 4, 40, 128, 256, -1);
     t_grouped(OLLM__W_MXFP4, 0, 4, 1, 5760, 2880, -1); t_grouped(OLLM__W_MXFP4, 0, 6, 8, 64, 96, -1);
