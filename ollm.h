@@ -5684,13 +5684,17 @@ static void ollm__xcache_free(ollm_model *m) {
 
 /* Expert e of layer l from the checkpoint into dst (its block layout), with bounce buffer b (NULL: buffered reads): 0,
    or the errno of the failed read with *bad the tensor (safe on the io threads: it logs nothing). */
-static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__bounce *b, const ollm__tent **bad) {
-    const ollm__xcache *x = m->xc; int i;
+/* Reads expert e of layer l into dst (its block), or of its tensors only those whose place among them is part modulo
+   parts (the io threads share a layer's reads so, a tensor each). 0, or the errno, with *bad the tensor that failed. */
+static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__bounce *b, const ollm__tent **bad,
+                              int part, int parts) {
+    const ollm__xcache *x = m->xc; int i, k = 0;
     for (i = x->first[l]; i < x->first[l] + x->count[l]; i++) {
         const ollm__tent *en = &m->ent[i]; const ollm__tensor *t = en->t;
         uint64_t n = en->expert == OLLM__X_STACKED ? t->nbytes / (uint64_t)x->E : t->nbytes;
         uint64_t at = t->offset + (en->expert == OLLM__X_STACKED ? (uint64_t)e * n : 0);
         if (en->expert != OLLM__X_STACKED && en->expert != e) continue;
+        if (k++ % parts != part) continue;
         errno = 0;
         if (ollm__pread_direct(&m->st.files[t->file], dst + en->off, n, at, b) != OLLM_OK) { *bad = en; return errno ? errno : EIO; }
     }
@@ -5703,7 +5707,7 @@ static ollm_result ollm__expert_read_failed(ollm_model *m, int l, int e, const o
 }
 static ollm_result ollm__expert_read(ollm_model *m, int l, int e, char *dst) {   /* on the calling thread */
     const ollm__tent *bad = NULL;
-    int err = ollm__expert_pread(m, l, e, dst, m->xc->n_bounce ? &m->xc->bounce[0] : NULL, &bad);
+    int err = ollm__expert_pread(m, l, e, dst, m->xc->n_bounce ? &m->xc->bounce[0] : NULL, &bad, 0, 1);
     return err ? ollm__expert_read_failed(m, l, e, bad, err) : OLLM_OK;
 }
 
@@ -5847,12 +5851,20 @@ static ollm_result ollm__xslot_upload(ollm_model *m, int k, uint64_t off, const 
 /* Reads the next batch of queued experts (one per free pinned buffer) on the io threads, in parallel, and starts
    their uploads on the copy stream. Task t reads experts t, t + step, ... of the batch (step: at most the pool's
    threads), so it alone uses bounce buffer t. */
-typedef struct ollm__xread { const ollm_model *m; int l, k0, n, step, err[16]; const ollm__tent *bad[16]; } ollm__xread;
+/* A batch of n queued experts read by the io threads, each expert in `parts` pieces (its tensors dealt round-robin, at
+   most OLLM__XR_PARTS), the pieces dealt to the threads: a layer's reads end together, not behind the one thread that
+   drew an extra expert. */
+#define OLLM__XR_PARTS 4
+typedef struct ollm__xread {
+    const ollm_model *m; int l, k0, n, parts, step, err[16 * OLLM__XR_PARTS]; const ollm__tent *bad[16 * OLLM__XR_PARTS];
+} ollm__xread;
 static void ollm__xread_task(void *vctx, int64_t t) {
-    ollm__xread *c = (ollm__xread *)vctx; const ollm__xcache *x = c->m->xc; int j;
-    for (j = (int)t; j < c->n; j += c->step)
-        c->err[j] = ollm__expert_pread(c->m, c->l, x->queue[x->q_head + j], x->rstage[(c->k0 + j) % x->n_rstage],
-                                       x->n_bounce ? &x->bounce[t] : NULL, &c->bad[j]);
+    ollm__xread *c = (ollm__xread *)vctx; const ollm__xcache *x = c->m->xc; int w;
+    for (w = (int)t; w < c->n * c->parts; w += c->step) {
+        int j = w / c->parts;
+        c->err[w] = ollm__expert_pread(c->m, c->l, x->queue[x->q_head + j], x->rstage[(c->k0 + j) % x->n_rstage],
+                                       x->n_bounce ? &x->bounce[t] : NULL, &c->bad[w], w % c->parts, c->parts);
+    }
 }
 static ollm_result ollm__xqueue_pump(ollm_model *m) {
     ollm__xcache *x = m->xc; ollm__xread c; int n = x->q_len - x->q_head, j, l = x->q_layer;
@@ -5862,10 +5874,15 @@ static ollm_result ollm__xqueue_pump(ollm_model *m) {
         int8_t *up = &x->rstage_up[(x->next_rstage + j) % x->n_rstage];
         if (*up >= 0) { OLLM__TRY(m->B->slot_sync(m->B, *up)); *up = -1; }
     }
-    c.m = m; c.l = l; c.k0 = x->next_rstage; c.n = n; c.step = n < x->io.n_threads ? n : x->io.n_threads;
+    c.m = m; c.l = l; c.k0 = x->next_rstage; c.n = n; c.parts = 0;
+    for (j = x->first[l]; j < x->first[l] + x->count[l]; j++)   /* the first queued expert's tensors */
+        if (m->ent[j].expert == OLLM__X_STACKED || m->ent[j].expert == x->queue[x->q_head]) c.parts++;
+    if (c.parts > OLLM__XR_PARTS) c.parts = OLLM__XR_PARTS;
+    if (c.parts < 1) c.parts = 1;
+    c.step = n * c.parts < x->io.n_threads ? n * c.parts : x->io.n_threads;
     ollm__pool_run(&x->io, c.step, ollm__xread_task, &c);
-    for (j = 0; j < n; j++)
-        if (c.err[j]) return ollm__expert_read_failed(m, l, x->queue[x->q_head + j], c.bad[j], c.err[j]);
+    for (j = 0; j < n * c.parts; j++)
+        if (c.err[j]) return ollm__expert_read_failed(m, l, x->queue[x->q_head + j / c.parts], c.bad[j], c.err[j]);
     for (j = 0; j < n; j++) {
         int e = x->queue[x->q_head + j], k = x->where[l * x->E + e], b = (x->next_rstage + j) % x->n_rstage;
         OLLM__TRY(ollm__xslot_upload(m, k, 0, x->rstage[b], x->xbytes[l]));
