@@ -5682,10 +5682,9 @@ static void ollm__xcache_free(ollm_model *m) {
     OLLM_FREE(x); m->xc = NULL;
 }
 
-/* Expert e of layer l from the checkpoint into dst (its block layout), with bounce buffer b (NULL: buffered reads): 0,
-   or the errno of the failed read with *bad the tensor (safe on the io threads: it logs nothing). */
-/* Reads expert e of layer l into dst (its block), or of its tensors only those whose place among them is part modulo
-   parts (the io threads share a layer's reads so, a tensor each). 0, or the errno, with *bad the tensor that failed. */
+/* Expert e of layer l from the checkpoint into dst (its block layout), with bounce buffer b (NULL: buffered reads), or
+   of its tensors only those whose place among them is `part` modulo `parts` (so the io threads share a batch's reads):
+   0, or the errno of the failed read with *bad the tensor (safe on the io threads: it logs nothing). */
 static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__bounce *b, const ollm__tent **bad,
                               int part, int parts) {
     const ollm__xcache *x = m->xc; int i, k = 0;
@@ -5849,11 +5848,9 @@ static ollm_result ollm__xslot_upload(ollm_model *m, int k, uint64_t off, const 
 }
 
 /* Reads the next batch of queued experts (one per free pinned buffer) on the io threads, in parallel, and starts
-   their uploads on the copy stream. Task t reads experts t, t + step, ... of the batch (step: at most the pool's
-   threads), so it alone uses bounce buffer t. */
-/* A batch of n queued experts read by the io threads, each expert in `parts` pieces (its tensors dealt round-robin, at
-   most OLLM__XR_PARTS), the pieces dealt to the threads: a layer's reads end together, not behind the one thread that
-   drew an extra expert. */
+   their uploads on the copy stream. Each expert is `parts` pieces (its tensors dealt round-robin, at most
+   OLLM__XR_PARTS), so a batch's reads end together rather than behind the threads that drew an extra expert; task t
+   reads pieces t, t + step, ... (step: at most the pool's threads), so it alone uses bounce buffer t. */
 #define OLLM__XR_PARTS 4
 typedef struct ollm__xread {
     const ollm_model *m; int l, k0, n, parts, step, err[16 * OLLM__XR_PARTS]; const ollm__tent *bad[16 * OLLM__XR_PARTS];
