@@ -5247,15 +5247,17 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
             r = ollm__fail(lg, OLLM_ERR_DEVICE, "cuModuleGetFunction(%s): %s", ollm__knames[i], ollm__cu_errname(c, e));
             snprintf(ollm__cu_why, sizeof ollm__cu_why, "%s", lg->err); ollm__cu_destroy(&c->b); return r;
         }
-        /* kernels with dynamic shared memory may take all the device allows */
-        if (i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split ||
-            i == OLLM__K_attn_dec_64 || i == OLLM__K_attn_dec_128 || i == OLLM__K_dn_chunk_32 || i == OLLM__K_dn_chunk_64)
-            c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin);
-        /* the MXFP4 GEMVs: all the device allows; refused, the default 48 KiB */
-        if ((i == OLLM__K_gemv_mxfp4_1 || i == OLLM__K_gemv_mxfp4_8 || i == OLLM__K_gemv_group_mxfp4_1 ||
-             i == OLLM__K_gemv_group_mxfp4_8) &&
-            c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin) != 0)
-            c->mx_smem = 48 << 10;
+        /* kernels with dynamic shared memory may take all the device allows; the MXFP4 GEMVs, refused, the default
+           48 KiB */
+        {
+            int mx = i == OLLM__K_gemv_mxfp4_1 || i == OLLM__K_gemv_mxfp4_8 || i == OLLM__K_gemv_group_mxfp4_1 ||
+                     i == OLLM__K_gemv_group_mxfp4_8;
+            if ((mx || i == OLLM__K_gemm_bf16 || i == OLLM__K_fa2_64 || i == OLLM__K_fa2_128 || i == OLLM__K_attn_split ||
+                 i == OLLM__K_attn_dec_64 || i == OLLM__K_attn_dec_128 || i == OLLM__K_dn_chunk_32 ||
+                 i == OLLM__K_dn_chunk_64) &&
+                c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin) != 0 && mx)
+                c->mx_smem = 48 << 10;
+        }
         /* the Hopper GEMM's ring (beside its static barriers): without it, mma.sync */
         if (i == OLLM__K_gemm_wgmma && c->wgmma &&
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, OLLM__WGMMA_SMEM) != 0) {
