@@ -130,6 +130,8 @@ typedef struct ollm_model_config {
                                   past the page cache, where the file system takes it (else buffered); -1 = buffered,
                                   through the page cache (repeated reads may then come from RAM the kernel spares).
                                   Reads at open (resident weights, the RAM tier) are buffered either way */
+    int32_t      io_threads;   /* MoE on a GPU with experts read from disk while running (no RAM copy): how many
+                                  reads are in flight at once, each on a thread of its own; 0 = 8, at most 64 */
     int32_t      max_context;  /* the longest session you will open: the GPU weight planner leaves room for its KV
                                   cache and activations; 0 = min(max_position_embeddings, 8192) */
     int32_t      prefill_chunk; /* prompt tokens per pass over the layers, the sessions' default: weights stream
@@ -5684,20 +5686,33 @@ static void ollm__xcache_free(ollm_model *m) {
     OLLM_FREE(x); m->xc = NULL;
 }
 
+/* The disk read-ahead's pieces (ollm__xqueue_pump): an expert is read as pieces of about OLLM_XR_PIECE bytes, at most
+   OLLM__XR_PARTS of them. */
+#ifndef OLLM_XR_PIECE
+#define OLLM_XR_PIECE (1u << 20)
+#endif
+#define OLLM__XR_PARTS 16
+
 /* Expert e of layer l from the checkpoint into dst (its block layout), with bounce buffer b (NULL: buffered reads), or
-   of its tensors only those whose place among them is `part` modulo `parts` (so the io threads share a batch's reads):
-   0, or the errno of the failed read with *bad the tensor (safe on the io threads: it logs nothing). */
+   only piece `part` of `parts` (equal spans of the block layout, whatever tensors they cross, so the io threads share
+   a batch's reads evenly): 0, or the errno of the failed read with *bad the tensor (safe on the io threads: it logs
+   nothing). */
 static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__bounce *b, const ollm__tent **bad,
                               int part, int parts) {
-    const ollm__xcache *x = m->xc; int i, k = 0;
+    const ollm__xcache *x = m->xc; int i;
+    uint64_t span = (x->xbytes[l] + (uint64_t)parts - 1) / (uint64_t)parts, lo, hi;
+    span = (span + OLLM__DIO_ALIGN - 1) / OLLM__DIO_ALIGN * OLLM__DIO_ALIGN;
+    lo = (uint64_t)part * span; hi = lo + span;
     for (i = x->first[l]; i < x->first[l] + x->count[l]; i++) {
         const ollm__tent *en = &m->ent[i]; const ollm__tensor *t = en->t;
         uint64_t n = en->expert == OLLM__X_STACKED ? t->nbytes / (uint64_t)x->E : t->nbytes;
         uint64_t at = t->offset + (en->expert == OLLM__X_STACKED ? (uint64_t)e * n : 0);
-        if (en->expert != OLLM__X_STACKED && en->expert != e) continue;
-        if (k++ % parts != part) continue;
+        uint64_t a = en->off > lo ? en->off : lo, z = en->off + n < hi ? en->off + n : hi;
+        if ((en->expert != OLLM__X_STACKED && en->expert != e) || a >= z) continue;
         errno = 0;
-        if (ollm__pread_direct(&m->st.files[t->file], dst + en->off, n, at, b) != OLLM_OK) { *bad = en; return errno ? errno : EIO; }
+        if (ollm__pread_direct(&m->st.files[t->file], dst + a, z - a, at + (a - en->off), b) != OLLM_OK) {
+            *bad = en; return errno ? errno : EIO;
+        }
     }
     return 0;
 }
@@ -5813,13 +5828,15 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
         if (!x->rstage || !x->rstage_up || !x->queue) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
         for (i = 0; i < want && (x->rstage[i] = (char *)m->B->host_alloc(m->B, x->slot_bytes)) != NULL; i++) x->rstage_up[i] = -1;
         x->n_rstage = i;
-        if (x->n_rstage) { ollm__pool_init(&x->io, 8); x->io_started = 1; }
+        if (x->n_rstage) { ollm__pool_init(&x->io, m->cfg.io_threads > 0 ? m->cfg.io_threads : 8); x->io_started = 1; }
     }
-    if (l < L) {   /* experts read from disk while running: a bounce buffer per io thread for direct reads */
+    if (l < L) {   /* experts read from disk while running: a bounce buffer per io thread for direct reads, each as
+                      large as the read-ahead's pieces (the one for reads on the calling thread: an expert) */
         int nb = x->io_started ? x->io.n_threads : 1;
+        uint64_t piece = x->slot_bytes / OLLM__XR_PARTS > OLLM_XR_PIECE ? x->slot_bytes / OLLM__XR_PARTS : OLLM_XR_PIECE;
         if (!(x->bounce = (ollm__bounce *)ollm__calloc((size_t)nb, sizeof *x->bounce)))
             return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-        x->n_bounce = ollm__direct_setup(m, dir, x->bounce, nb, x->slot_bytes);
+        x->n_bounce = ollm__direct_setup(m, dir, x->bounce, nb, x->io_started ? piece + OLLM__DIO_ALIGN : x->slot_bytes);
     }
     m->info.expert_slots = x->n_slots; m->info.expert_bytes = x->slot_bytes;
     ollm__logf(&m->log, OLLM_LOG_INFO, "experts: %d of %d in a GPU cache of %.2f GB (%.1f MB each); host RAM holds %.2f GB "
@@ -5850,16 +5867,15 @@ static ollm_result ollm__xslot_upload(ollm_model *m, int k, uint64_t off, const 
 }
 
 /* Reads the next batch of queued experts (one per free pinned buffer) on the io threads, in parallel, and starts
-   their uploads on the copy stream. Each expert is `parts` pieces (its tensors dealt round-robin, at most
-   OLLM__XR_PARTS), so a batch's reads end together rather than behind the threads that drew an extra expert; task t
-   reads pieces t, t + step, ... (step: at most the pool's threads), so it alone uses bounce buffer t. */
-#define OLLM__XR_PARTS 4
+   their uploads on the copy stream. Each expert is `parts` pieces of about OLLM_XR_PIECE bytes (at most
+   OLLM__XR_PARTS), which the io threads take one at a time as they finish the last, so a batch's reads end together
+   and each thread keeps one read in flight; task t (t < the pool's threads) alone uses bounce buffer t. */
 typedef struct ollm__xread {
-    const ollm_model *m; int l, k0, n, parts, step, err[16 * OLLM__XR_PARTS]; const ollm__tent *bad[16 * OLLM__XR_PARTS];
+    const ollm_model *m; int l, k0, n, parts, next, err[16 * OLLM__XR_PARTS]; const ollm__tent *bad[16 * OLLM__XR_PARTS];
 } ollm__xread;
 static void ollm__xread_task(void *vctx, int64_t t) {
     ollm__xread *c = (ollm__xread *)vctx; const ollm__xcache *x = c->m->xc; int w;
-    for (w = (int)t; w < c->n * c->parts; w += c->step) {
+    while ((w = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) < c->n * c->parts) {
         int j = w / c->parts;
         c->err[w] = ollm__expert_pread(c->m, c->l, x->queue[x->q_head + j], x->rstage[(c->k0 + j) % x->n_rstage],
                                        x->n_bounce ? &x->bounce[t] : NULL, &c->bad[w], w % c->parts, c->parts);
@@ -5873,13 +5889,11 @@ static ollm_result ollm__xqueue_pump(ollm_model *m) {
         int8_t *up = &x->rstage_up[(x->next_rstage + j) % x->n_rstage];
         if (*up >= 0) { OLLM__TRY(m->B->slot_sync(m->B, *up)); *up = -1; }
     }
-    c.m = m; c.l = l; c.k0 = x->next_rstage; c.n = n; c.parts = 0;
-    for (j = x->first[l]; j < x->first[l] + x->count[l]; j++)   /* the first queued expert's tensors */
-        if (m->ent[j].expert == OLLM__X_STACKED || m->ent[j].expert == x->queue[x->q_head]) c.parts++;
+    c.m = m; c.l = l; c.k0 = x->next_rstage; c.n = n; c.next = 0;
+    c.parts = (int)((x->xbytes[l] + OLLM_XR_PIECE - 1) / OLLM_XR_PIECE);
     if (c.parts > OLLM__XR_PARTS) c.parts = OLLM__XR_PARTS;
     if (c.parts < 1) c.parts = 1;
-    c.step = n * c.parts < x->io.n_threads ? n * c.parts : x->io.n_threads;
-    ollm__pool_run(&x->io, c.step, ollm__xread_task, &c);
+    ollm__pool_run(&x->io, n * c.parts < x->io.n_threads ? n * c.parts : x->io.n_threads, ollm__xread_task, &c);
     for (j = 0; j < n * c.parts; j++)
         if (c.err[j]) return ollm__expert_read_failed(m, l, x->queue[x->q_head + j / c.parts], c.bad[j], c.err[j]);
     for (j = 0; j < n; j++) {

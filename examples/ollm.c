@@ -22,7 +22,7 @@
 
 typedef struct opts {
     const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend, *session;
-    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host, no_direct, guess;
+    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host, no_direct, guess, io_threads;
     double ram_gb, vram_gb;
     int print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
     float temp, top_p, min_p, repeat_penalty;
@@ -47,7 +47,7 @@ static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
     "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
-    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--no-guess] [-v]\n"
+    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--io-threads N] [--no-guess] [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -70,7 +70,8 @@ static const char usage[] =
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
     "         on the GPU). --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
     "         GPU budget). Layers and experts read from disk while running bypass the page cache (O_DIRECT)\n"
-    "         where the file system allows; --no-direct reads them through it. MoE models on the GPU also upload\n"
+    "         where the file system allows; --no-direct reads them through it. Experts without a RAM copy are\n"
+    "         read by --io-threads N threads at once (default 8). MoE models on the GPU also upload\n"
     "         the experts the next layer's router picks from the current layer's input while the copy stream\n"
     "         would be idle (a guess of the next layer's picks); --no-guess: only the picked ones. -v logs the\n"
     "         plan and, on the GPU,\n"
@@ -101,6 +102,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (VAL("--ram-gb")) o->ram_gb = atof(v);
         else if (VAL("--vram-gb")) o->vram_gb = atof(v);
         else if (VAL("--depth")) o->depth = atoi(v);
+        else if (VAL("--io-threads")) o->io_threads = atoi(v);
         else if (VAL("--chunk")) o->chunk = atoi(v);
         else if (VAL("--rewind")) o->rewind = atoi(v);
         else if (VAL("-n")) o->n = atoi(v);
@@ -186,7 +188,7 @@ static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
     cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads; cfg.stream_depth = o->depth;
     cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9); cfg.max_context = o->ctx;
-    cfg.prefill_chunk = o->chunk; cfg.direct_io = o->no_direct ? -1 : 0; cfg.expert_guess = o->guess;
+    cfg.prefill_chunk = o->chunk; cfg.direct_io = o->no_direct ? -1 : 0; cfg.io_threads = o->io_threads; cfg.expert_guess = o->guess;
     if (o->backend) {
         if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
         else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;

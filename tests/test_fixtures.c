@@ -10,6 +10,9 @@
    only partly uploaded that was not picked must not); --staged: the CPU backend staging weights as a
    device does; --stream: under the smallest budget at which the model opens, so its layers stream; --no-ram: no RAM
    tier, so streamed layers and experts are read from the checkpoint while running) */
+/* the fixtures' experts are a few KB: read from disk in pieces of one direct-I/O block, they are split across their
+   tensors as a real checkpoint's experts of a few MB are by the default 1 MiB pieces */
+#define OLLM_XR_PIECE 4096u
 #define OLLM_IMPLEMENTATION
 #include "../ollm.h"
 #include "check.h"
