@@ -23,6 +23,9 @@
    ENVIRONMENT (read at run time)
              OLLM_NVRTC                   the NVRTC library to try first (or ollm_model_config.nvrtc_path)
              OLLM_GEMM=mma                prefill products on mma.sync even on sm_90, where the default is wgmma
+             OLLM_PDL=0                   kernels launched one after another, without sm_90's programmatic
+                                          dependent launch (which overlaps a kernel's launch with the end of the
+                                          one before it)
              OLLM_PROFILE=1               the CUDA backend times every kernel and copy and logs (INFO) where the
                                           device's time went after each prefill and generation
              OLLM_PROFILE=FILE            the same, and every op to FILE, a line each: stream (0 compute, 1 copy),
@@ -3840,10 +3843,20 @@ enum {   /* the CUDA enum values used here (cuda.h) */
     X(cuModuleUnload,            "cuModuleUnload",               (ollm__cu_module m)) \
     X(cuModuleGetFunction,       "cuModuleGetFunction",          (ollm__cu_function *f, ollm__cu_module m, const char *name)) \
     X(cuFuncSetAttribute,        "cuFuncSetAttribute",           (ollm__cu_function f, int attrib, int value)) \
+    X(cuOccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor", (int *n, \
+        ollm__cu_function f, int block, size_t smem)) \
     X(cuLaunchKernel,            "cuLaunchKernel",               (ollm__cu_function f, unsigned gx, unsigned gy, \
         unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, ollm__cu_stream s, void **params, void **extra))
 /* Looked up apart: cuEventElapsedTime (cuEventElapsedTime_v2 in 13.0, plain in 12.x, same arguments), and the
-   optional cuTensorMapEncodeTiled (12.0+; without it the Hopper GEMM is not used). */
+   optional cuTensorMapEncodeTiled (12.0+; without it the Hopper GEMM is not used) and cuLaunchKernelEx (12.0+;
+   without it no programmatic dependent launch). */
+typedef struct ollm__cu_launch_attr {   /* CUlaunchAttribute: an id, then a 64-byte union of values */
+    int id; int pad_; union { int flag; char pad[64]; void *align_; } value;
+} ollm__cu_launch_attr;
+typedef struct ollm__cu_launch_config {   /* CUlaunchConfig */
+    unsigned gx, gy, gz, bx, by, bz, smem; ollm__cu_stream st; ollm__cu_launch_attr *attrs; unsigned n_attrs;
+} ollm__cu_launch_config;
+#define OLLM__CU_LAUNCH_PDL 6   /* CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION */
 #define OLLM__CU_FIELD(fn, sym, args) ollm__cu_result (*fn) args;
 typedef struct ollm__cuda {
     void *lib;
@@ -3852,6 +3865,7 @@ typedef struct ollm__cuda {
     ollm__cu_result (*cuTensorMapEncodeTiled)(void *map, int dtype, unsigned rank, void *addr, const uint64_t *dims,
                                               const uint64_t *strides, const unsigned *box, const unsigned *elem_strides,
                                               int interleave, int swizzle, int l2_promotion, int oob_fill);
+    ollm__cu_result (*cuLaunchKernelEx)(const ollm__cu_launch_config *cfg, ollm__cu_function f, void **params, void **extra);
 } ollm__cuda;
 
 /* NVRTC (nvrtc.h): every function returns nvrtcResult (0 = success) but nvrtcGetErrorString. */
@@ -3978,6 +3992,7 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
     if (!(p = dlsym(cu->lib, "cuEventElapsedTime_v2"))) p = dlsym(cu->lib, "cuEventElapsedTime");
     if (p) memcpy(&cu->cuEventElapsedTime, &p, sizeof p);
     if ((p = dlsym(cu->lib, "cuTensorMapEncodeTiled")) != NULL) memcpy(&cu->cuTensorMapEncodeTiled, &p, sizeof p);
+    if ((p = dlsym(cu->lib, "cuLaunchKernelEx")) != NULL) memcpy(&cu->cuLaunchKernelEx, &p, sizeof p);
     return 1;
 }
 
@@ -4228,6 +4243,7 @@ typedef struct ollm__cu {
     ollm__cu_module mod;
     ollm__cu_function fn[OLLM__K_COUNT];
     int cc_major, cc_minor, n_sm, smem_optin, have_ctx;
+    int pdl;                     /* launches may overlap the kernel before them (sm_90+, cuLaunchKernelEx) */
     int mx_smem;                 /* dynamic shared memory the MXFP4 GEMVs may take */
     char arch[16], dev_name[128];
     uint64_t budget, used, peak;
@@ -4596,8 +4612,14 @@ static ollm_result ollm__cu_sync(ollm__backend *b) {
 }
 
 static ollm_result ollm__cu_launch(ollm__cu *c, int k, unsigned gx, unsigned gy, unsigned block, unsigned smem, void **args) {
-    int pi = ollm__cu_prof_begin(c, 0);
-    ollm__cu_result e = c->cu.cuLaunchKernel(c->fn[k], gx, gy, 1, block, 1, 1, smem, c->st, args, NULL);
+    int pi = ollm__cu_prof_begin(c, 0); ollm__cu_result e;
+    if (c->pdl) {   /* programmatic dependent launch: set up while the kernel before it finishes, run after it */
+        ollm__cu_launch_attr at; ollm__cu_launch_config lc;
+        memset(&at, 0, sizeof at); at.id = OLLM__CU_LAUNCH_PDL; at.value.flag = 1;
+        lc.gx = gx; lc.gy = gy; lc.gz = 1; lc.bx = block; lc.by = 1; lc.bz = 1; lc.smem = smem; lc.st = c->st;
+        lc.attrs = &at; lc.n_attrs = 1;
+        e = c->cu.cuLaunchKernelEx(&lc, c->fn[k], args, NULL);
+    } else e = c->cu.cuLaunchKernel(c->fn[k], gx, gy, 1, block, 1, 1, smem, c->st, args, NULL);
     ollm__cu_prof_end(c, pi, k, 0, 0);
     c->b.n_launch++;
     if (e != 0) {
@@ -5028,14 +5050,18 @@ static ollm_result ollm__cu_silu_mul(ollm__backend *b, ollm__buf g, ollm__buf u,
 #define OLLM__AS_BK 32
 /* The decode kernel's pipeline depth: ns stages of shared memory per warp, as deep as lets two blocks share an SM
    (else one). Returns ns (0: not even 2 stages fit this device's shared memory; the CUDA-core kernel then serves),
-   the block's shared memory and the blocks an SM holds. */
+   the block's shared memory and the blocks an SM holds (the driver's occupancy where it says fewer than the shared
+   memory allows), so that the splits make one wave. */
 #define OLLM__DEC_WARPS 2
 static int ollm__cu_dec_stages(const ollm__cu *c, int hd, unsigned *smem, int *bps) {
     int ns, best = 0; unsigned q = 16u * (unsigned)(hd + 8) * 2u, stage = 2u * 32u * (unsigned)(hd + 8) * 2u;
+    ollm__cu_function f = c->fn[hd == 64 ? OLLM__K_attn_dec_64 : OLLM__K_attn_dec_128];
     for (ns = 4; ns >= 2; ns--) {
         unsigned s = q + OLLM__DEC_WARPS * (unsigned)ns * stage;
-        int fit = (c->smem_optin + 1024) / (int)(s + 1024);   /* 1 KiB per block is the driver's */
+        int fit = (c->smem_optin + 1024) / (int)(s + 1024), occ = 0;   /* 1 KiB per block is the driver's */
         if (s > (unsigned)c->smem_optin) continue;
+        if (c->cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, 32 * OLLM__DEC_WARPS, s) == 0 && occ > 0 && occ < fit)
+            fit = occ;
         if (fit >= 2 || !best) { best = ns; *smem = s; *bps = fit; }
         if (fit >= 2) break;
     }
@@ -5043,10 +5069,10 @@ static int ollm__cu_dec_stages(const ollm__cu *c, int hd, unsigned *smem, int *b
 }
 static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                                       ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
-    ollm__cu *c = (ollm__cu *)b; void *args[18];
-    int T = a->T, pos0 = a->pos0, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim, window = a->window;
+    ollm__cu *c = (ollm__cu *)b; void *args[19];
+    int T = a->T, pos0 = a->pos0, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim, window = a->window, fa2, dec;
     int ring = a->ring, width = nkv * hd; float scale = a->scale; const void *sinks = a->sinks ? a->sinks->data.ptr : NULL;
-    int sink_dt = a->sinks ? a->sinks->dtype : 0, L = pos0 + T, ns, bps; unsigned smem;
+    int sink_dt = a->sinks ? a->sinks->dtype : 0, L = pos0 + T, ns = 0, bps = 0; unsigned smem = 0;
     long long n = (long long)T * width; uint64_t rows = k_cache.bytes < v_cache.bytes ? k_cache.bytes : v_cache.bytes;
     OLLM__CU_ENTER(c);
     if (T <= 0) return OLLM_OK;
@@ -5057,28 +5083,35 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
     if (!ollm__attn_fits(a, rows))
         return ollm__fail(b->log, OLLM_ERR_INVALID_ARG, "CUDA attention: positions %d..%d (window %d) do not fit a KV "
                           "cache of %llu rows%s", pos0, L - 1, window, (unsigned long long)rows, ring ? " used as a ring" : "");
-    /* 1. append k, v (fp32) to the bf16 caches at pos0 (in a ring: the rows of the positions) */
-    args[0] = &k_cache.ptr; args[1] = &v_cache.ptr; args[2] = &k.ptr; args[3] = &v.ptr; args[4] = &pos0; args[5] = &n;
-    args[6] = &width; args[7] = &ring;
+    fa2 = T >= 16 && (hd == 64 || hd == 128) && ollm__al16(q.ptr) && ollm__al16(k_cache.ptr) && ollm__al16(v_cache.ptr);
+    dec = !fa2 && (hd == 64 || hd == 128) && T * (nh / nkv) <= 16 && ollm__al16(q.ptr) && ollm__al16(k.ptr) &&
+          ollm__al16(v.ptr) && ollm__al16(k_cache.ptr) && ollm__al16(v_cache.ptr) &&
+          (ns = ollm__cu_dec_stages(c, hd, &smem, &bps)) > 0;
+    /* 1. k, v (fp32) into the bf16 caches at pos0 (in a ring: the rows of the positions): by the decode kernel as it
+          reads them, else appended first */
     if (ring) { ollm__cu_wrote(c, k_cache.ptr, k_cache.bytes); ollm__cu_wrote(c, v_cache.ptr, v_cache.bytes); }
     else {
         ollm__cu_wrote(c, (char *)k_cache.ptr + (uint64_t)pos0 * width * 2, (uint64_t)n * 2);
         ollm__cu_wrote(c, (char *)v_cache.ptr + (uint64_t)pos0 * width * 2, (uint64_t)n * 2);
     }
-    OLLM__TRY(ollm__cu_launch(c, OLLM__K_kv_append, ollm__cu_grid(n, 256, 8192), 1, 256, 0, args));
+    if (!dec) {
+        args[0] = &k_cache.ptr; args[1] = &v_cache.ptr; args[2] = &k.ptr; args[3] = &v.ptr; args[4] = &pos0; args[5] = &n;
+        args[6] = &width; args[7] = &ring;
+        OLLM__TRY(ollm__cu_launch(c, OLLM__K_kv_append, ollm__cu_grid(n, 256, 8192), 1, 256, 0, args));
+    }
     ollm__cu_wrote(c, o.ptr, (uint64_t)T * nh * hd * 4);
     /* 2. prefill: FlashAttention-2 on the tensor cores */
-    if (T >= 16 && (hd == 64 || hd == 128) && ollm__al16(q.ptr) && ollm__al16(k_cache.ptr) && ollm__al16(v_cache.ptr)) {
-        unsigned smem = (unsigned)((64 + 4 * 64) * (hd + 8) * 2);
+    if (fa2) {
+        unsigned fsmem = (unsigned)((64 + 4 * 64) * (hd + 8) * 2);
         args[0] = &o.ptr; args[1] = &q.ptr; args[2] = &k_cache.ptr; args[3] = &v_cache.ptr; args[4] = &T; args[5] = &pos0;
         args[6] = &nh; args[7] = &nkv; args[8] = &window; args[9] = &ring; args[10] = &scale; args[11] = (void *)&sinks;
         args[12] = &sink_dt;
         return ollm__cu_launch(c, hd == 64 ? OLLM__K_fa2_64 : OLLM__K_fa2_128, (unsigned)((T + 63) / 64), (unsigned)nh,
-                               128, smem, args);
+                               128, fsmem, args);
     }
-    /* 3. decode (at most 16 query rows per kv head): flash-decoding on the tensor cores, the keys split across blocks */
-    if ((hd == 64 || hd == 128) && T * (nh / nkv) <= 16 && ollm__al16(q.ptr) && ollm__al16(k_cache.ptr) &&
-        ollm__al16(v_cache.ptr) && (ns = ollm__cu_dec_stages(c, hd, &smem, &bps)) > 0) {
+    /* 3. decode (at most 16 query rows per kv head): flash-decoding on the tensor cores, the keys split across blocks;
+          the block whose split holds the new positions takes their keys and values from k, v and writes them */
+    if (dec) {
         int lo = window > 0 && pos0 - window + 1 > 0 ? pos0 - window + 1 : 0, span = L - lo, per = 32 * OLLM__DEC_WARPS;
         int nsplit = (c->n_sm * bps) / nkv, kps;                         /* one wave of blocks */
         if (nsplit > (span + per - 1) / per) nsplit = (span + per - 1) / per;   /* at least a tile of keys per warp */
@@ -5091,7 +5124,7 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
         args[0] = &o.ptr; args[1] = &c->part.ptr; args[2] = &q.ptr; args[3] = &k_cache.ptr; args[4] = &v_cache.ptr;
         args[5] = &T; args[6] = &pos0; args[7] = &nh; args[8] = &nkv; args[9] = &window; args[10] = &ring;
         args[11] = &scale; args[12] = (void *)&sinks; args[13] = &sink_dt; args[14] = &nsplit; args[15] = &kps;
-        args[16] = &ns;
+        args[16] = &ns; args[17] = &k.ptr; args[18] = &v.ptr;
         OLLM__TRY(ollm__cu_launch(c, hd == 64 ? OLLM__K_attn_dec_64 : OLLM__K_attn_dec_128, (unsigned)nkv,
                                   (unsigned)nsplit, 32 * OLLM__DEC_WARPS, smem, args));
         if (nsplit > 1) {
@@ -5203,6 +5236,8 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     {   /* OLLM_GEMM=mma keeps prefill GEMMs on mma.sync (a comparison, or a fallback) */
         const char *g = getenv("OLLM_GEMM");
         c->wgmma = c->cc_major == 9 && c->cc_minor == 0 && c->cu.cuTensorMapEncodeTiled && !(g && strcmp(g, "mma") == 0);
+        g = getenv("OLLM_PDL");   /* every kernel starts with griddepcontrol.wait on sm_90+ (kernels.cu.inc) */
+        c->pdl = c->cc_major >= 9 && c->cu.cuLaunchKernelEx && !(g && strcmp(g, "0") == 0);
     }
     c->dn_chunk = 64;
     {   /* OLLM_PROFILE=1: the device's timeline, logged after each prefill and generation; OLLM_PROFILE=FILE: also

@@ -599,6 +599,8 @@ int main(void) {
     t_attn(4, 4, 256, 5, 700, 0, 0);
     t_attn(16, 1, 128, 1, 777, 0, 1);    /* 16 query rows: a full m16 tile of the tensor-core decode */
     t_attn(5, 1, 64, 3, 2000, 0, 0);     /* 15 rows, 3 positions */
+    t_attn(4, 4, 64, 15, 370, 0, 0);     /* the new positions in two splits (keys 0..384 split at 128, 256, 384) */
+    t_attn(4, 2, 128, 4, 381, 0, 1);     /* the same (split at 384), 8 rows, sinks */
     /* sliding layers' rings (GPT-OSS: window 128, rows window + chunk - 1): decode, prefill chunks that wrap */
     t_attn_ring(64, 8, 64, 1, 5000, 128, 1, 128);
     t_attn_ring(64, 8, 64, 1, 300, 128, 1, 1151);
