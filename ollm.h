@@ -5060,7 +5060,8 @@ static int ollm__cu_dec_stages(const ollm__cu *c, int hd, unsigned *smem, int *b
         unsigned s = q + OLLM__DEC_WARPS * (unsigned)ns * stage;
         int fit = (c->smem_optin + 1024) / (int)(s + 1024), occ = 0;   /* 1 KiB per block is the driver's */
         if (s > (unsigned)c->smem_optin) continue;
-        if (c->cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, 32 * OLLM__DEC_WARPS, s) == 0 && occ > 0 && occ < fit)
+        if (c->cu.cuOccupancyMaxActiveBlocksPerMultiprocessor && f &&
+            c->cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(&occ, f, 32 * OLLM__DEC_WARPS, s) == 0 && occ > 0 && occ < fit)
             fit = occ;
         if (fit >= 2 || !best) { best = ns; *smem = s; *bps = fit; }
         if (fit >= 2) break;
