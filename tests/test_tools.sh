@@ -2,7 +2,8 @@
 # tools/trace_report.py on a made-up OLLM_PROFILE=FILE trace whose figures are known: a prefill chunk, then two
 # decoded tokens of 1000 us each (vocab 8: logits read backs of 32 bytes), each with a router read back and a copy
 # stream gap of 390 us that ends 20 us after that router's result, and 200 us idle across the tokens' boundary
-# (so 490 us a token). Ends "N passed, M failed".
+# (so 490 us a token). Then tools/disk_read.c on a file of 4 MB: a rate (or, where the file system refuses O_DIRECT,
+# that reason), a file shorter than asked and bad arguments refused. Ends "N passed, M failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=build/tools-test
@@ -35,6 +36,19 @@ if command -v python3 > /dev/null 2>&1; then
     check "grep -q 'no decoded tokens' $B/none.txt" "a wrong vocabulary finds no tokens and says so"
 else
     echo "skipped: no python3"
+fi
+CC=${CC:-cc}
+if $CC -O2 -o "$B/disk_read" tools/disk_read.c -lpthread; then
+    dd if=/dev/zero of="$B/4mb" bs=1048576 count=4 2> /dev/null
+    out=$("$B/disk_read" "$B/4mb" 2 64 4 2>&1)
+    check "echo '$out' | grep -Eq '^disk_read 2 64 [0-9]+\.[0-9]+$|refuses O_DIRECT'" "disk_read: a rate or why not ($out)"
+    "$B/disk_read" "$B/4mb" 1 64 8 > /dev/null 2> "$B/short.txt"; rc=$?
+    check "[ $rc -eq 1 ] && grep -q 'holds 4 MB, fewer than START_MB + MB = 8' $B/short.txt" "disk_read: a file too short"
+    "$B/disk_read" "$B/4mb" 1 6 4 > /dev/null 2>&1; rc=$?
+    check "[ $rc -eq 2 ]" "disk_read: a request size that is not a multiple of 4 KB"
+    rm -f "$B/4mb"
+else
+    fail=$((fail + 1)); echo "FAIL build tools/disk_read.c"
 fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
