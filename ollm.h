@@ -20,6 +20,7 @@
              OLLM_STATIC                  every function static: the library private to one translation unit
              OLLM_MALLOC / OLLM_REALLOC / OLLM_FREE   host allocator (all three or none)
              OLLM_ASSERT                  checks of the library's own invariants (never of input files)
+             OLLM_XR_PIECE                bytes of one read of an expert from disk while running (default 1 MiB)
    ENVIRONMENT (read at run time)
              OLLM_NVRTC                   the NVRTC library to try first (or ollm_model_config.nvrtc_path)
              OLLM_GEMM=mma                prefill products on mma.sync even on sm_90, where the default is wgmma
@@ -4619,6 +4620,12 @@ static ollm_result ollm__cu_launch(ollm__cu *c, int k, unsigned gx, unsigned gy,
         lc.gx = gx; lc.gy = gy; lc.gz = 1; lc.bx = block; lc.by = 1; lc.bz = 1; lc.smem = smem; lc.st = c->st;
         lc.attrs = &at; lc.n_attrs = 1;
         e = c->cu.cuLaunchKernelEx(&lc, c->fn[k], args, NULL);
+        if ((e == 1 || e == 801) &&   /* CUDA_ERROR_INVALID_VALUE, _NOT_SUPPORTED: refused by the driver, or not */
+            c->cu.cuLaunchKernel(c->fn[k], gx, gy, 1, block, 1, 1, smem, c->st, args, NULL) == 0) {
+            ollm__logf(c->b.log, OLLM_LOG_INFO, "CUDA: the driver refuses programmatic dependent launches (%s); "
+                       "kernels are launched one after another", ollm__cu_errname(c, e));
+            c->pdl = 0; e = 0;   /* a plain launch went: the attribute was what it refused */
+        }
     } else e = c->cu.cuLaunchKernel(c->fn[k], gx, gy, 1, block, 1, 1, smem, c->st, args, NULL);
     ollm__cu_prof_end(c, pi, k, 0, 0);
     c->b.n_launch++;
