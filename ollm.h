@@ -4245,6 +4245,8 @@ typedef struct ollm__cu {
     ollm__cu_function fn[OLLM__K_COUNT];
     int cc_major, cc_minor, n_sm, smem_optin, have_ctx;
     int pdl;                     /* launches may overlap the kernel before them (sm_90+, cuLaunchKernelEx) */
+    int dec_ns[2], dec_bps[2];   /* the tensor-core decode attention at head_dim 64, 128: ollm__cu_dec_stages at load */
+    unsigned dec_smem[2];
     int mx_smem;                 /* dynamic shared memory the MXFP4 GEMVs may take */
     char arch[16], dev_name[128];
     uint64_t budget, used, peak;
@@ -5080,7 +5082,7 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
     ollm__cu *c = (ollm__cu *)b; void *args[19];
     int T = a->T, pos0 = a->pos0, nh = a->n_heads, nkv = a->n_kv_heads, hd = a->head_dim, window = a->window, fa2, dec;
     int ring = a->ring, width = nkv * hd; float scale = a->scale; const void *sinks = a->sinks ? a->sinks->data.ptr : NULL;
-    int sink_dt = a->sinks ? a->sinks->dtype : 0, L = pos0 + T, ns = 0, bps = 0; unsigned smem = 0;
+    int sink_dt = a->sinks ? a->sinks->dtype : 0, L = pos0 + T, ns = 0;
     long long n = (long long)T * width; uint64_t rows = k_cache.bytes < v_cache.bytes ? k_cache.bytes : v_cache.bytes;
     OLLM__CU_ENTER(c);
     if (T <= 0) return OLLM_OK;
@@ -5094,7 +5096,7 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
     fa2 = T >= 16 && (hd == 64 || hd == 128) && ollm__al16(q.ptr) && ollm__al16(k_cache.ptr) && ollm__al16(v_cache.ptr);
     dec = !fa2 && (hd == 64 || hd == 128) && T * (nh / nkv) <= 16 && ollm__al16(q.ptr) && ollm__al16(k.ptr) &&
           ollm__al16(v.ptr) && ollm__al16(k_cache.ptr) && ollm__al16(v_cache.ptr) &&
-          (ns = ollm__cu_dec_stages(c, hd, &smem, &bps)) > 0;
+          (ns = c->dec_ns[hd == 128]) > 0;
     /* 1. k, v (fp32) into the bf16 caches at pos0 (in a ring: the rows of the positions): by the decode kernel as it
           reads them, else appended first */
     if (ring) { ollm__cu_wrote(c, k_cache.ptr, k_cache.bytes); ollm__cu_wrote(c, v_cache.ptr, v_cache.bytes); }
@@ -5121,7 +5123,8 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
           the block whose split holds the new positions takes their keys and values from k, v and writes them */
     if (dec) {
         int lo = window > 0 && pos0 - window + 1 > 0 ? pos0 - window + 1 : 0, span = L - lo, per = 32 * OLLM__DEC_WARPS;
-        int nsplit = (c->n_sm * bps) / nkv, kps;                         /* one wave of blocks */
+        int nsplit = (c->n_sm * c->dec_bps[hd == 128]) / nkv, kps;       /* one wave of blocks */
+        unsigned smem = c->dec_smem[hd == 128];
         if (nsplit > (span + per - 1) / per) nsplit = (span + per - 1) / per;   /* at least a tile of keys per warp */
         if (nsplit > 1024) nsplit = 1024;                               /* ollm_k_attn_combine's limit */
         if (nsplit < 1) nsplit = 1;
@@ -5311,6 +5314,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
             c->wgmma = 0;
         }
     }
+    for (i = 0; i < 2; i++) c->dec_ns[i] = ollm__cu_dec_stages(c, 64 << i, &c->dec_smem[i], &c->dec_bps[i]);
     /* the budget */
     if ((e = c->cu.cuMemGetInfo(&free_b, &total_b)) != 0) OLLM__CU_NODEV("cuMemGetInfo: %s", ollm__cu_errname(c, e));
     /* the budget covers every allocation, and 64 MiB is set aside for what the driver holds for the library (the
