@@ -5733,12 +5733,20 @@ static void ollm__xcache_free(ollm_model *m) {
     OLLM_FREE(x); m->xc = NULL;
 }
 
-/* The disk read-ahead's pieces (ollm__xqueue_pump): an expert is read as pieces of about OLLM_XR_PIECE bytes, at most
-   OLLM__XR_PARTS of them. */
+/* The disk read-ahead's pieces (ollm__xqueue_pump): an expert of `bytes` is read as ollm__xr_parts pieces of about
+   OLLM_XR_PIECE bytes (at most OLLM__XR_PARTS), piece p the span [p, p + 1) * ollm__xr_span of its block layout. */
 #ifndef OLLM_XR_PIECE
 #define OLLM_XR_PIECE (1u << 20)
 #endif
 #define OLLM__XR_PARTS 16
+static int ollm__xr_parts(uint64_t bytes) {
+    uint64_t p = (bytes + OLLM_XR_PIECE - 1) / OLLM_XR_PIECE;
+    return p < 1 ? 1 : p > OLLM__XR_PARTS ? OLLM__XR_PARTS : (int)p;
+}
+static uint64_t ollm__xr_span(uint64_t bytes, int parts) {   /* whole direct-I/O blocks */
+    uint64_t span = (bytes + (uint64_t)parts - 1) / (uint64_t)parts;
+    return (span + OLLM__DIO_ALIGN - 1) / OLLM__DIO_ALIGN * OLLM__DIO_ALIGN;
+}
 
 /* Expert e of layer l from the checkpoint into dst (its block layout), with bounce buffer b (NULL: buffered reads), or
    only piece `part` of `parts` (equal spans of the block layout, whatever tensors they cross, so the io threads share
@@ -5747,9 +5755,7 @@ static void ollm__xcache_free(ollm_model *m) {
 static int ollm__expert_pread(const ollm_model *m, int l, int e, char *dst, const ollm__bounce *b, const ollm__tent **bad,
                               int part, int parts) {
     const ollm__xcache *x = m->xc; int i;
-    uint64_t span = (x->xbytes[l] + (uint64_t)parts - 1) / (uint64_t)parts, lo, hi;
-    span = (span + OLLM__DIO_ALIGN - 1) / OLLM__DIO_ALIGN * OLLM__DIO_ALIGN;
-    lo = (uint64_t)part * span; hi = lo + span;
+    uint64_t span = ollm__xr_span(x->xbytes[l], parts), lo = (uint64_t)part * span, hi = lo + span;
     for (i = x->first[l]; i < x->first[l] + x->count[l]; i++) {
         const ollm__tent *en = &m->ent[i]; const ollm__tensor *t = en->t;
         uint64_t n = en->expert == OLLM__X_STACKED ? t->nbytes / (uint64_t)x->E : t->nbytes;
@@ -5878,12 +5884,14 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
         if (x->n_rstage) { ollm__pool_init(&x->io, m->cfg.io_threads > 0 ? m->cfg.io_threads : 8); x->io_started = 1; }
     }
     if (l < L) {   /* experts read from disk while running: a bounce buffer per io thread for direct reads, each as
-                      large as the read-ahead's pieces (the one for reads on the calling thread: an expert) */
-        int nb = x->io_started ? x->io.n_threads : 1;
-        uint64_t piece = x->slot_bytes / OLLM__XR_PARTS > OLLM_XR_PIECE ? x->slot_bytes / OLLM__XR_PARTS : OLLM_XR_PIECE;
+                      large as the read-ahead's largest piece (the one for reads on the calling thread: an expert) */
+        int nb = x->io_started ? x->io.n_threads : 1; uint64_t piece = 0;
+        for (i = 0; i < L; i++)
+            if (ollm__xr_span(x->xbytes[i], ollm__xr_parts(x->xbytes[i])) > piece)
+                piece = ollm__xr_span(x->xbytes[i], ollm__xr_parts(x->xbytes[i]));
         if (!(x->bounce = (ollm__bounce *)ollm__calloc((size_t)nb, sizeof *x->bounce)))
             return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
-        x->n_bounce = ollm__direct_setup(m, dir, x->bounce, nb, x->io_started ? piece + OLLM__DIO_ALIGN : x->slot_bytes);
+        x->n_bounce = ollm__direct_setup(m, dir, x->bounce, nb, x->io_started ? piece : x->slot_bytes);
     }
     m->info.expert_slots = x->n_slots; m->info.expert_bytes = x->slot_bytes;
     ollm__logf(&m->log, OLLM_LOG_INFO, "experts: %d of %d in a GPU cache of %.2f GB (%.1f MB each); host RAM holds %.2f GB "
@@ -5937,9 +5945,7 @@ static ollm_result ollm__xqueue_pump(ollm_model *m) {
         if (*up >= 0) { OLLM__TRY(m->B->slot_sync(m->B, *up)); *up = -1; }
     }
     c.m = m; c.l = l; c.k0 = x->next_rstage; c.n = n; c.next = 0;
-    c.parts = (int)((x->xbytes[l] + OLLM_XR_PIECE - 1) / OLLM_XR_PIECE);
-    if (c.parts > OLLM__XR_PARTS) c.parts = OLLM__XR_PARTS;
-    if (c.parts < 1) c.parts = 1;
+    c.parts = ollm__xr_parts(x->xbytes[l]);
     ollm__pool_run(&x->io, n * c.parts < x->io.n_threads ? n * c.parts : x->io.n_threads, ollm__xread_task, &c);
     for (j = 0; j < n * c.parts; j++)
         if (c.err[j]) return ollm__expert_read_failed(m, l, x->queue[x->q_head + j / c.parts], c.bad[j], c.err[j]);
