@@ -34,6 +34,11 @@ static int flip_byte(const char *path, long off) {   /* off < 0: from the end */
     return 1;
 }
 
+static int reap_ok(void) {   /* waits for a child: it exited with status 0 */
+    int st;
+    return wait(&st) >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 int main(void) {
     static const char *const archs[] = { "sm_80", "sm_86", "sm_89", "sm_90", "sm_90a" };   /* Hopper builds sm_90a */
     char dir[] = "/tmp/ollm-test-cache-XXXXXX", path[4200], path2[4200], err[1024], cmd[4300];
@@ -51,27 +56,22 @@ int main(void) {
     /* every kernel, every architecture, through the public entry point (ollm kernels --arch ...): one child process
        an architecture, as many at once as there are cores (NVRTC compiles on one thread), into the one cache folder */
     {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN); int running = 0, st;
+        long cores = sysconf(_SC_NPROCESSORS_ONLN), running = 0;
         fflush(stdout);
-        for (i = 0; i < 5 || running > 0;) {
-            if (i < 5 && running < (cores > 1 ? cores : 1)) {
-                pid_t pid = fork();
-                if (pid == 0) {
-                    double t0 = ollm__now();
-                    r = ollm_cuda_compile_kernels(archs[i], dir, NULL, &nk, err, sizeof err);
-                    printf("%s: %s, %d kernels, %.1f s\n", archs[i], ollm_result_string(r), nk, ollm__now() - t0);
-                    if (r != OLLM_OK) printf("  %s\n", err);
-                    fflush(stdout);
-                    _exit(r == OLLM_OK && nk == OLLM__K_COUNT ? 0 : 1);
-                }
-                if (pid < 0) { CHECK(0, "fork a compiling child"); i++; continue; }
-                running++; i++;
-                continue;
+        for (i = 0; i < 5; i++) {
+            pid_t pid;
+            if (running >= cores && running > 0) { CHECK(reap_ok(), "every kernel compiles for sm_80/86/89/90/90a"); running--; }
+            if ((pid = fork()) == 0) {
+                double t0 = ollm__now();
+                r = ollm_cuda_compile_kernels(archs[i], dir, NULL, &nk, err, sizeof err);
+                printf("%s: %s, %d kernels, %.1f s\n", archs[i], ollm_result_string(r), nk, ollm__now() - t0);
+                if (r != OLLM_OK) printf("  %s\n", err);
+                fflush(stdout);
+                _exit(r == OLLM_OK && nk == OLLM__K_COUNT ? 0 : 1);
             }
-            if (wait(&st) < 0) break;
-            running--;
-            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "every kernel compiles for sm_80/86/89/90/90a");
+            if (pid < 0) CHECK(0, "fork a compiling child"); else running++;
         }
+        for (; running > 0; running--) CHECK(reap_ok(), "every kernel compiles for sm_80/86/89/90/90a");
     }
     r = ollm_cuda_compile_kernels("compute_90", dir, NULL, &nk, err, sizeof err);
     CHECK(r == OLLM_ERR_INVALID_ARG && strstr(err, "compute_90"), "a virtual architecture is refused (no CUBIN)");

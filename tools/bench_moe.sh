@@ -59,7 +59,7 @@ if [ -n "$G" ]; then
     run g20_10k_ng "$W/g20" --ids @"$B/ids10k.txt" -n 65 --backend cuda --vram-gb 8 --ctx 10400 --chunk 2048 --no-guess
     run g20_64k "$W/g20" --ids @"$B/ids64k.txt" -n 33 --backend cuda --vram-gb 8 --ctx 65600 --chunk 2048
 fi
-if [ -n "$D" ] || { [ -n "$Q" ] && [ -z "$QUICK" ]; }; then
+if [ -n "$D" ]; then   # (set by qwen3-next without quick too)
     run qn_all "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 40 --ctx 128
     run qn_8gb "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 8 --ctx 128
     run qn_tight "$W/qn" --ids @"$B/ids64.txt" -n 24 --backend cuda --vram-gb 3 --ctx 128
