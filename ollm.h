@@ -223,7 +223,8 @@ OLLM_API void        ollm_session_close(ollm_session *s);               /* NULL 
 /* Feeds n tokens. logits: NULL, or room for n * vocab floats that receives the logits after every position.
    The logits after the last position are always available from ollm_session_logits. */
 OLLM_API ollm_result ollm_session_prefill(ollm_session *s, const int32_t *ids, size_t n, float *logits);
-OLLM_API const float *ollm_session_logits(const ollm_session *s);       /* vocab floats; NULL before any token */
+OLLM_API const float *ollm_session_logits(const ollm_session *s);       /* vocab floats; NULL before any token (or
+                                                                           if reading them from the GPU failed) */
 OLLM_API size_t      ollm_session_length(const ollm_session *s);        /* tokens in the context */
 OLLM_API ollm_result ollm_session_rewind(ollm_session *s, size_t n);    /* keep the first n tokens (n <= length) */
 /* Samples up to g->max_tokens tokens, feeding each back. out_ids (may be NULL) receives up to cap ids; *n_out (may be
@@ -1526,6 +1527,9 @@ struct ollm__backend {
     /* optional (OLLM_PROFILE=1): logs where the device's time went since the last call, under the title `what`, and
        starts over */
     void (*profile)(ollm__backend *b, const char *what);
+    /* optional: *out = the index of the largest of v[n] by ollm__argmax's rule, computed where v is (greedy decoding
+       reads back one index instead of the logits); NULL: the logits are read back */
+    ollm_result (*argmax)(ollm__backend *b, ollm__buf v, int64_t n, int32_t *out);
 };
 
 /* Copies host memory into streaming slot k's buffer: behind compute on the copy stream when the backend can, else
@@ -1537,6 +1541,23 @@ static ollm_result ollm__upload_slot(ollm__backend *B, int k, ollm__buf dst, con
 /* ==== @cpu ==== the CPU reference backend: plain loops, fp32 accumulation, a pthread pool ================= */
 
 typedef struct ollm__cpu { ollm__backend b; ollm__pool pool; } ollm__cpu;
+
+/* The index of the largest of v[n], the lowest on a tie, as `if (v[i] > v[best]) best = i` gives (a NaN never wins;
+   v[0] NaN: 0), without that loop's chain through v[best]: the maximum in 8 lanes, then its first index. */
+static int32_t ollm__argmax(const float *v, int32_t n) {
+    float m[8], mx; int32_t i, j;
+    if (n <= 0 || v[0] != v[0]) return 0;
+    for (j = 0; j < 8; j++) m[j] = v[0];
+    for (i = 0; i + 8 <= n; i += 8)
+        for (j = 0; j < 8; j++) m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+    for (; i < n; i++) m[0] = v[i] > m[0] ? v[i] : m[0];
+    for (mx = m[0], j = 1; j < 8; j++) mx = m[j] > mx ? m[j] : mx;
+    for (i = 0; v[i] != mx; i++) {}
+    return i;
+}
+static ollm_result ollm__cpu_argmax(ollm__backend *b, ollm__buf v, int64_t n, int32_t *out) {
+    (void)b; *out = ollm__argmax((const float *)v.ptr, (int32_t)n); return OLLM_OK;
+}
 
 static void ollm__to_f32(const void *src, uint8_t dtype, float *dst, int64_t n) {
     int64_t i;
@@ -1926,7 +1947,7 @@ static ollm_result ollm__cpu_create(int threads, ollm__log *lg, ollm__backend **
     c->b.swiglu_clamp = ollm__cpu_swiglu_clamp; c->b.split_cols = ollm__cpu_split_cols;
     c->b.matmul_grouped = ollm__cpu_matmul_grouped; c->b.matmul_n = ollm__cpu_matmul_n;
     c->b.sigmoid_mul = ollm__cpu_sigmoid_mul; c->b.dn_split = ollm__cpu_dn_split; c->b.dn_conv = ollm__cpu_dn_conv;
-    c->b.dn_rule = ollm__cpu_dn_rule; c->b.norm_gated = ollm__cpu_norm_gated;
+    c->b.dn_rule = ollm__cpu_dn_rule; c->b.norm_gated = ollm__cpu_norm_gated; c->b.argmax = ollm__cpu_argmax;
     *out = &c->b;
     ollm__logf(lg, OLLM_LOG_INFO, "CPU backend: %d threads", c->pool.n_threads);
     return OLLM_OK;
@@ -5397,6 +5418,7 @@ struct ollm_session {
     ollm__buf gx;                /* MoE on a GPU with expert_guess: [OLLM__GROUP_ROWS, hidden], the next layer's MoE
                                     input when decoding, to guess its experts (ollm__guess_next) */
     float *last_logits; int has_logits;
+    int logits_row;              /* >= 0: last_logits is not read back yet; they are row logits_row of s->logits */
     int32_t pending;             /* a generated token not yet fed, or -1 */
     void *fs;                    /* the family's own session state, or NULL */
     int kv_fd;                   /* the session folder's record log (kv.bin), or -1 */
@@ -6469,6 +6491,28 @@ static ollm_result ollm__session_logits_rows(ollm_session *s, int rows) {
     B->release(B, &s->logits);
     return B->alloc(B, need, &s->logits);
 }
+/* last_logits, read back if they are still on the device. */
+static ollm_result ollm__logits_host(ollm_session *s) {
+    uint64_t n = (uint64_t)s->m->d.vocab * 4;
+    if (s->logits_row < 0) return OLLM_OK;
+    OLLM__TRY(s->m->B->download(s->m->B, s->last_logits, ollm__view(s->logits, (uint64_t)s->logits_row * n, n), n));
+    s->logits_row = -1;
+    return OLLM_OK;
+}
+/* The end of every family's forward pass: the final norm and the head on the rows whose logits are wanted (the last
+   `rows` of T: all of them, or the last), into s->logits; every row's copied to logits_all when asked for. The last
+   row's are read back into last_logits now, or where the backend can sample greedily and this is a decoded token,
+   when first needed (ollm__logits_host): greedy decoding (ollm__backend.argmax) reads back one index instead. */
+static ollm_result ollm__head(ollm_session *s, const ollm__w *norm, const ollm__w *head, int T, int rows, float eps,
+                              int unit_offset, float *logits_all) {
+    ollm__backend *B = s->m->B; int64_t H = s->m->d.hidden;
+    OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4), norm, rows,
+                         (int)H, eps, unit_offset));
+    OLLM__TRY(B->matmul(B, s->logits, s->xn, head, NULL, rows, 0));
+    if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * s->m->d.vocab * 4));
+    s->logits_row = rows - 1;
+    return B->argmax && T == 1 ? OLLM_OK : ollm__logits_host(s);
+}
 
 /* ==== @graph-llama ==== the Llama-3 forward pass (transformers modeling_llama.py) ========================== */
 
@@ -6557,14 +6601,7 @@ static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int 
         OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, NULL, T, 1));            /* x += mlp */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
-    /* the head only on the rows whose logits are wanted: all of them, or the last */
-    OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
-                         &w->norm, rows, H, eps, 0));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, NULL, rows, 0));
-    if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
-    OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
-                                                         (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
-    return OLLM_OK;
+    return ollm__head(s, &w->norm, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, T, rows, eps, 0, logits_all);
 }
 
 /* ==== @graph-gpt-oss ==== the GPT-OSS forward pass: MXFP4 experts, sinks, sliding windows ================= */
@@ -6902,13 +6939,7 @@ static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int
         OLLM__TRY(ollm__gptoss_moe(s, l, T));                                       /* x += MoE(xn) */
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
-    OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
-                         &w->norm, rows, H, eps, 0));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, NULL, rows, 0));
-    if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
-    OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
-                                                         (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
-    return OLLM_OK;
+    return ollm__head(s, &w->norm, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, T, rows, eps, 0, logits_all);
 }
 
 
@@ -7352,12 +7383,7 @@ static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, 
         OLLM__TRY(ollm__qn_moe(s, l, T));
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
     }
-    OLLM__TRY(B->rmsnorm(B, s->xn, ollm__view(s->x, (uint64_t)(T - rows) * H * 4, (uint64_t)rows * H * 4),
-                         &w->norm, rows, H, eps, 1));
-    OLLM__TRY(B->matmul(B, s->logits, s->xn, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, NULL, rows, 0));
-    if (logits_all) OLLM__TRY(B->download(B, logits_all, s->logits, (uint64_t)rows * c->vocab * 4));
-    OLLM__TRY(B->download(B, s->last_logits, ollm__view(s->logits, (uint64_t)(rows - 1) * c->vocab * 4,
-                                                         (uint64_t)c->vocab * 4), (uint64_t)c->vocab * 4));
+    OLLM__TRY(ollm__head(s, &w->norm, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, T, rows, eps, 1, logits_all));
     st->pos = s->n_past + T;
     return OLLM_OK;
 }
@@ -7433,6 +7459,7 @@ static ollm_result ollm__store_replace(ollm_session *s, const char *name, const 
 
 static ollm_result ollm__store_header(ollm_session *s, int64_t n_tokens, int has_logits) {
     ollm_model *m = s->m; ollm__kv_hdr h;
+    if (has_logits) OLLM__TRY(ollm__logits_host(s));   /* the header keeps them */
     memset(&h, 0, sizeof h);
     h.magic = OLLM__HDR_MAGIC; h.version = OLLM__KV_VERSION; h.fingerprint = m->fingerprint;
     h.n_layers = (uint32_t)m->d.n_layers; h.kv_row_bytes = (uint32_t)ollm__kv_row(s); h.vocab = (uint32_t)m->d.vocab;
@@ -7759,6 +7786,7 @@ static ollm_result ollm__store_open(ollm_session *s) {
         return ollm__fail(&m->log, OLLM_ERR_CONTEXT_FULL, "%s: the session holds %llu tokens, more than max_context %d",
                           dir, (unsigned long long)h.n_tokens, s->n_ctx);
     }
+    s->logits_row = -1;
     r = ollm__pread_all(hf.fd, s->last_logits, (uint64_t)m->d.vocab * 4, sizeof h);
     ollm__file_close(&hf);
     if (r != OLLM_OK || h.logits_hash != ollm__fnv1a64(OLLM__FNV_INIT, s->last_logits, (size_t)m->d.vocab * 4))
@@ -8002,6 +8030,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     s->v_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->tokens = (int32_t *)ollm__calloc((size_t)s->n_ctx, sizeof(int32_t));
     s->last_logits = (float *)ollm__calloc((size_t)c->vocab, sizeof(float));
+    s->logits_row = -1;
     if (!s->k_cache || !s->v_cache || !s->tokens || !s->last_logits) r = OLLM_ERR_NO_MEMORY;
     s->kv_host = s->cfg.kv_host > 0 || (s->cfg.kv_host == 0 && ollm__kv_host_auto(m, s->n_ctx, s->chunk));
     if (s->kv_host) {
@@ -8061,7 +8090,7 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
         r = ollm__session_logits_rows(s, logits_all ? T : 1);   /* the families write s->logits [rows, vocab] */
         if (r == OLLM_OK) r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
         if (r != OLLM_OK) {
-            s->has_logits = 0; s->state_at = -1;
+            s->has_logits = 0; s->logits_row = -1; s->state_at = -1;
             if (m->log.err[0] == 0) ollm__fail(&m->log, r, "forward pass failed at token %lld: %s", (long long)s->n_past,
                                                ollm_result_string(r));
             return r;
@@ -8108,7 +8137,8 @@ OLLM_API ollm_result ollm_session_prefill(ollm_session *s, const int32_t *ids, s
     return m->fam->state_bytes && n ? ollm__snap_take(s, n) : OLLM_OK;   /* a rewind back here resumes from it */
 }
 OLLM_API const float *ollm_session_logits(const ollm_session *s) {
-    return s && s->has_logits && s->pending < 0 ? s->last_logits : NULL;
+    if (!s || !s->has_logits || s->pending >= 0) return NULL;
+    return ollm__logits_host((ollm_session *)s) == OLLM_OK ? s->last_logits : NULL;   /* read back on first use */
 }
 OLLM_API size_t ollm_session_length(const ollm_session *s) { return s ? (size_t)s->n_past + (s->pending >= 0) : 0; }
 OLLM_API ollm_result ollm_session_rewind(ollm_session *s, size_t n) {
@@ -8122,7 +8152,7 @@ OLLM_API ollm_result ollm_session_rewind(ollm_session *s, size_t n) {
     if (s->state_len > s->n_past) s->state_len = 0;   /* state.bin is past the new end: no longer a prefix */
     if (s->snap_len > s->n_past) s->snap_len = -1;    /* nor the snapshots past it */
     if (s->kv_fd >= 0 && s->m->fam->state_bytes) ollm__snap_prune(s, s->n_past);
-    s->has_logits = 0;   /* the logits after token n - 1 are gone; the next prefill recomputes them */
+    s->has_logits = 0; s->logits_row = -1;   /* the logits after token n - 1 are gone; the next prefill recomputes them */
     if (s->kv_fd >= 0 && s->disk_len > s->n_past) return ollm__store_header(s, s->n_past, 0);
     return OLLM_OK;
 }
@@ -8147,19 +8177,6 @@ static int ollm__cand_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* The index of the largest of v[n], the lowest on a tie, as `if (v[i] > v[best]) best = i` gives (a NaN never wins;
-   v[0] NaN: 0), without that loop's chain through v[best]: the maximum in 8 lanes, then its first index. */
-static int32_t ollm__argmax(const float *v, int32_t n) {
-    float m[8], mx; int32_t i, j;
-    if (n <= 0 || v[0] != v[0]) return 0;
-    for (j = 0; j < 8; j++) m[j] = v[0];
-    for (i = 0; i + 8 <= n; i += 8)
-        for (j = 0; j < 8; j++) m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
-    for (; i < n; i++) m[0] = v[i] > m[0] ? v[i] : m[0];
-    for (mx = m[0], j = 1; j < 8; j++) mx = m[j] > mx ? m[j] : mx;
-    for (i = 0; v[i] != mx; i++) {}
-    return i;
-}
 /* Picks the next token from logits[vocab] in transformers' order of logits processors: repetition penalty,
    temperature, top-k, top-p, min-p; greedy (argmax, lowest id on ties) at temperature 0. The logits are read in
    place; a repetition penalty applies to their copy in work[vocab]. */
@@ -8237,7 +8254,13 @@ OLLM_API ollm_result ollm_session_generate(ollm_session *s, const ollm_generate_
     for (;;) {
         int32_t tok; int is_eos = 0, stop;
         if (g.max_tokens && n >= (size_t)g.max_tokens) break;
-        tok = ollm__sample(s->last_logits, work, m->d.vocab, s->tokens, s->n_past, &g, &rng, cand, seen);
+        if (!(g.temperature > 0) && !(g.repetition_penalty > 0 && g.repetition_penalty != 1.0f) && m->B->argmax &&
+            s->logits_row >= 0) {   /* greedy where the logits are: one index comes back */
+            r = m->B->argmax(m->B, ollm__view(s->logits, (uint64_t)s->logits_row * m->d.vocab * 4,
+                                              (uint64_t)m->d.vocab * 4), m->d.vocab, &tok);
+        } else if ((r = ollm__logits_host(s)) == OLLM_OK)
+            tok = ollm__sample(s->last_logits, work, m->d.vocab, s->tokens, s->n_past, &g, &rng, cand, seen);
+        if (r != OLLM_OK) break;
         for (i = 0; i < m->d.n_eos; i++) is_eos |= tok == m->d.eos[i];
         if (out_ids && n < cap) out_ids[n] = tok;
         n++;

@@ -408,6 +408,19 @@ static void test_session(void) {
     g.temperature = 1.5f; g.top_k = 1;
     ollm_session_generate(s, &g, out2, 16, &n2);
     CHECK(n1 == 5 && n2 == 5 && memcmp(out1, out2, 5 * sizeof(int32_t)) == 0, "top_k = 1 equals greedy");
+    {   /* greedy decoding picks where the logits are (ollm__backend.argmax, before any read back): the same tokens
+           as the host's argmax over the logits ollm_session_logits reads back, step by step */
+        ollm_generate_config g1 = ollm_generate_config_default(); int same = 1;
+        g1.max_tokens = 1; g1.ignore_eos = 1;
+        ollm_session_rewind(s, 39); ollm_session_prefill(s, ids + 39, 1, NULL);
+        for (i = 0; i < 5; i++) {
+            const float *lg = ollm_session_logits(s); int32_t t1 = -1; size_t n = 0;
+            same &= lg && ollm_session_generate(s, &g1, &t1, 1, &n) == OLLM_OK && n == 1 && t1 == ollm__argmax(lg, 320) &&
+                    t1 == out1[i];
+            ollm_session_prefill(s, NULL, 0, NULL);   /* feeds the pending token */
+        }
+        CHECK(same, "greedy tokens picked by the backend equal the host's argmax of the read-back logits");
+    }
     g.top_k = 0; g.top_p = 0.9f; g.min_p = 0.01f; g.repetition_penalty = 1.3f; g.seed = 1234;
     ollm_session_rewind(s, 39); ollm_session_prefill(s, ids + 39, 1, NULL);
     ollm_session_generate(s, &g, out2, 16, &n2);
