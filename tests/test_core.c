@@ -500,16 +500,29 @@ static void test_streaming(void) {
         for (i = 0; i < 20; i++) xid[i] = (i * 7 + 3) % 200;
         snprintf(dir, sizeof dir, "%s/xtrunc", tmp_root);
         snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r tests/fixtures/gptoss_mxfp4 %s", dir, dir); sh(cmd);
+        uint64_t keep;
         ollm__backend_hook = staged_backend; xc.ram_bytes = 1; xc.expert_slots = 12;
         CHECK(ollm_model_open(dir, &xc, &m) == OLLM_OK && m->xc && !m->xc->host[0], "staged: experts read from disk");
-        ollm__backend_hook = NULL;
-        snprintf(cmd, sizeof cmd, "truncate -s 1000 %s/model.safetensors", dir); sh(cmd);
+        CHECK(m->embed_file, "staged: the untied embedding table stays in its file");
+        keep = m->embed_file ? m->embed_file->offset + m->embed_file->nbytes : 1000;   /* its rows stay readable */
+        snprintf(cmd, sizeof cmd, "truncate -s %llu %s/model.safetensors", (unsigned long long)keep, dir); sh(cmd);
         ollm_session_open(m, &sc, &s);
         r = ollm_session_prefill(s, xid, 20, NULL);
         snprintf(what, sizeof what, "staged, truncated while open: prefill is OLLM_ERR_IO naming an expert (%s)",
                  ollm_model_last_error(m));
         CHECK(r == OLLM_ERR_IO && strstr(ollm_model_last_error(m), "expert"), what);
         printf("  %s\n", what);
+        ollm_session_close(s); ollm_model_close(m);
+        /* the same file cut short of the embedding rows: their read fails cleanly, naming the table */
+        snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r tests/fixtures/gptoss_mxfp4 %s", dir, dir); sh(cmd);
+        CHECK(ollm_model_open(dir, &xc, &m) == OLLM_OK, "staged: opens again");
+        ollm__backend_hook = NULL;
+        snprintf(cmd, sizeof cmd, "truncate -s 1000 %s/model.safetensors", dir); sh(cmd);
+        ollm_session_open(m, &sc, &s);
+        r = ollm_session_prefill(s, xid, 20, NULL);
+        snprintf(what, sizeof what, "staged, truncated while open: prefill is OLLM_ERR_IO naming the embedding table (%s)",
+                 ollm_model_last_error(m));
+        CHECK(r == OLLM_ERR_IO && strstr(ollm_model_last_error(m), "model.embed_tokens.weight"), what);
         ollm_session_close(s); ollm_model_close(m);
     }
     snprintf(what, sizeof what, "streaming: %d configurations streamed layers, %d refused for budget", streamed, refused);
