@@ -128,8 +128,10 @@ typedef struct ollm_model_config {
                                   the experts the next layer's router picks from this layer's input (a guess of its
                                   picks) upload in chunks whenever the copy stream would be idle, so a right guess is
                                   a miss copied early and a wrong one delays the next layer's uploads by at most two
-                                  chunks; -1 = upload only what the router picked. Where experts live changes, never
-                                  what is computed */
+                                  chunks; 2 = as 1, and each guess ranked again once the layer's experts have run
+                                  (its router on the next layer's input less that layer's attention: one more read
+                                  back a layer); -1 = upload only what the router picked. Where experts live
+                                  changes, never what is computed */
     int32_t      direct_io;    /* how layers and experts are read from disk while running: 0 = with O_DIRECT (Linux),
                                   past the page cache, where the file system takes it (else buffered); -1 = buffered,
                                   through the page cache (repeated reads may then come from RAM the kernel spares).
@@ -5706,8 +5708,8 @@ struct ollm__xcache {
     int32_t *queue; int q_head, q_len, q_layer;
     uint8_t *guessed;            /* per slot: uploaded on a guess, not yet picked by its layer's router */
     uint64_t *gbytes;            /* per slot: of a guessed expert, the bytes uploaded so far (partial until xbytes) */
-    int32_t *glist; int gl_n, gl_i, gl_layer;   /* the last guess: gl_n experts of layer gl_layer ([OLLM__GROUP_ROWS *
-                                                   OLLM__GUESS_WIDE * k]), best first; those before gl_i are done with */
+    int32_t *glist; int gl_n, gl_i, gl_layer;   /* the last guess: gl_n experts of layer gl_layer (2 x
+                                                   ollm__glist_cap), best first; those before gl_i are done with */
     int g_slot; uint64_t g_before;   /* the guess being uploaded (-1: none); slots stamped since g_before are taken */
     int8_t g_fly[OLLM__GUESS_DEPTH]; int g_nfly;   /* upload slots of guessed chunks maybe still in flight */
     ollm__bounce *bounce; int n_bounce;   /* direct reads: one per io thread (the caller's, [0], also serves the
@@ -5720,6 +5722,9 @@ enum { OLLM__X_QUEUED = -2 };
 /* MoE layers run a layer's experts as grouped products (one launch per projection for all of them) while no expert
    has more rows than this (decode), else expert by expert (prefill). */
 #define OLLM__GROUP_ROWS 8
+static size_t ollm__glist_cap(const ollm_model *m) {   /* the experts one guess names at most */
+    return (size_t)OLLM__GROUP_ROWS * OLLM__GUESS_WIDE * (m->d.n_experts_per_tok > 0 ? m->d.n_experts_per_tok : 1);
+}
 /* Grouped products fetch all of a layer's experts first: only when the cache holds them all at once. */
 static int ollm__moe_grouped(const ollm_model *m, int most_rows, int n_active) {
     return most_rows <= OLLM__GROUP_ROWS && (!m->xc || n_active <= m->xc->n_slots);
@@ -5877,8 +5882,7 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
     x->pending = (int8_t *)OLLM_MALLOC((size_t)x->n_slots);
     x->guessed = (uint8_t *)ollm__calloc((size_t)x->n_slots, 1);
     x->gbytes = (uint64_t *)ollm__calloc((size_t)x->n_slots, sizeof(uint64_t)); x->g_slot = -1;
-    x->glist = (int32_t *)OLLM_MALLOC((size_t)OLLM__GROUP_ROWS * OLLM__GUESS_WIDE * (m->d.n_experts_per_tok > 0 ?
-                                      m->d.n_experts_per_tok : 1) * sizeof(int32_t));
+    x->glist = (int32_t *)OLLM_MALLOC(2 * ollm__glist_cap(m) * sizeof(int32_t));   /* a guess, and one ranked again */
     if (!x->slot_le || !x->slot_tick || !x->pending || !x->guessed || !x->gbytes || !x->glist) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     for (i = 0; i < x->n_slots; i++) { x->slot_le[i] = -1; x->pending[i] = -1; }
     {
@@ -6106,21 +6110,39 @@ static ollm_result ollm__guess_pump(ollm_model *m) {
    likeliest experts, best first, is uploaded from the RAM tier by ollm__guess_pump, now and whenever the host waits,
    behind the current layer's own uploads. A guess that comes true counts as a miss when its layer picks it; the
    bytes of those not picked are copied for nothing (guess_bytes - guess_used). Called only where
-   ollm__guess_next(m, l - 1, T) said so, after layer l - 1's prefetch. */
-static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits, int T, int stride) {
-    ollm__xcache *x = m->xc; int t, i, j, n = 0, kk = m->d.n_experts_per_tok * OLLM__GUESS_WIDE;
+   ollm__guess_next(m, l - 1, T) said so, after layer l - 1's prefetch. again (ollm__guess_refine): the guess of layer
+   l ranked anew from better logits: the uploads from here on follow the new order, the expert on its way goes on only
+   if a row's k likeliest still include it, and the experts the old list got slots for stay listed (after the new
+   ones, so that the prefetch settles them as it does every guessed expert). */
+static ollm_result ollm__experts_guess(ollm_model *m, int l, const float *logits, int T, int stride, int again) {
+    ollm__xcache *x = m->xc; int t, i, j, n = 0, n_old = 0, kk = m->d.n_experts_per_tok * OLLM__GUESS_WIDE, keep = 0;
+    int32_t *old = x->glist + ollm__glist_cap(m), on_way = again && x->g_slot >= 0 ? x->slot_le[x->g_slot] - l * x->E : -1;
     if (kk > x->E) kk = x->E;
     if (x->q_head < x->q_len) return OLLM_OK;   /* the current layer's disk reads still queued go first */
+    if (again) {
+        if (x->gl_layer != l || x->gl_n == 0) return OLLM_OK;   /* nothing was guessed for layer l */
+        for (i = 0; i < x->gl_n; i++) {   /* the old list's experts that hold a slot as guesses */
+            int k = x->where[l * x->E + x->glist[i]];
+            if (k >= 0 && x->guessed[k] && n_old < (int)ollm__glist_cap(m)) old[n_old++] = x->glist[i];
+        }
+    }
     for (t = 0; t < T; t++) {   /* the union of the rows' top kk, first occurrences in order */
         int32_t *pk = x->glist + n; int n0 = n;
         ollm__topk(logits + (int64_t)t * stride, x->E, kk, pk);
         for (i = 0; i < kk; i++) {
             int32_t e = pk[i];
+            if (i < m->d.n_experts_per_tok && e == on_way) keep = 1;
             for (j = 0; j < n0 && x->glist[j] != e; j++) {}
             if (j == n0) x->glist[n++] = e;
         }
     }
-    x->gl_n = n; x->gl_i = 0; x->gl_layer = l; x->g_slot = -1; x->g_before = x->tick;
+    if (again && !keep) x->g_slot = -1;   /* the expert on its way goes on only if a row's top k still names it */
+    for (i = 0; i < n_old; i++) {
+        for (j = 0; j < n && x->glist[j] != old[i]; j++) {}
+        if (j == n) x->glist[n++] = old[i];
+    }
+    x->gl_n = n; x->gl_i = 0;
+    if (!again) { x->gl_layer = l; x->g_slot = -1; x->g_before = x->tick; }
     return ollm__guess_pump(m);
 }
 /* A router's logits back to the host: while they are on their way, guessed uploads keep the copy stream busy. */
@@ -6134,6 +6156,22 @@ static ollm_result ollm__read_router(ollm_model *m, float *dst, ollm__buf src, u
         OLLM__TRY(ollm__guess_pump(m));
         if (!ollm__guess_left(x)) return B->read_poll(B, dst, n, 1, &done);   /* nothing left to send */
     }
+}
+
+/* expert_guess 2: once layer l's MoE has added to x, layer l + 1's router on its norm of x (which lacks only layer
+   l + 1's attention) ranks the guess of its picks again, read back while the guessed uploads go on. Called after the
+   combine. On GPT-OSS-20B's shape with random weights the new ranking is much better (tools/BENCHMARKS.md: of its
+   first 4, 0.94 picked against 0.78), but it comes after part of the copy window is spent: in a window of 0.6
+   experts with the first 0.25 on the old ranking, 0.77 of the guessed bytes were picked against 0.72. Not yet
+   measured on a GPU, hence not the default. */
+static ollm_result ollm__guess_refine(ollm_session *s, int l, int T, const ollm__w *norm, int unit_offset,
+                                      const ollm__w *router, const ollm__w *bias, ollm__buf dev, float *host) {
+    ollm_model *m = s->m; ollm__backend *B = m->B; int E = m->d.n_experts;
+    if (m->cfg.expert_guess < 2 || !m->xc || m->xc->gl_layer != l + 1 || !ollm__guess_left(m->xc)) return OLLM_OK;
+    OLLM__TRY(B->rmsnorm(B, s->gx, s->x, norm, T, (int)m->d.hidden, (float)m->d.rms_eps, unit_offset));
+    OLLM__TRY(B->matmul(B, dev, s->gx, router, bias, T, 0));
+    OLLM__TRY(ollm__read_router(m, host, dev, (uint64_t)T * E * 4));
+    return ollm__experts_guess(m, l + 1, host, T, E, 1);
 }
 
 /* The memory of expert e's part w (a stacked [E, ...] tensor when `stacked`, else the expert's own tensor) of layer
@@ -6909,7 +6947,7 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
     grouped = ollm__moe_grouped(m, most, n_active);
     if (!grouped || T > 1) OLLM__TRY(B->gather(B, f->xg, s->xn, f->row_tok, R, H));   /* one token: its row of xn */
     OLLM__TRY(ollm__experts_prefetch(m, l, f->active, n_active));   /* missing experts start uploading */
-    if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, f->logits + (int64_t)T * E, T, E));   /* then the next layer's */
+    if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, f->logits + (int64_t)T * E, T, E, 0));   /* then the next layer's */
     /* per picked expert: gu = xg W_gu^T + b_gu; act = clamped SwiGLU(gu); out = act W_d^T + b_d, over its rows (the
        outputs overwrite the rows' inputs in xg). Decode-sized groups: one product per projection for all the experts
        (and one activation); larger ones expert by expert, each computing while the next one's upload lands. */
@@ -6940,7 +6978,10 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
         }
     OLLM__TRY(ollm__guess_pump(m));   /* the copy stream may be done with this layer's uploads by now */
     /* x[t] += sum over its k picks of weight * out */
-    return B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H);
+    OLLM__TRY(B->combine(B, s->x, f->xg, f->tok_row, f->weight, T, k, H));
+    return guess ? ollm__guess_refine(s, l, T, &L[1].post_attention_layernorm, 0, &L[1].router, &L[1].router_bias,
+                                      ollm__view(f->router, (uint64_t)T * E * 4, (uint64_t)T * E * 4), f->logits + (int64_t)T * E)
+                 : OLLM_OK;
 }
 
 /* T tokens at positions n_past.. ; then the final norm and the (untied) head on the rows asked for. */
@@ -7352,7 +7393,7 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     for (t = 0; shared_in && t < T; t++) st->row_tok[R + t] = t;
     if (!grouped || T > 1) OLLM__TRY(B->gather(B, st->xg, s->xn, st->row_tok, shared_in ? R + T : R, H));   /* one token: its row of xn */
     OLLM__TRY(ollm__experts_prefetch(m, l, st->active, n_active));   /* missing experts start uploading */
-    if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, st->logits + W, T, E));   /* then the next layer's */
+    if (guess) OLLM__TRY(ollm__experts_guess(m, l + 1, st->logits + W, T, E, 0));   /* then the next layer's */
     if (grouped) {
         int G = n_active;
         for (i = 0; i < n_active; i++) {
@@ -7392,7 +7433,10 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
     }
     OLLM__TRY(ollm__guess_pump(m));   /* the copy stream may be done with this layer's uploads by now */
     /* x[t] += sum over its k picks and the shared expert of weight * out */
-    return B->combine(B, s->x, st->xg, st->tok_row, st->weight, T, k + 1, H);
+    OLLM__TRY(B->combine(B, s->x, st->xg, st->tok_row, st->weight, T, k + 1, H));
+    return guess ? ollm__guess_refine(s, l, T, &L[1].post_attention_layernorm, 1, &L[1].gate, NULL,
+                                      ollm__view(st->router, (uint64_t)W * 4, (uint64_t)T * E * 4), st->logits + W)
+                 : OLLM_OK;
 }
 
 /* T tokens at positions n_past.. The DeltaNet states hold exactly the tokens fed so far (st->pos); after a rewind

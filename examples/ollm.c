@@ -47,7 +47,8 @@ static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
     "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
-    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--io-threads N] [--no-guess] [-v]\n"
+    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--io-threads N] [--no-guess | --refine-guess]\n"
+    "                [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
     "       ollm tokenize DIR --file F [--add-special] [--parse-special]\n"
@@ -73,9 +74,10 @@ static const char usage[] =
     "         where the file system allows; --no-direct reads them through it. Experts without a RAM copy are\n"
     "         read by --io-threads N threads at once (default 8). MoE models on the GPU also upload\n"
     "         the experts the next layer's router picks from the current layer's input while the copy stream\n"
-    "         would be idle (a guess of the next layer's picks); --no-guess: only the picked ones. -v logs the\n"
-    "         plan and, on the GPU,\n"
-    "         the kernel launches and waits for the GPU of a generated token (-v -v: debug messages too).\n"
+    "         would be idle (a guess of the next layer's picks); --no-guess: only the picked ones;\n"
+    "         --refine-guess: each guess ranked again once the layer's experts have run. -v logs the plan and,\n"
+    "         on the GPU, the kernel launches and waits for the GPU of a generated token (-v -v: debug\n"
+    "         messages too).\n"
     "info     prints the model description and the backend.\n"
     "kernels  compiles every CUDA kernel for an architecture into the cache (no GPU needed).\n";
 
@@ -124,6 +126,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (strcmp(a, "--kv-host") == 0) o->kv_host = 1;
         else if (strcmp(a, "--no-direct") == 0) o->no_direct = 1;
         else if (strcmp(a, "--no-guess") == 0) o->guess = -1;
+        else if (strcmp(a, "--refine-guess") == 0) o->guess = 2;
         else if (strcmp(a, "-v") == 0) o->verbose++;
         else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) { fprintf(stderr, "ollm: unknown or incomplete option %s\n", a); return -1; }
         else if (!o->dir && strcmp(o->cmd, "kernels") != 0) o->dir = a;

@@ -61,11 +61,12 @@ for t in tests/test_*.c; do
 done
 
 # the tiers and the expert cache without a GPU: the CPU backend staging weights as a device does, experts through a
-# cache of a quarter of them with guesses of the next layer's, then of all but one token's picks, then layers
-# streamed; both again from disk (tests/test_fixtures.c --staged)
+# cache of a quarter of them with guesses of the next layer's (also ranked again after each layer), then of all but
+# one token's picks, then layers streamed; both again from disk (tests/test_fixtures.c --staged)
 if [ -x "$B/test_fixtures" ]; then
     moe="tests/fixtures/gptoss_* tests/fixtures/qwen3next_*"
-    for mode in "--tight-experts" "--roomy-experts" "--stream" "--tight-experts --no-ram" "--stream --no-ram"; do   # --no-ram: from disk
+    for mode in "--tight-experts" "--tight-experts --refine-guess" "--roomy-experts" "--stream" "--tight-experts --no-ram" \
+                "--stream --no-ram"; do   # --no-ram: from disk
         case $mode in --stream*) dirs="tests/fixtures/llama_* $moe" ;; *) dirs=$moe ;; esac
         log="$B/test_fixtures_staged$(echo "$mode" | tr -d ' -').log"
         echo "== test_fixtures --staged $mode"

@@ -2,12 +2,13 @@
    for every directory under tests/fixtures that holds a reference.safetensors (written by tools/make_fixtures.py
    from transformers in float32), and the shipped examples/models/fortune-llama against the reference that
    tools/train_tiny.py wrote.
-   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts | --roomy-experts]
-                        [--staged [--stream] [--no-ram]] [DIR...] (default: cpu,
+   usage: test_fixtures [--backend cpu|cuda] [--tol T] [--quantile Q] [--tight-experts [--refine-guess] |
+                        --roomy-experts] [--staged [--stream] [--no-ram]] [DIR...] (default: cpu,
    1e-3 x max |logit|, every position: Q = 1; --tight-experts: MoE models with an expert cache of a quarter of all
    experts, so they are evicted, uploaded and guessed ahead all along; --roomy-experts: a cache of all but one
    token's picks, so guesses of a layer's experts, right or wrong, stay cached until that layer comes again (a guess
-   only partly uploaded that was not picked must not); --staged: the CPU backend staging weights as a
+   only partly uploaded that was not picked must not); --refine-guess: each guess also ranked again once its layer's
+   experts have run (expert_guess 2); --staged: the CPU backend staging weights as a
    device does; --stream: under the smallest budget at which the model opens, so its layers stream; --no-ram: no RAM
    tier, so streamed layers and experts are read from the checkpoint while running) */
 /* the fixtures' experts are a few KB: read from disk in pieces of one direct-I/O block, they are split across their
@@ -49,6 +50,7 @@ static int tight;               /* --tight-experts (1), --roomy-experts (2) */
 
 /* --staged --stream: the smallest such budget (1 KiB steps) at which DIR opens, so that its layers stream */
 static int stream, no_ram;   /* --no-ram: ram_bytes of 1, so streamed layers and experts are read from disk */
+static int refine;           /* --refine-guess: under --tight-experts, each guess ranked again (expert_guess 2) */
 static uint64_t stream_budget(const char *dir) {
     ollm_model_config mc = ollm_model_config_default(); ollm_model *m; uint64_t lo = 1u << 20, hi = 1u << 30;
     mc.ram_bytes = no_ram ? 1 : 0;
@@ -87,7 +89,7 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
             ollm_model_close(m); free(r.ids); free(r.logits); free(r.greedy); return;
         }
         ollm_model_close(m);
-        mc.expert_guess = 1;
+        mc.expert_guess = refine ? 2 : 1;
     }
     if (ollm_model_open(dir, &mc, &m) != OLLM_OK) {
         snprintf(what, sizeof what, "%s opens: %s", dir, ollm_model_last_error(m));
@@ -182,6 +184,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--staged") == 0) ollm__backend_hook = staged_backend;
         else if (strcmp(argv[i], "--stream") == 0) stream = 1;
         else if (strcmp(argv[i], "--no-ram") == 0) no_ram = 1;
+        else if (strcmp(argv[i], "--refine-guess") == 0) refine = 1;
         else if (ndirs < 64) dirs[ndirs++] = argv[i];
     }
     if (ndirs == 0) {
