@@ -57,6 +57,7 @@ if [ -n "$G" ]; then
     ids 10240 "$B/ids10k.txt"; ids 65536 "$B/ids64k.txt"
     run g20_10k "$W/g20" --ids @"$B/ids10k.txt" -n 65 --backend cuda --vram-gb 8 --ctx 10400 --chunk 2048
     run g20_10k_ng "$W/g20" --ids @"$B/ids10k.txt" -n 65 --backend cuda --vram-gb 8 --ctx 10400 --chunk 2048 --no-guess
+    run g20_10k_rg "$W/g20" --ids @"$B/ids10k.txt" -n 65 --backend cuda --vram-gb 8 --ctx 10400 --chunk 2048 --refine-guess
     run g20_64k "$W/g20" --ids @"$B/ids64k.txt" -n 33 --backend cuda --vram-gb 8 --ctx 65600 --chunk 2048
 fi
 if [ -n "$D" ]; then   # (set by qwen3-next without quick too)
@@ -69,6 +70,7 @@ if [ -n "$Q" ]; then
     ids 8192 "$B/ids8k.txt"; ids 50000 "$B/ids50k.txt"
     run qn_8k "$W/qn" --ids @"$B/ids8k.txt" -n 65 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048
     run qn_8k_ng "$W/qn" --ids @"$B/ids8k.txt" -n 65 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048 --no-guess
+    run qn_8k_rg "$W/qn" --ids @"$B/ids8k.txt" -n 65 --backend cuda --vram-gb 8 --ctx 8300 --chunk 2048 --refine-guess
     run qn_50k "$W/qn" --ids @"$B/ids50k.txt" -n 33 --backend cuda --vram-gb 8 --ctx 50100 --chunk 2048
 fi
 if [ -n "$D" ]; then
@@ -97,9 +99,9 @@ if [ -n "$D" ]; then
 fi
 
 echo "== table (floor: GB of picked experts copied to the GPU per generated token / pinned H2D $H2D GB/s, or for *_disk"
-echo "   runs / the disk ${DISK:-?} GB/s; copied: all bytes copied, guesses of the next layer's experts included; *_ng: --no-guess)"
+echo "   runs / the disk ${DISK:-?} GB/s; copied: all bytes copied, guesses of the next layer's experts included; *_ng: --no-guess; *_rg: --refine-guess)"
 printf "%-11s %13s %13s %13s %12s %10s %10s\n" run "prefill tok/s" "decode s/tok" "floor s/tok" "expert hits" "GB copied" "peak VRAM"
-for name in g20_10k g20_10k_ng g20_64k qn_8k qn_8k_ng qn_50k qn_8k_diskp qn_8k_disk; do
+for name in g20_10k g20_10k_ng g20_10k_rg g20_64k qn_8k qn_8k_ng qn_8k_rg qn_50k qn_8k_diskp qn_8k_disk; do
     [ -f "$B/$name.log" ] || continue
     pre=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' "$B/$name.log")
     dec=$(sed -n 's/.*(\([0-9.]*\) s\/token over.*/\1/p' "$B/$name.log")
@@ -112,12 +114,12 @@ for name in g20_10k g20_10k_ng g20_64k qn_8k qn_8k_ng qn_50k qn_8k_diskp qn_8k_d
     printf "%-11s %13s %13s %13s %12s %10s %10s\n" "$name" "${pre:-?}" "${dec:-?}" "${floor:-?}" "${hit:-?}" "${cp:-?}" "${vram:-?}"
 done
 echo "== guesses of the next layer's experts (generation)"
-for name in g20_10k g20_64k qn_8k qn_50k; do
+for name in g20_10k g20_10k_rg g20_64k qn_8k qn_8k_rg qn_50k; do
     [ -f "$B/$name.log" ] || continue
     echo "$name: $(sed -n 's/.*(guessed ahead: \(.*\)).*/\1/p' "$B/$name.log")"
 done
 echo "== the host's side of a generated token (ollm run -v): kernel launches, and waits for the GPU"
-for name in g20_10k g20_10k_ng g20_64k qn_8k qn_8k_ng qn_50k qn_8k_disk; do
+for name in g20_10k g20_10k_ng g20_10k_rg g20_64k qn_8k qn_8k_ng qn_8k_rg qn_50k qn_8k_disk; do
     [ -f "$B/$name.log" ] || continue
     echo "$name: $(sed -n 's/^ollm: per generated token: //p' "$B/$name.log")"
 done
