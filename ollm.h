@@ -146,6 +146,10 @@ typedef struct ollm_model_config {
     const char  *nvrtc_path;  /* NVRTC library to try first; NULL = $OLLM_NVRTC, then the usual names */
     ollm_log_fn  log;         /* receives every level; filter in the callback. NULL = silent */
     void        *log_user;
+    ollm_progress_fn progress; /* called as ollm_model_open reads the weights: bytes read of the bytes the model's
+                                  tensors hold (what stays on disk counts once the open is done), about 64 times;
+                                  nonzero stops the open with OLLM_ERR_CANCELLED */
+    void        *progress_user;
 } ollm_model_config;
 
 /* What ollm_model_get_info reports; valid while the model is open. */
@@ -5404,6 +5408,7 @@ struct ollm_model {
     ollm__xcache *xc;            /* the expert cache (MoE families on a GPU), or NULL */
     const ollm__tensor *embed_file;   /* on a GPU, an untied embedding table left in its file (its rows read as tokens
                                          come: ollm__embed), or NULL */
+    uint64_t load_total, load_done, load_said;   /* the open's progress (ollm__load_progress) */
 };
 
 struct ollm_session {
@@ -5613,6 +5618,19 @@ static ollm_result ollm__read_failed(ollm_model *m, const ollm__tensor *t, const
                       what, t->name, why);
 }
 
+/* The open's progress: bytes read so far out of the bound tensors' bytes, passed to cfg.progress every 1/64 of the
+   total and at the end (end: what was not read stays on disk or in the file). A nonzero answer cancels the open. */
+static ollm_result ollm__load_progress(ollm_model *m, uint64_t bytes, int end) {
+    m->load_done = end ? m->load_total : m->load_done + bytes;
+    if (!m->cfg.progress || (!end && m->load_done - m->load_said < m->load_total / 64) ||
+        (end && m->load_said == m->load_total && m->load_total)) return OLLM_OK;   /* said already */
+    m->load_said = m->load_done;
+    if (m->cfg.progress(m->cfg.progress_user, m->load_done < m->load_total ? m->load_done : m->load_total, m->load_total))
+        return ollm__fail(&m->log, OLLM_ERR_CANCELLED, "model open stopped by the progress callback after %.2f of %.2f GB",
+                          (double)m->load_done / 1e9, (double)m->load_total / 1e9);
+    return OLLM_OK;
+}
+
 /* Allocates and fills one tensor on the compute device. */
 static ollm_result ollm__load_resident(ollm_model *m, ollm__tent *e) {
     ollm_result r; const ollm__tensor *t = e->t;
@@ -5621,16 +5639,16 @@ static ollm_result ollm__load_resident(ollm_model *m, ollm__tent *e) {
                           r == OLLM_ERR_BUDGET ? ": over the memory budget" : "");
     OLLM__TRY(ollm__own(m, e->w->data));
     m->loaded_bytes += t->nbytes;
-    if (m->B->host) return ollm__read_tensor(m, t, e->w->data.ptr);
-    {
+    if (m->B->host) r = ollm__read_tensor(m, t, e->w->data.ptr);
+    else {
         void *tmp = OLLM_MALLOC((size_t)t->nbytes ? (size_t)t->nbytes : 1);
         if (!tmp) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "no host memory to stage tensor '%s'", t->name);
         r = ollm__read_tensor(m, t, tmp);
         if (r == OLLM_OK && (r = m->B->upload(m->B, e->w->data, tmp, t->nbytes)) != OLLM_OK)
             ollm__fail(&m->log, r, "cannot upload tensor '%s'", t->name);
         OLLM_FREE(tmp);
-        return r;
     }
+    return r == OLLM_OK ? ollm__load_progress(m, t->nbytes, 0) : r;
 }
 
 static void *ollm__io_main(void *arg) {
@@ -5902,7 +5920,10 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
         x->host_pinned[l] = h != NULL;
         if (!h && !(h = (char *)OLLM_MALLOC((size_t)bytes))) break;   /* out of RAM: the rest stay on disk */
         x->host[l] = h; *ram_used += bytes;
-        for (e = 0; e < E; e++) OLLM__TRY(ollm__expert_read(m, l, e, h + (uint64_t)e * x->xbytes[l]));
+        for (e = 0; e < E; e++) {
+            OLLM__TRY(ollm__expert_read(m, l, e, h + (uint64_t)e * x->xbytes[l]));
+            OLLM__TRY(ollm__load_progress(m, x->xbytes[l], 0));
+        }
     }
     /* the disk tier's read-ahead, when some layer has no RAM copy and the backend uploads asynchronously */
     for (l = 0; l < L && x->host[l]; l++) {}
@@ -6214,6 +6235,7 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
     uint64_t xb = ollm__xcache_classify(m), xmin;
     if (depth > 8) depth = 8;
     qsort(m->ent, (size_t)m->n_ent, sizeof *m->ent, ollm__ent_layer_cmp);   /* globals (-1) first, then by layer */
+    for (i = 0; i < m->n_ent; i++) m->load_total += m->ent[i].t->nbytes;
     for (i = 0; i < m->n_ent && !m->B->host && !m->d.tie_embeddings; i++)   /* the table only gathers: it stays in its file */
         if (m->ent[i].layer < 0 && strcmp(m->ent[i].t->name, "model.embed_tokens.weight") == 0) m->embed_file = m->ent[i].t;
     xmin = xb * 2 * (uint64_t)(m->d.n_experts_per_tok > 0 ? m->d.n_experts_per_tok : 1);   /* the least expert cache */
@@ -6297,8 +6319,10 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
             st->host_pinned[l] = h != NULL;
             if (!h && !(h = (char *)OLLM_MALLOC((size_t)st->block_bytes[l]))) break;   /* out of RAM: the rest stay on disk */
             st->host_copy[l] = h;
-            for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l]; i++)
+            for (i = st->block_first[l]; i < st->block_first[l] + st->block_count[l]; i++) {
                 OLLM__TRY(ollm__read_tensor(m, m->ent[i].t, h + m->ent[i].off));
+                OLLM__TRY(ollm__load_progress(m, m->ent[i].t->nbytes, 0));
+            }
             ram_used += st->block_bytes[l]; m->info.ram_layers++;
         }
         m->info.ram_bytes = ram_used;
@@ -7996,7 +8020,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     }
     if (!(m->fw = ollm__calloc(1, m->fam->weights_size(&m->d)))) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     if ((r = m->fam->tensors(m, ollm__bind_shaped)) != OLLM_OK) return r;
-    if ((r = ollm__tiers_place(m, dir)) != OLLM_OK) return r;
+    if ((r = ollm__tiers_place(m, dir)) != OLLM_OK || (r = ollm__load_progress(m, 0, 1)) != OLLM_OK) return r;
     /* RoPE frequencies, computed once on the host (modeling_rope_utils.py) */
     inv = (float *)ollm__calloc((size_t)m->d.head_dim / 2 + 1, sizeof *inv);
     if (!inv) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");

@@ -187,9 +187,20 @@ static char *read_all(const char *path, size_t *len) {
     return buf;
 }
 
+/* the weights as they are read at open, on a terminal */
+static int on_load(void *user, uint64_t done, uint64_t total) {
+    int w = 30, k = total ? (int)((double)w * (double)done / (double)total) : w, i;
+    (void)user;
+    fprintf(stderr, "\rloading [");
+    for (i = 0; i < w; i++) fputc(i < k ? '#' : '.', stderr);
+    fprintf(stderr, "] %.2f/%.2f GB ", (double)done / 1e9, (double)total / 1e9);
+    if (done == total) fprintf(stderr, "\r%*s\r", 60, "");
+    fflush(stderr);
+    return 0;
+}
 static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
-    cfg.log = log_cb; cfg.log_user = verbose; cfg.threads = o->threads; cfg.stream_depth = o->depth;
+    cfg.log = log_cb; cfg.log_user = verbose; cfg.progress = isatty(2) ? on_load : NULL; cfg.threads = o->threads; cfg.stream_depth = o->depth;
     cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9); cfg.max_context = o->ctx;
     cfg.prefill_chunk = o->chunk; cfg.direct_io = o->no_direct ? -1 : 0; cfg.io_threads = o->io_threads; cfg.expert_guess = o->guess;
     if (o->backend) {

@@ -446,6 +446,39 @@ static void test_session(void) {
     ollm_model_close(m);
 }
 
+/* ---- the open's progress: monotone, ends at its total; a nonzero answer cancels the open ---- */
+typedef struct load_seen { int calls, stop_at, backwards; uint64_t last, total; } load_seen;
+static int on_load(void *user, uint64_t done, uint64_t total) {
+    load_seen *v = (load_seen *)user;
+    v->calls++; v->backwards |= done < v->last || done > total; v->last = done; v->total = total;
+    return v->stop_at && v->calls >= v->stop_at;
+}
+static void test_open_progress(void) {
+    static const char *dirs[] = { "tests/fixtures/llama_untied_gqa2_sharded", "tests/fixtures/gptoss_mxfp4" };
+    int i, staged; char what[1400];
+    for (i = 0; i < 2; i++)
+        for (staged = 0; staged < 2; staged++) {
+            ollm_model *m; ollm_model_config mc = ollm_model_config_default(); load_seen v; ollm_result r;
+            memset(&v, 0, sizeof v);
+            mc.backend = OLLM_BACKEND_CPU; mc.progress = on_load; mc.progress_user = &v;
+            if (staged) { ollm__backend_hook = staged_backend; mc.ram_bytes = 300000; }   /* some of it stays on disk */
+            r = ollm_model_open(dirs[i], &mc, &m);
+            snprintf(what, sizeof what, "%s%s: open reports progress to its total (%d calls, %llu of %llu bytes)", dirs[i],
+                     staged ? " (staged, RAM tier of 300 KB)" : "", v.calls, (unsigned long long)v.last,
+                     (unsigned long long)v.total);
+            CHECK(r == OLLM_OK && v.calls >= 3 && !v.backwards && v.last == v.total && v.total > 0 &&
+                  v.total <= ollm_model_get_info(m)->weight_bytes, what);
+            ollm_model_close(m);
+            memset(&v, 0, sizeof v); v.stop_at = 2;
+            r = ollm_model_open(dirs[i], &mc, &m);
+            snprintf(what, sizeof what, "%s%s: a nonzero answer cancels the open (%s)", dirs[i], staged ? " (staged)" : "",
+                     ollm_model_last_error(m));
+            CHECK(r == OLLM_ERR_CANCELLED && v.calls == 2 && strstr(ollm_model_last_error(m), "progress callback"), what);
+            ollm_model_close(m);
+            ollm__backend_hook = NULL;
+        }
+}
+
 /* ---- streamed layers give bit-identical logits to resident ones ---- */
 static void test_streaming(void) {
     static const uint64_t budgets[] = { 1, 300000, 500000, 650000 };
@@ -738,6 +771,7 @@ int main(void) {
     test_rope_tables();
     test_argmax();
     test_session();
+    test_open_progress();
     test_streaming();
     test_direct_io();
     test_tokenizer_limits();
