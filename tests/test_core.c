@@ -526,6 +526,29 @@ static void test_streaming(void) {
         CHECK(r == OLLM_ERR_IO && strstr(ollm_model_last_error(m), "cannot read layer"), what);
         ollm_session_close(s); ollm_model_close(m);
     }
+    {   /* a prefill's chunks pick every expert of every layer in turn, more than the staged cache's 12 slots hold: the
+           cache keeps the experts one layer does not need, which each later chunk finds (least recently used would
+           find none), and the logits are the CPU's, bit for bit */
+        ollm_model_config xc = ollm_model_config_default(); ollm_session_config xs = ollm_session_config_default();
+        int32_t xid[40]; float *a = (float *)malloc(40 * 256 * 4), *b = (float *)malloc(40 * 256 * 4);   /* vocab 256 */ int i, ok = 0;
+        uint64_t hits = 0;
+        for (i = 0; i < 40; i++) xid[i] = (i * 7 + 3) % 200;
+        xs.prefill_chunk = 10; xs.max_context = 64;
+        if (ollm_model_open("tests/fixtures/gptoss_mxfp4", &xc, &m) == OLLM_OK && ollm_session_open(m, &xs, &s) == OLLM_OK)
+            ok = ollm_session_prefill(s, xid, 40, a) == OLLM_OK;
+        ollm_session_close(s); ollm_model_close(m);
+        ollm__backend_hook = staged_backend; xc.expert_slots = 12;
+        if (ok && ollm_model_open("tests/fixtures/gptoss_mxfp4", &xc, &m) == OLLM_OK && ollm_session_open(m, &xs, &s) == OLLM_OK) {
+            ok = ollm_session_prefill(s, xid, 40, b) == OLLM_OK && m->xc && m->xc->n_slots == 12;
+            hits = m->xc ? m->xc->hits : 0;
+        } else ok = 0;
+        ollm__backend_hook = NULL;
+        snprintf(what, sizeof what, "staged, 12 expert slots: a chunked prefill finds cached experts (%llu hits) and its "
+                 "logits are the CPU's", (unsigned long long)hits);
+        CHECK(ok && hits >= 3 * (12 - 8) && memcmp(a, b, 40 * 256 * 4) == 0, what);
+        printf("  %s\n", what);
+        ollm_session_close(s); ollm_model_close(m); free(a); free(b);
+    }
     {   /* experts read from disk (no RAM tier) on the staged backend, the shard truncated while open: the read-ahead's
            failure is OLLM_ERR_IO naming the expert, and the model closes cleanly */
         char cmd[1200], dir[300]; ollm_result r; ollm_model_config xc = ollm_model_config_default();
