@@ -1655,11 +1655,29 @@ static void ollm__w_rows_f32(const ollm__w *W, int64_t r0, int64_t nr, float *ou
 /* Matrix product: one task per block of 16 weight rows, converted to fp32 once and reused for every token. */
 typedef struct ollm__mm_ctx { float *y; const float *x; const ollm__w *W; int T, accumulate, failed; } ollm__mm_ctx;
 #define OLLM__MM_ROWS 16
+/* ollm__dot of a bf16 row, converting as it goes: the same products summed in the same order, so the same float */
+static float ollm__dot_bf16(const uint16_t *a, const float *b, int64_t n) {
+    float acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }; int64_t i = 0; int j;
+    for (; i + 8 <= n; i += 8)
+        for (j = 0; j < 8; j++) acc[j] += ollm__bf16_to_f32(a[i + j]) * b[i + j];
+    for (; i < n; i++) acc[0] += ollm__bf16_to_f32(a[i]) * b[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
 static void ollm__mm_task(void *vctx, int64_t blk) {
     ollm__mm_ctx *c = (ollm__mm_ctx *)vctx;
     int64_t K = c->W->cols, N = c->W->rows, r0 = blk * OLLM__MM_ROWS, nr = N - r0 < OLLM__MM_ROWS ? N - r0 : OLLM__MM_ROWS, r;
-    float *wf = (float *)OLLM_MALLOC((size_t)(nr * K + OLLM__MM_ROWS) * 4);
+    float *wf;
     int t;
+    if (c->T == 1 && c->W->fmt == OLLM__W_DENSE && (c->W->dtype == OLLM__BF16 || c->W->dtype == OLLM__F32)) {
+        /* one token: each row read once where it lies (bf16 converted on the fly), bit for bit the path below */
+        for (r = 0; r < nr; r++) {
+            float d = c->W->dtype == OLLM__F32 ? ollm__dot((const float *)ollm__w_row(c->W, r0 + r), c->x, K)
+                                               : ollm__dot_bf16((const uint16_t *)ollm__w_row(c->W, r0 + r), c->x, K);
+            c->y[r0 + r] = c->accumulate ? c->y[r0 + r] + d : d;
+        }
+        return;
+    }
+    wf = (float *)OLLM_MALLOC((size_t)(nr * K + OLLM__MM_ROWS) * 4);
     if (!wf) { c->failed = 1; return; }   /* a benign race: every writer stores 1 */
     ollm__w_rows_f32(c->W, r0, nr, wf, wf + nr * K);
     for (t = 0; t < c->T; t++) {

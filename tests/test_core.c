@@ -228,6 +228,20 @@ static void test_cpu_ops(ollm__backend *B) {
             free(W.data.ptr); free(x);
         }
     }
+    for (dt = 0; dt < 3; dt++) {   /* one token (read where the rows lie) is bit for bit a row of several tokens */
+        static const int dts[] = { OLLM__BF16, OLLM__F16, OLLM__F32 };
+        int N = 45, K = 1003, acc; ollm__w W = make_w(dts[dt], N, K, 0.5f); float *x = rand_vec(3 * (int64_t)K, 1.0f);
+        for (acc = 0; acc < 2; acc++) {
+            float *y3 = rand_vec(3 * N, 1.0f), *y1 = (float *)malloc((size_t)N * 4);
+            memcpy(y1, y3 + N, (size_t)N * 4);
+            B->matmul(B, hb(y3, 0), hb(x, 0), &W, NULL, 3, acc);
+            B->matmul(B, hb(y1, 0), hb(x + K, 0), &W, NULL, 1, acc);
+            snprintf(what, sizeof what, "matmul %s T=1 equals a row of T=3 exactly (accumulate=%d)", ollm__dtype_names[dts[dt]], acc);
+            CHECK(memcmp(y1, y3 + N, (size_t)N * 4) == 0, what);
+            free(y3); free(y1);
+        }
+        free(W.data.ptr); free(x);
+    }
     {   /* rmsnorm, both weight conventions */
         int T = 3, n = 77, uo, i; ollm__w w = make_w(OLLM__BF16, 1, n, 1.0f); float *x = rand_vec(T * n, 3.0f), *y = rand_vec(T * n, 1);
         double ref[3 * 77];
