@@ -1663,16 +1663,34 @@ static float ollm__dot_bf16(const uint16_t *a, const float *b, int64_t n) {
     for (; i < n; i++) acc[0] += ollm__bf16_to_f32(a[i]) * b[i];
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
+/* The same for a row of MXFP4 blocks (ollm__mxfp4_row's values, each in the lane ollm__dot gives it) */
+static float ollm__dot_mxfp4(const uint8_t *blocks, const uint8_t *scales, int64_t nblk, const float *x) {
+    float acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }; int64_t g; int q, j;
+    for (g = 0; g < nblk; g++) {
+        float s = ldexpf(1.0f, (int)scales[g] - 127); const uint8_t *b = blocks + g * 16; const float *xg = x + g * 32;
+        for (q = 0; q < 4; q++)
+            for (j = 0; j < 4; j++) {
+                float lo = ollm__fp4_values[b[4 * q + j] & 15] * s, hi = ollm__fp4_values[b[4 * q + j] >> 4] * s;
+                acc[2 * j] += lo * xg[8 * q + 2 * j];
+                acc[2 * j + 1] += hi * xg[8 * q + 2 * j + 1];
+            }
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
 static void ollm__mm_task(void *vctx, int64_t blk) {
     ollm__mm_ctx *c = (ollm__mm_ctx *)vctx;
     int64_t K = c->W->cols, N = c->W->rows, r0 = blk * OLLM__MM_ROWS, nr = N - r0 < OLLM__MM_ROWS ? N - r0 : OLLM__MM_ROWS, r;
     float *wf;
     int t;
-    if (c->T == 1 && c->W->fmt == OLLM__W_DENSE && (c->W->dtype == OLLM__BF16 || c->W->dtype == OLLM__F32)) {
-        /* one token: each row read once where it lies (bf16 converted on the fly), bit for bit the path below */
+    if (c->T == 1 && (c->W->fmt == OLLM__W_MXFP4 ||
+                      (c->W->fmt == OLLM__W_DENSE && (c->W->dtype == OLLM__BF16 || c->W->dtype == OLLM__F32)))) {
+        /* one token: each row read once where it lies (converted on the fly), bit for bit the path below */
         for (r = 0; r < nr; r++) {
-            float d = c->W->dtype == OLLM__F32 ? ollm__dot((const float *)ollm__w_row(c->W, r0 + r), c->x, K)
-                                               : ollm__dot_bf16((const uint16_t *)ollm__w_row(c->W, r0 + r), c->x, K);
+            float d = c->W->fmt == OLLM__W_MXFP4
+                          ? ollm__dot_mxfp4((const uint8_t *)c->W->data.ptr + (r0 + r) * (K / 2),
+                                            (const uint8_t *)c->W->scales.ptr + (r0 + r) * (K / 32), K / 32, c->x)
+                      : c->W->dtype == OLLM__F32 ? ollm__dot((const float *)ollm__w_row(c->W, r0 + r), c->x, K)
+                                                 : ollm__dot_bf16((const uint16_t *)ollm__w_row(c->W, r0 + r), c->x, K);
             c->y[r0 + r] = c->accumulate ? c->y[r0 + r] + d : d;
         }
         return;

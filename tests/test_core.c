@@ -242,6 +242,18 @@ static void test_cpu_ops(ollm__backend *B) {
         }
         free(W.data.ptr); free(x);
     }
+    {   /* the same for MXFP4 blocks */
+        int N = 45, K = 1024, i; ollm__w W; float *x = rand_vec(3 * (int64_t)K, 1.0f), *y3 = rand_vec(3 * N, 1.0f);
+        float *y1 = (float *)malloc((size_t)N * 4); uint8_t *bl = (uint8_t *)malloc((size_t)N * K / 2), *sc = (uint8_t *)malloc((size_t)N * K / 32);
+        for (i = 0; i < N * K / 2; i++) bl[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+        for (i = 0; i < N * K / 32; i++) sc[i] = (uint8_t)(118 + (int)(frand() * 8.0f + 8.0f));
+        memset(&W, 0, sizeof W); W.fmt = OLLM__W_MXFP4; W.dtype = OLLM__U8; W.rows = N; W.cols = K;
+        W.data = hb(bl, (uint64_t)N * K / 2); W.scales = hb(sc, (uint64_t)N * K / 32);
+        B->matmul(B, hb(y3, 0), hb(x, 0), &W, NULL, 3, 0);
+        B->matmul(B, hb(y1, 0), hb(x + K, 0), &W, NULL, 1, 0);
+        CHECK(memcmp(y1, y3 + N, (size_t)N * 4) == 0, "matmul MXFP4 T=1 equals a row of T=3 exactly");
+        free(x); free(y3); free(y1); free(bl); free(sc);
+    }
     {   /* rmsnorm, both weight conventions */
         int T = 3, n = 77, uo, i; ollm__w w = make_w(OLLM__BF16, 1, n, 1.0f); float *x = rand_vec(T * n, 3.0f), *y = rand_vec(T * n, 1);
         double ref[3 * 77];
