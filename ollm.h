@@ -1574,12 +1574,16 @@ static void ollm__to_f32(const void *src, uint8_t dtype, float *dst, int64_t n) 
 static const void *ollm__w_row(const ollm__w *w, int64_t r) {
     return (const char *)w->data.ptr + (uint64_t)r * (uint64_t)w->cols * ollm__dtype_size[w->dtype];
 }
+/* The 8 lanes of a dot product, summed in the one order every CPU dot product uses */
+static float ollm__sum8(const float *acc) {
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
 static float ollm__dot(const float *a, const float *b, int64_t n) {
     float acc[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }; int64_t i = 0; int j;
     for (; i + 8 <= n; i += 8)
         for (j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];   /* 8 independent sums: vectorisable, fp32 */
     for (; i < n; i++) acc[0] += a[i] * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return ollm__sum8(acc);
 }
 
 static ollm_result ollm__cpu_alloc(ollm__backend *b, uint64_t bytes, ollm__buf *out) {
@@ -1661,7 +1665,7 @@ static float ollm__dot_bf16(const uint16_t *a, const float *b, int64_t n) {
     for (; i + 8 <= n; i += 8)
         for (j = 0; j < 8; j++) acc[j] += ollm__bf16_to_f32(a[i + j]) * b[i + j];
     for (; i < n; i++) acc[0] += ollm__bf16_to_f32(a[i]) * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return ollm__sum8(acc);
 }
 /* The same for a row of MXFP4 blocks (ollm__mxfp4_row's values, each in the lane ollm__dot gives it) */
 static float ollm__dot_mxfp4(const uint8_t *blocks, const uint8_t *scales, int64_t nblk, const float *x) {
@@ -1675,7 +1679,7 @@ static float ollm__dot_mxfp4(const uint8_t *blocks, const uint8_t *scales, int64
                 acc[2 * j + 1] += hi * xg[8 * q + 2 * j + 1];
             }
     }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return ollm__sum8(acc);
 }
 static void ollm__mm_task(void *vctx, int64_t blk) {
     ollm__mm_ctx *c = (ollm__mm_ctx *)vctx;
@@ -5726,13 +5730,13 @@ static int ollm__ent_layer_cmp(const void *a, const void *b) {   /* by layer; a 
    Every tensor under `model.layers.N.mlp.experts.` but the biases is an expert tensor: stacked ([E, ...], GPT-OSS)
    or one expert's own (`experts.J.`, Qwen3-Next). Expert e of layer l is one block (its slices of the stacked tensors
    and its own tensors), uploaded into one of n_slots device slots when a token picks it and kept there, least
-   recently used evicted first (most recently used in prefill, which cycles through more experts than fit); the host keeps every block in (pinned) RAM while ram_bytes lasts, the rest is read from
-   disk when picked. Once a layer's router has run (the compute stream idle after its read-back), the missing experts
-   upload on the copy stream into slots no picked expert holds (ollm__experts_prefetch); the rest one by one on the
-   compute stream, so a slot is overwritten only after the kernels that read it (ollm__expert_fetch). A layer's small
-   copies on the compute stream (the gather's routing table) go before its uploads are queued: the copy engine takes
-   host-to-device copies of both streams in order, so one queued after them waits for them (prefill at 10K tokens
-   ran 30% slower so). */
+   recently used evicted first (most recently used in prefill, which cycles through more experts than fit); the host
+   keeps every block in (pinned) RAM while ram_bytes lasts, the rest is read from disk when picked. Once a layer's
+   router has run (the compute stream idle after its read-back), the missing experts upload on the copy stream into
+   slots no picked expert holds (ollm__experts_prefetch); the rest one by one on the compute stream, so a slot is
+   overwritten only after the kernels that read it (ollm__expert_fetch). A layer's small copies on the compute stream
+   (the gather's routing table) go before its uploads are queued: the copy engine takes host-to-device copies of both
+   streams in order, so one queued after them waits for them (prefill at 10K tokens ran 30% slower so). */
 /* Guessed experts go up in chunks of OLLM__GUESS_CHUNK bytes, at most OLLM__GUESS_DEPTH of them in flight at once,
    so a wrong guess holds up the next layer's own uploads by at most that much (ollm__guess_pump). */
 #define OLLM__GUESS_CHUNK ((uint64_t)2 << 20)
@@ -5975,10 +5979,9 @@ static ollm_result ollm__xcache_place(ollm_model *m, const char *dir, uint64_t a
     }
     if (l < L) {   /* experts read from disk while running: a bounce buffer per io thread for direct reads, each as
                       large as the read-ahead's largest piece (the one for reads on the calling thread: an expert) */
-        int nb = x->io_started ? x->io.n_threads : 1; uint64_t piece = 0;
+        int nb = x->io_started ? x->io.n_threads : 1; uint64_t piece = 0, p;
         for (i = 0; i < L; i++)
-            if (ollm__xr_span(x->xbytes[i], ollm__xr_parts(x->xbytes[i])) > piece)
-                piece = ollm__xr_span(x->xbytes[i], ollm__xr_parts(x->xbytes[i]));
+            if ((p = ollm__xr_span(x->xbytes[i], ollm__xr_parts(x->xbytes[i]))) > piece) piece = p;
         if (!(x->bounce = (ollm__bounce *)ollm__calloc((size_t)nb, sizeof *x->bounce)))
             return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
         x->n_bounce = ollm__direct_setup(m, dir, x->bounce, nb, x->io_started ? piece : x->slot_bytes);
@@ -6646,11 +6649,15 @@ static ollm_result ollm__embed(ollm_session *s, const ollm__w *table, const int3
     rows = *table; rows.data = ollm__view(s->erows, 0, (uint64_t)T * rb); rows.rows = T;
     return B->embed(B, s->x, &rows, s->eids, T);
 }
-/* last_logits, read back if they are still on the device. */
-static ollm_result ollm__logits_host(ollm_session *s) {
+/* The last position's logits where the forward pass left them (row logits_row >= 0 of s->logits), and last_logits
+   read back from there if they are not yet. */
+static ollm__buf ollm__logits_dev(const ollm_session *s) {
     uint64_t n = (uint64_t)s->m->d.vocab * 4;
+    return ollm__view(s->logits, (uint64_t)s->logits_row * n, n);
+}
+static ollm_result ollm__logits_host(ollm_session *s) {
     if (s->logits_row < 0) return OLLM_OK;
-    OLLM__TRY(s->m->B->download(s->m->B, s->last_logits, ollm__view(s->logits, (uint64_t)s->logits_row * n, n), n));
+    OLLM__TRY(s->m->B->download(s->m->B, s->last_logits, ollm__logits_dev(s), (uint64_t)s->m->d.vocab * 4));
     s->logits_row = -1;
     return OLLM_OK;
 }
@@ -8339,6 +8346,10 @@ static int ollm__cand_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Whether g changes the logits by a repetition penalty before sampling. */
+static int ollm__penalized(const ollm_generate_config *g) {
+    return g->repetition_penalty > 0 && g->repetition_penalty != 1.0f;
+}
 /* Picks the next token from logits[vocab] in transformers' order of logits processors: repetition penalty,
    temperature, top-k, top-p, min-p; greedy (argmax, lowest id on ties) at temperature 0. The logits are read in
    place; a repetition penalty applies to their copy in work[vocab]. */
@@ -8346,7 +8357,7 @@ static int32_t ollm__sample(const float *in, float *work, int32_t vocab, const i
                             int64_t n_hist, const ollm_generate_config *g, uint64_t *rng, ollm__cand *cand,
                             uint8_t *seen) {
     int32_t i, n = vocab; int64_t h; const float *logits = in;
-    if (g->repetition_penalty > 0 && g->repetition_penalty != 1.0f) {
+    if (ollm__penalized(g)) {
         /* CTRL rule (RepetitionPenaltyLogitsProcessor): each distinct token of the context once */
         memcpy(work, in, (size_t)vocab * sizeof *work);
         logits = work;
@@ -8416,11 +8427,10 @@ OLLM_API ollm_result ollm_session_generate(ollm_session *s, const ollm_generate_
     for (;;) {
         int32_t tok; int is_eos = 0, stop;
         if (g.max_tokens && n >= (size_t)g.max_tokens) break;
-        if (!(g.temperature > 0) && !(g.repetition_penalty > 0 && g.repetition_penalty != 1.0f) && m->B->argmax &&
-            s->logits_row >= 0) {   /* greedy where the logits are: one index comes back */
-            r = m->B->argmax(m->B, ollm__view(s->logits, (uint64_t)s->logits_row * m->d.vocab * 4,
-                                              (uint64_t)m->d.vocab * 4), m->d.vocab, &tok);
-        } else if ((r = ollm__logits_host(s)) == OLLM_OK)
+        /* greedy, logits as they are: picked where they lie (one index comes back) */
+        if (!(g.temperature > 0) && !ollm__penalized(&g) && m->B->argmax && s->logits_row >= 0)
+            r = m->B->argmax(m->B, ollm__logits_dev(s), m->d.vocab, &tok);
+        else if ((r = ollm__logits_host(s)) == OLLM_OK)
             tok = ollm__sample(s->last_logits, work, m->d.vocab, s->tokens, s->n_past, &g, &rng, cand, seen);
         if (r != OLLM_OK) break;
         for (i = 0; i < m->d.n_eos; i++) is_eos |= tok == m->d.eos[i];

@@ -187,13 +187,18 @@ static char *read_all(const char *path, size_t *len) {
     return buf;
 }
 
+/* a progress bar on stderr: "\rWHAT [####......] " */
+static void bar(const char *what, uint64_t done, uint64_t total) {
+    int w = 30, k = total ? (int)((double)w * (double)done / (double)total) : w, i;
+    fprintf(stderr, "\r%s [", what);
+    for (i = 0; i < w; i++) fputc(i < k ? '#' : '.', stderr);
+    fprintf(stderr, "] ");
+}
 /* the weights as they are read at open, on a terminal */
 static int on_load(void *user, uint64_t done, uint64_t total) {
-    int w = 30, k = total ? (int)((double)w * (double)done / (double)total) : w, i;
     (void)user;
-    fprintf(stderr, "\rloading [");
-    for (i = 0; i < w; i++) fputc(i < k ? '#' : '.', stderr);
-    fprintf(stderr, "] %.2f/%.2f GB ", (double)done / 1e9, (double)total / 1e9);
+    bar("loading", done, total);
+    fprintf(stderr, "%.2f/%.2f GB ", (double)done / 1e9, (double)total / 1e9);
     if (done == total) fprintf(stderr, "\r%*s\r", 60, "");
     fflush(stderr);
     return 0;
@@ -223,10 +228,8 @@ static double now_s(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &
 static int on_progress(void *user, uint64_t done, uint64_t total) {
     progress *p = (progress *)user; double dt = now_s() - p->t0, rate = dt > 0 ? (double)done / dt : 0;
     if (p->tty && total > 1) {
-        int w = 30, k = (int)((double)w * (double)done / (double)total), i;
-        fprintf(stderr, "\rprefill [");
-        for (i = 0; i < w; i++) fputc(i < k ? '#' : '.', stderr);
-        fprintf(stderr, "] %llu/%llu tokens, %.1f tok/s, ETA %.0f s ", (unsigned long long)done, (unsigned long long)total,
+        bar("prefill", done, total);
+        fprintf(stderr, "%llu/%llu tokens, %.1f tok/s, ETA %.0f s ", (unsigned long long)done, (unsigned long long)total,
                 rate, rate > 0 ? (double)(total - done) / rate : 0.0);
         if (done == total) fprintf(stderr, "\r%*s\r", 90, "");
         fflush(stderr);
