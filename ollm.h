@@ -4320,6 +4320,7 @@ typedef struct ollm__cu {
     ollm__cu_result sticky;          /* a sticky CUDA error: every later call fails with sticky_msg */
     char sticky_msg[512];
     ollm__buf ids, abf, part;        /* scratch: token ids, bf16 copy of a matmul input, attention partials */
+    ollm__buf amax;                  /* ollm_k_argmax's result */
     ollm__buf idx, wbf;              /* scratch: routing tables; a bf16 [N, K] copy of an MXFP4 / input-major weight */
     char *pin; uint64_t pin_cap, pin_off;   /* page-locked arena the small host arrays go up from (ollm__cu_put) */
     uint64_t abf_src, abf_bytes;     /* abf holds bf16(x) for x = [abf_src, + abf_bytes) when abf_valid */
@@ -5246,13 +5247,29 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
     }
 }
 
+/* Greedy decoding: the largest logit's index found on the device (ollm_k_argmax), so 8 bytes come back, not v. */
+static ollm_result ollm__cu_argmax(ollm__backend *b, ollm__buf v, int64_t n, int32_t *out) {
+    ollm__cu *c = (ollm__cu *)b; void *args[3]; long long nn = n; uint64_t key = 0; unsigned grid;
+    OLLM__CU_ENTER(c);
+    *out = 0;
+    if (n <= 0) return OLLM_OK;
+    if (!c->amax.ptr) OLLM__TRY(ollm__cu_alloc(b, 8, &c->amax));
+    OLLM__CU(c, cuMemsetD8Async(ollm__dp(c->amax), 0, 8, c->st));
+    grid = (unsigned)((n + 255) / 256 < 4 * c->n_sm ? (n + 255) / 256 : 4 * c->n_sm);
+    args[0] = &v.ptr; args[1] = &nn; args[2] = &c->amax.ptr;
+    OLLM__TRY(ollm__cu_launch(c, OLLM__K_argmax, grid, 1, 256, 0, args));
+    OLLM__TRY(ollm__cu_download(b, &key, c->amax, 8));
+    *out = key ? (int32_t)(0xffffffffu - (uint32_t)key) : 0;
+    return OLLM_OK;
+}
+
 static void ollm__cu_destroy(ollm__backend *b) {
     ollm__cu *c = (ollm__cu *)b; int i;
     if (!c) return;
     if (c->have_ctx) {
         c->cu.cuCtxSetCurrent(c->ctx);
         ollm__cu_release(b, &c->ids); ollm__cu_release(b, &c->abf); ollm__cu_release(b, &c->part);
-        ollm__cu_release(b, &c->idx); ollm__cu_release(b, &c->wbf);
+        ollm__cu_release(b, &c->idx); ollm__cu_release(b, &c->wbf); ollm__cu_release(b, &c->amax);
         if (c->st) c->cu.cuStreamSynchronize(c->st);
         if (c->pin) c->cu.cuMemFreeHost(c->pin);
         if (c->ev_read) c->cu.cuEventDestroy(c->ev_read);
@@ -5398,7 +5415,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     c->b.attention = ollm__cu_attention; c->b.silu_mul = ollm__cu_silu_mul; c->b.sync = ollm__cu_sync;
     c->b.add_bias = ollm__cu_add_bias; c->b.gather = ollm__cu_gather; c->b.combine = ollm__cu_combine;
     c->b.swiglu_clamp = ollm__cu_swiglu_clamp; c->b.split_cols = ollm__cu_split_cols;
-    c->b.matmul_grouped = ollm__cu_matmul_grouped; c->b.matmul_n = ollm__cu_matmul_n;
+    c->b.matmul_grouped = ollm__cu_matmul_grouped; c->b.matmul_n = ollm__cu_matmul_n; c->b.argmax = ollm__cu_argmax;
     c->b.sigmoid_mul = ollm__cu_sigmoid_mul; c->b.dn_split = ollm__cu_dn_split; c->b.dn_conv = ollm__cu_dn_conv;
     c->b.dn_rule = ollm__cu_dn_rule; c->b.norm_gated = ollm__cu_norm_gated;
     c->b.mem_budget = c->budget; c->b.host_alloc = ollm__cu_host_alloc; c->b.host_free = ollm__cu_host_free;

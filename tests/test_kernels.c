@@ -393,6 +393,30 @@ static void t_silu(int64_t n, int off) {
     rm(&g); rm(&u);
 }
 
+/* Greedy decoding's argmax on the device against ollm__argmax (the host's, which test_core checks against the plain
+   loop): kind 0 random, 1 the maximum repeated (the first of them wins), 2 NaNs among the values, 3 v[0] NaN (0 wins),
+   4 every value -inf, 5 a maximum of 0 with -0 before +0 (equal), 6 few distinct values (many ties). */
+static void t_argmax(int64_t n, int kind) {
+    float *h = (float *)malloc((size_t)n * 4); int64_t i; int32_t got = -1, want; char what[96]; pair p;
+    for (i = 0; i < n; i++) {
+        h[i] = frand() * 30.0f;
+        if (kind == 6) h[i] = (float)(int)(h[i] / 10.0f);
+        if (kind == 4) h[i] = -INFINITY;
+        if (kind == 5) h[i] = -1.0f - h[i] * h[i];
+        if (kind == 2 && rng_next() % 5 == 0) h[i] = NAN;
+    }
+    if (kind == 1) for (i = n / 3; i < n; i += n / 4 + 1) h[i] = 100.0f;
+    if (kind == 3 || kind == 2) h[kind == 3 ? 0 : n - 1] = NAN;
+    if (kind == 5) { h[n / 2] = -0.0f; h[n - 1] = 0.0f; }
+    p = mk((uint64_t)n * 4, h);
+    want = ollm__argmax(h, (int32_t)n);
+    CHECK(G->argmax(G, p.g, n, &got) == OLLM_OK, "argmax runs");
+    snprintf(what, sizeof what, "argmax n=%lld kind %d: %d (host %d)", (long long)n, kind, got, want);
+    CHECK(got == want, what);
+    if (got == want) printf("ok   %s\n", what);
+    rm(&p); free(h);
+}
+
 /* Attention of T new queries at pos0 over a cache holding pos0 random earlier positions. Keys and values are bf16
    values, so the GPU's bf16 cache holds exactly what the CPU's fp32 cache holds. ring > 0: the GPU's cache is a
    sliding window's ring of that many rows (position j in row j % ring) holding the positions it can, the CPU's a
@@ -501,6 +525,10 @@ int main(void) {
     t_rope(7, 4, 2, 64, 64, 0, 1.0f); t_rope(3, 8, 0, 128, 64, 100000, 1.2f); t_rope(2, 3, 1, 32, 32, 5, 1.0f);
     t_rope(1, 64, 8, 64, 64, 10239, 1.3f);
     t_silu(1, 0); t_silu(1000003, 0); t_silu(4096 * 7, 1);
+    {   /* the vocabularies of the three families, and small and odd sizes */
+        static const int64_t ns[] = { 1, 7, 1000, 128256, 151936, 201088 }; int a, k;
+        for (a = 0; a < 6; a++) for (k = 0; k < 7; k++) t_argmax(ns[a], k);
+    }
     /* decode shapes (GEMV) */
     t_matmul(OLLM__BF16, 1, 4096, 4096, 0, 0); t_matmul(OLLM__BF16, 1, 4096, 4096, 1, 0);
     if (!small) t_matmul(OLLM__BF16, 1, 1024, 14336, 1, 0);

@@ -64,6 +64,13 @@ static void f_mm(void *v, int i) {
     if (B->matmul(B, c->y, c->x, &c->w[i % c->nw], NULL, c->T, 0) != OLLM_OK) die("matmul");
 }
 
+typedef struct mmn_ctx { ollm__buf y[3], x; ollm__w w[8][3]; int n, nw; } mmn_ctx;
+static void f_mmn(void *v, int i) {   /* n products of one input in one launch, as a decode layer runs q/k/v, gate/up */
+    mmn_ctx *c = (mmn_ctx *)v; const ollm__w *W[3]; int j;
+    for (j = 0; j < c->n; j++) W[j] = &c->w[i % c->nw][j];
+    if (B->matmul_n(B, c->n, c->y, c->x, W, NULL, 1) != OLLM_OK) die("matmul_n");
+}
+
 typedef struct grp_ctx { ollm__buf y, x, blocks, scales; ollm__w w[32]; int32_t row0[4], rows[4]; } grp_ctx;
 static void f_grp(void *v, int i) {   /* 4 of the 32 experts, a different 4 each call */
     grp_ctx *c = (grp_ctx *)v;
@@ -127,6 +134,31 @@ int main(int argc, char **argv) {
             row("gemv bf16 T=1", shape, s, (double)(wb + nk[i][1] * 4 + nk[i][0] * 4) / s / 1e9, "GB/s", copy_bw, "copy");
             for (j = 0; j < c.nw; j++) B->release(B, &c.w[j].data);
             B->release(B, &c.x); B->release(B, &c.y);
+        }
+    }
+
+    if (!only_mxfp4) {   /* the same GEMVs as a Llama-3.1-8B decode layer launches them: q, k, v in one launch, gate
+                            and up in one (ollm__backend.matmul_n) */
+        static const int fn[2][3] = { { 4096, 1024, 1024 }, { 14336, 14336, 0 } };
+        static const char *names[] = { "q+k+v 6144x4096", "gate+up 28672x4096" };
+        for (i = 0; i < 2; i++) {
+            mmn_ctx c; uint64_t wb = 0; int k; double s;
+            memset(&c, 0, sizeof c);
+            c.n = fn[i][2] ? 3 : 2;
+            for (k = 0; k < c.n; k++) wb += (uint64_t)fn[i][k] * 4096 * 2;
+            c.nw = (int)((((uint64_t)256 << 20) + wb - 1) / wb); if (c.nw > 8) c.nw = 8; if (c.nw < 2) c.nw = 2;
+            c.x = dev_rand(4096, 0, 1.0f);
+            for (k = 0; k < c.n; k++) c.y[k] = dev_rand((uint64_t)fn[i][k], 0, 1.0f);
+            for (j = 0; j < c.nw; j++)
+                for (k = 0; k < c.n; k++) {
+                    ollm__w *w = &c.w[j][k];
+                    w->data = dev_rand((uint64_t)fn[i][k] * 4096, 1, 0.02f); w->dtype = OLLM__BF16; w->rows = fn[i][k]; w->cols = 4096;
+                }
+            s = time_it(f_mmn, &c, 50);
+            row("gemv bf16 T=1 fused", names[i], s, (double)(wb + 4096 * 4 + (wb / 8192) * 4) / s / 1e9, "GB/s", copy_bw, "copy");
+            for (j = 0; j < c.nw; j++) for (k = 0; k < c.n; k++) B->release(B, &c.w[j][k].data);
+            for (k = 0; k < c.n; k++) B->release(B, &c.y[k]);
+            B->release(B, &c.x);
         }
     }
 
