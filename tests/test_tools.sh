@@ -2,8 +2,9 @@
 # tools/trace_report.py on a made-up OLLM_PROFILE=FILE trace whose figures are known: a prefill chunk, then two
 # decoded tokens of 1000 us each (vocab 8: logits read backs of 32 bytes), each with a router read back and a copy
 # stream gap of 390 us that ends 20 us after that router's result, and 200 us idle across the tokens' boundary
-# (so 490 us a token). Then tools/disk_read.c on a file of 4 MB: a rate (or, where the file system refuses O_DIRECT,
-# that reason), a file shorter than asked and bad arguments refused. Ends "N passed, M failed".
+# (so 490 us a token); the same with each token ending in the device's argmax and its 8-byte read back. Then
+# tools/disk_read.c on a file of 4 MB: a rate (or, where the file system refuses O_DIRECT, that reason), a file
+# shorter than asked and bad arguments refused. Ends "N passed, M failed".
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=build/tools-test
@@ -32,6 +33,13 @@ if command -v python3 > /dev/null 2>&1; then
           "per-token busy times"
     check "grep -q 'copy stream idle 490 us a token; .* by layer: 0: 390 us' $B/report.txt" "copy stream gaps by layer"
     check "grep -q 'gemv_bf16_1 .* 2.0 ops .* 890.0 us' $B/report.txt" "kernels per token"
+    # the same tokens decoded greedily on the device: each ends with an argmax kernel and a read back of its 8 bytes
+    awk '$2 == "read" && $NF == 32 { printf "0 argmax %.1f 5.0 0\n0 read back %.1f 5.0 8\n", $4, $4 + 5; next } { print }' \
+        "$B/t.trace" > "$B/a.trace"
+    python3 tools/trace_report.py "$B/a.trace" 8 > "$B/argmax.txt" 2>&1
+    check "grep -q '^2 decoded tokens: 1000 us each; compute stream busy 910 us, copy stream busy 410 us (0.0 MB)' $B/argmax.txt" \
+          "tokens that end with the device's argmax"
+    check "grep -q 'copy stream idle 490 us a token; .* by layer: 0: 390 us' $B/argmax.txt" "the argmax's read back is no router's"
     python3 tools/trace_report.py "$B/t.trace" 9 > "$B/none.txt" 2>&1
     check "grep -q 'no decoded tokens' $B/none.txt" "a wrong vocabulary finds no tokens and says so"
 else

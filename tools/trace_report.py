@@ -5,7 +5,8 @@ dur_us bytes", stream 0 = compute, 1 = copy).
     OLLM_PROFILE=/tmp/g.trace ollm run MODEL --ids @ids.txt -n 17 --backend cuda ...
     python3 tools/trace_report.py /tmp/g.trace VOCAB
 
-Decoded tokens are the spans between two read backs of VOCAB * 4 bytes (the logits) with no prefill GEMM in them.
+Decoded tokens are the spans between two read backs of VOCAB * 4 bytes (the logits), or of the 8 bytes of an argmax
+(greedy decoding on the device), with no prefill GEMM in them.
 Per token it prints the compute stream's and the copy stream's busy time, the copy stream's idle gaps (and which
 layer's router result ended the long ones: a gap that ends right after a router's read back is the copy engine
 waiting for that decision), the busiest kernels, and the bandwidth of the uploads by size. The events that time the
@@ -31,7 +32,13 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: trace_report.py TRACE VOCAB")
     ops, logit_bytes = load(sys.argv[1]), 4 * int(sys.argv[2])
-    ends = [o[2] + o[3] for o in ops if o[1] == 'read back' and o[4] == logit_bytes]
+    # a token ends with the read back of its logits, or of its argmax's 8 bytes (greedy decoding on the device)
+    ends, last = [], None
+    for o in ops:
+        if o[0] == 0 and o[1] == 'read back' and (o[4] == logit_bytes or (o[4] == 8 and last == 'argmax')):
+            ends.append(o[2] + o[3])
+        if o[0] == 0:
+            last = o[1]
     starts = [o[2] for o in ops]
     toks = []
     for a, b in zip(ends[:-1], ends[1:]):
@@ -50,7 +57,9 @@ def main():
     # the copy stream's gaps over the decoded tokens, each counted where it ends (a gap may span a token's end)
     cp = [o for _, _, s in toks for o in s if o[0] == 1]
     tok_start = [a for a, _, _ in toks]
-    reads = [[o[2] + o[3] for o in s if o[0] == 0 and o[1] == 'read back' and o[4] != logit_bytes] for _, _, s in toks]
+    ends_set = set(ends)
+    reads = [[o[2] + o[3] for o in s if o[0] == 0 and o[1] == 'read back' and o[2] + o[3] not in ends_set]
+             for _, _, s in toks]
     idle, by_layer = 0.0, collections.Counter()
     for x, y in zip(cp[:-1], cp[1:]):
         g = y[2] - max(x[2] + x[3], tok_start[0])
