@@ -6259,8 +6259,8 @@ static ollm_result ollm__read_router(ollm_model *m, float *dst, ollm__buf src, u
    l + 1's attention) ranks the guess of its picks again, read back while the guessed uploads go on. Called after the
    combine. On GPT-OSS-20B's shape with random weights the new ranking is much better (tools/BENCHMARKS.md: of its
    first 4, 0.94 picked against 0.78), but it comes after part of the copy window is spent: in a window of 0.6
-   experts with the first 0.25 on the old ranking, 0.77 of the guessed bytes were picked against 0.72. Not yet
-   measured on a GPU, hence not the default. */
+   experts with the first 0.25 on the old ranking, 0.77 of the guessed bytes were picked against 0.72. On the H200 it
+   was no faster (GPT-OSS-20B at 10K: 7.7 ms a token against 7.5), hence not the default. */
 static ollm_result ollm__guess_refine(ollm_session *s, int l, int T, const ollm__w *norm, int unit_offset,
                                       const ollm__w *router, const ollm__w *bias, ollm__buf dev, float *host) {
     ollm_model *m = s->m; ollm__backend *B = m->B; int E = m->d.n_experts;
@@ -6632,10 +6632,11 @@ static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, 
 #undef OLLM__ACT
     if (r == OLLM_OK) r = B->alloc(B, (uint64_t)c->vocab * 4, &s->logits);   /* one row; grown when all are asked for */
     if (r == OLLM_OK && s->m->embed_file) {   /* a chunk of embedding rows on their way from the file */
-        uint64_t rb = s->m->embed_file->nbytes / (uint64_t)c->vocab;
+        uint64_t rb = s->m->embed_file->nbytes / (uint64_t)c->vocab, i;
         r = B->alloc(B, T * rb, &s->erows);
         s->erows_h = (char *)OLLM_MALLOC((size_t)(T * rb)); s->eids = (int32_t *)OLLM_MALLOC((size_t)T * sizeof(int32_t));
         if (r == OLLM_OK && (!s->erows_h || !s->eids)) r = OLLM_ERR_NO_MEMORY;
+        for (i = 0; r == OLLM_OK && i < T; i++) s->eids[i] = (int32_t)i;   /* row i of erows is token i's */
     }
     if (r == OLLM_OK && s->m->xc && s->m->cfg.expert_guess >= 0)   /* ollm__guess_next's input */
         r = B->alloc(B, (uint64_t)OLLM__GROUP_ROWS * c->hidden * 4, &s->gx);
@@ -6660,7 +6661,6 @@ static ollm_result ollm__embed(ollm_session *s, const ollm__w *table, const int3
         errno = 0;
         if (ollm__pread_all(m->st.files[t->file].fd, s->erows_h + (uint64_t)i * rb, rb, t->offset + (uint64_t)ids[i] * rb) != OLLM_OK)
             return ollm__read_failed(m, t, "an embedding row", errno);
-        s->eids[i] = i;
     }
     OLLM__TRY(B->upload(B, s->erows, s->erows_h, (uint64_t)T * rb));
     rows = *table; rows.data = ollm__view(s->erows, 0, (uint64_t)T * rb); rows.rows = T;

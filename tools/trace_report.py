@@ -33,12 +33,13 @@ def main():
         sys.exit("usage: trace_report.py TRACE VOCAB")
     ops, logit_bytes = load(sys.argv[1]), 4 * int(sys.argv[2])
     # a token ends with the read back of its logits, or of its argmax's 8 bytes (greedy decoding on the device)
-    ends, last = [], None
+    token_reads, last = [], None
     for o in ops:
         if o[0] == 0 and o[1] == 'read back' and (o[4] == logit_bytes or (o[4] == 8 and last == 'argmax')):
-            ends.append(o[2] + o[3])
+            token_reads.append(o)
         if o[0] == 0:
             last = o[1]
+    ends = [o[2] + o[3] for o in token_reads]
     starts = [o[2] for o in ops]
     toks = []
     for a, b in zip(ends[:-1], ends[1:]):
@@ -57,9 +58,8 @@ def main():
     # the copy stream's gaps over the decoded tokens, each counted where it ends (a gap may span a token's end)
     cp = [o for _, _, s in toks for o in s if o[0] == 1]
     tok_start = [a for a, _, _ in toks]
-    ends_set = set(ends)
-    reads = [[o[2] + o[3] for o in s if o[0] == 0 and o[1] == 'read back' and o[2] + o[3] not in ends_set]
-             for _, _, s in toks]
+    token_reads = set(token_reads)   # the other read backs are the routers'
+    reads = [[o[2] + o[3] for o in s if o[0] == 0 and o[1] == 'read back' and o not in token_reads] for _, _, s in toks]
     idle, by_layer = 0.0, collections.Counter()
     for x, y in zip(cp[:-1], cp[1:]):
         g = y[2] - max(x[2] + x[3], tok_start[0])
