@@ -4771,6 +4771,9 @@ static ollm_result ollm__cu_gemm_wgmma(ollm__cu *c, float *C, const void *A, con
     return ollm__cu_launch(c, OLLM__K_gemm_wgmma, tiles, 1, 384, OLLM__WGMMA_SMEM, args);
 }
 #define OLLM__ABF_MAX ((uint64_t)64 << 20)             /* bf16 copies of matmul inputs: at most this, in row chunks */
+#ifndef OLLM__GEMV_SM_WARPS   /* the decode GEMVs split a row among up to 8 warps until the grid has this many an SM */
+#define OLLM__GEMV_SM_WARPS 64
+#endif
 static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
                                    int accumulate) {
     ollm__cu *c = (ollm__cu *)b; int N = (int)W->rows, K = (int)W->cols, dt = W->dtype; void *args[11];
@@ -4794,7 +4797,7 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
             { OLLM__K_gemv_bf16_1, OLLM__K_gemv_bf16_2, OLLM__K_gemv_bf16_4, OLLM__K_gemv_bf16_8 } };
         int tt = T <= 1 ? 0 : T <= 2 ? 1 : T <= 4 ? 2 : 3;
         int vec = ollm__al16(W->data.ptr) && ollm__al16(x.ptr) && ((uint64_t)K * esz) % 16 == 0 && K % 4 == 0, wpr = 1;
-        while (wpr < 8 && (int64_t)N * wpr < (int64_t)c->n_sm * 64) wpr *= 2;   /* a full GPU of warps streaming W */
+        while (wpr < 8 && (int64_t)N * wpr < (int64_t)c->n_sm * OLLM__GEMV_SM_WARPS) wpr *= 2;   /* a full GPU of warps streaming W */
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr; args[3] = &T; args[4] = &N; args[5] = &K;
         args[6] = &accumulate; args[7] = &vec; args[8] = &wpr; args[9] = (void *)&bp; args[10] = &bdt;
         return ollm__cu_launch(c, kg[dt][tt], ollm__cu_grid(N, 8 / wpr, 0x7fffffff), 1, 256, 0, args);
@@ -4899,7 +4902,7 @@ static ollm_result ollm__cu_group_launch(ollm__cu *c, int k, const ollm__w *W, o
         rows_all += d[g].N;
     }
     vec &= ((uint64_t)K * ollm__dtype_size[W[0].dtype]) % 16 == 0 && K % 4 == 0;
-    if (W[0].fmt == OLLM__W_DENSE) while (wpr < 8 && rows_all * wpr < (int64_t)c->n_sm * 64) wpr *= 2;
+    if (W[0].fmt == OLLM__W_DENSE) while (wpr < 8 && rows_all * wpr < (int64_t)c->n_sm * OLLM__GEMV_SM_WARPS) wpr *= 2;
     if (d != small->g) {
         ollm_result r = ollm__cu_scratch(c, &c->idx, bytes);
         if (r == OLLM_OK) r = ollm__cu_put(c, ollm__dp(c->idx), d, bytes);

@@ -96,7 +96,7 @@ static void row(const char *op, const char *shape, double sec, double rate, cons
 int main(int argc, char **argv) {
     static ollm__log lg; ollm_model_config cfg = ollm_model_config_default(); const char *why;
     int quick = argc > 1 && strcmp(argv[1], "quick") == 0, only_mxfp4 = argc > 1 && strcmp(argv[1], "mxfp4") == 0;
-    int decode = argc > 1 && strcmp(argv[1], "decode") == 0;
+    int decode = argc > 1 && strcmp(argv[1], "decode") == 0, only_attn = argc > 1 && strcmp(argv[1], "attn") == 0;
     double copy_bw, gemm_ceil = 0, best_gemm = 0; char shape[64], ceil_name[64];
     const char *env_ceil = getenv("OLLM_BENCH_CEIL_TFLOPS");
     int i, j;
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
         B->release(B, &c.a); B->release(B, &c.b);
     }
 
-    if (!only_mxfp4) {   /* GEMV, T = 1: Llama-3.1-8B decode shapes and GPT-OSS-20B's head; weights rotate over
+    if (!only_mxfp4 && !only_attn) {   /* GEMV, T = 1: Llama-3.1-8B decode shapes and GPT-OSS-20B's head; weights rotate over
                             >= 256 MiB */
         static const int nk[][2] = { { 4096, 4096 }, { 1024, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 },
                                      { 201088, 2880 } };
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    if (!only_mxfp4) {   /* the same GEMVs as a Llama-3.1-8B decode layer launches them: q, k, v in one launch, gate
+    if (!only_mxfp4 && !only_attn) {   /* the same GEMVs as a Llama-3.1-8B decode layer launches them: q, k, v in one launch, gate
                             and up in one (ollm__backend.matmul_n) */
         static const int fn[2][3] = { { 4096, 1024, 1024 }, { 14336, 14336, 0 } };
         static const char *names[] = { "q+k+v 6144x4096", "gate+up 28672x4096" };
@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    {   /* the experts of one GPT-OSS-20B decode token: 4 MXFP4 experts' gate_up [5760, 2880] and down [2880, 2880] in
+    if (!only_attn) {   /* the experts of one GPT-OSS-20B decode token: 4 MXFP4 experts' gate_up [5760, 2880] and down [2880, 2880] in
            one grouped GEMV each (blocks and scales as stored: 17 bytes per 32 weights); stacks of 32 experts rotate
            so the figure is DRAM, not L2 */
         static const int nk[][2] = { { 5760, 2880 }, { 2880, 2880 } };
@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
     }
     if (only_mxfp4) { if (out_md) fclose(out_md); return 0; }
 
-    if (!decode) {   /* GEMM: prefill shapes */
+    if (!decode && !only_attn) {   /* GEMM: prefill shapes */
         static const int nk[][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 } };
         static const int Ts[] = { 512, 1024, 2048, 4096, 8192 };
         double res[3][5][3];   /* the default GEMM, the same with the fp32 -> bf16 pass of x, mma.sync (on Hopper) */
@@ -224,6 +224,10 @@ int main(int argc, char **argv) {
             }
     }
 
+    if (only_attn) {   /* no GEMM ran: the prefill rows' ceiling is torch's when given, else none */
+        gemm_ceil = env_ceil ? atof(env_ceil) : 0.0;
+        snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "no ceiling (OLLM_BENCH_CEIL_TFLOPS)");
+    }
     {   /* attention, Llama-3.1-8B heads: 32 query heads, 8 kv heads, head_dim 128 */
         static const int prefill_T[] = { 8192, 32768 }, decode_L[] = { 32768, 100000 };
         int nh = 32, nkv = 8, hd = 128, maxL = 100000 + 8;
@@ -232,7 +236,7 @@ int main(int argc, char **argv) {
         c.a.n_heads = nh; c.a.n_kv_heads = nkv; c.a.head_dim = hd; c.a.scale = 1.0f / sqrtf((float)hd);
         for (i = 0; i < 2; i++) {
             int T = prefill_T[i]; double s, fl = 2.0 * 2.0 * (double)T * T / 2 * hd * nh;   /* QK and PV, causal half */
-            if ((quick && T > 8192) || decode) continue;
+            if (((quick || only_attn) && T > 8192) || decode) continue;
             c.q = dev_rand((uint64_t)T * nh * hd, 0, 1.0f); c.o = dev_rand((uint64_t)T * nh * hd, 0, 1.0f);
             c.k = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f); c.v = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f);
             c.a.T = T; c.a.pos0 = 0;
@@ -255,6 +259,7 @@ int main(int argc, char **argv) {
         B->release(B, &c.q); B->release(B, &c.o); B->release(B, &c.k); B->release(B, &c.v);
         B->release(B, &c.kc); B->release(B, &c.vc);
     }
+    if (only_attn) { if (out_md) fclose(out_md); return 0; }
     {   /* the host's side: what a decode step pays per kernel launched and per wait for a result, apart from the
            work itself (a 256-element silu_mul: one tiny kernel) */
         ollm__buf g = dev_rand(256, 0, 1.0f), u = dev_rand(256, 0, 1.0f); float h[4]; double t0, th, tg, tr; int n = 2000;
