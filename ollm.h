@@ -4075,14 +4075,18 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
 #ifndef OLLM__GEMV_PRE
 #define OLLM__GEMV_PRE 4   /* 16-byte weight vectors a lane of the dense GEMV asks for before its wait */
 #endif
+#ifndef OLLM__DEC_PRE
+#define OLLM__DEC_PRE 1    /* 1: the decode attention asks for its first cached tiles before its wait */
+#endif
 /* The whole program: those sizes, then each piece behind a #line that points NVRTC's messages into kernels.cu.inc. */
 static char *ollm__kernel_program(void) {
     size_t n = 160, i, off = 0; char *s;
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) n += strlen(ollm__kpieces[i].text) + 48;
     s = (char *)OLLM_MALLOC(n);
     if (!s) return NULL;
-    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n#define MX_BK %d\n#define MX_ST %d\n#define GEMV_PRE %d\n",
-                            OLLM__XG_MAX, OLLM__CMB_MAX, OLLM__MX_BK, OLLM__MX_ST, OLLM__GEMV_PRE);
+    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n#define MX_BK %d\n#define MX_ST %d\n"
+                            "#define GEMV_PRE %d\n#define DEC_PRE %d\n", OLLM__XG_MAX, OLLM__CMB_MAX, OLLM__MX_BK, OLLM__MX_ST,
+                            OLLM__GEMV_PRE, OLLM__DEC_PRE);
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) {
         off += (size_t)snprintf(s + off, n - off, "#line %d \"kernels.cu.inc\"\n", ollm__kpieces[i].line + 1);
         off += (size_t)snprintf(s + off, n - off, "%s", ollm__kpieces[i].text);
