@@ -88,6 +88,12 @@ static void f_dn(void *v, int i) {
 
 static FILE *out_md;
 static void row(const char *op, const char *shape, double sec, double rate, const char *unit, double ceil, const char *ceil_name) {
+    if (ceil <= 0) {   /* no ceiling measured in this run */
+        printf("%-22s %-28s %10.1f us %9.1f %-7s %s\n", op, shape, sec * 1e6, rate, unit, ceil_name);
+        if (out_md) fprintf(out_md, "| %s | %s | %.1f | %.1f %s | |\n", op, shape, sec * 1e6, rate, unit);
+        fflush(stdout);
+        return;
+    }
     printf("%-22s %-28s %10.1f us %9.1f %-7s %6.1f%% of %s\n", op, shape, sec * 1e6, rate, unit, 100.0 * rate / ceil, ceil_name);
     if (out_md) fprintf(out_md, "| %s | %s | %.1f | %.1f %s | %.0f%% of %s |\n", op, shape, sec * 1e6, rate, unit, 100.0 * rate / ceil, ceil_name);
     fflush(stdout);
@@ -226,7 +232,7 @@ int main(int argc, char **argv) {
 
     if (only_attn) {   /* no GEMM ran: the prefill rows' ceiling is torch's when given, else none */
         gemm_ceil = env_ceil ? atof(env_ceil) : 0.0;
-        snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "no ceiling (OLLM_BENCH_CEIL_TFLOPS)");
+        snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "(no ceiling: OLLM_BENCH_CEIL_TFLOPS)");
     }
     {   /* attention, Llama-3.1-8B heads: 32 query heads, 8 kv heads, head_dim 128 */
         static const int prefill_T[] = { 8192, 32768 }, decode_L[] = { 32768, 100000 };
