@@ -541,6 +541,7 @@ int main(void) {
     t_matmul(OLLM__BF16, 257, 520, 4096, 0, 0); t_matmul(OLLM__BF16, 64, 77, 100, 0, 0);
     t_matmul(OLLM__BF16, 33, 96, 128, 0, 3); t_matmul(OLLM__F16, 17, 300, 256, 0, 0);
     t_matmul(OLLM__F32, 100, 129, 200, 1, 0);
+    t_matmul(OLLM__BF16, 100, 32, 300, 0, 0);   /* a router in prefill: N < 64 stays on the CUDA cores in fp32 */
     printf("     prefill GEMM: %s\n", ((ollm__cu *)G)->wgmma ? "wgmma (sm_90a) and mma.sync" : "mma.sync");
     t_matmul_gemms(128, 256, 64, 0); t_matmul_gemms(200, 300, 136, 0); t_matmul_gemms(130, 1000, 1024, 1);
     t_matmul_gemms(257, 520, 4096, 0); t_matmul_gemms(333, 2880, 2880, 1);
