@@ -4768,13 +4768,16 @@ static ollm_result ollm__cu_tmap(ollm__cu *c, void *map, const void *p, int rows
     return ollm__cu_check(c, c->cu.cuTensorMapEncodeTiled(map, 9, 2, (void *)p, dims, strides, box, es, 0, 3, 3, 0),
                           "cuTensorMapEncodeTiled");
 }
-/* C[M, N] (+)= A[M, K] W[N, K]^T, bf16 A and W (K % 8 == 0, 16-byte aligned): ollm_k_gemm_wgmma, 128x256 tiles. */
-static ollm_result ollm__cu_gemm_wgmma(ollm__cu *c, float *C, const void *A, const void *W, int M, int N, int K, int acc) {
+/* C[M, N] (+)= A[M, K] W[N, K]^T (+ bias), bf16 A and W (K % 8 == 0, 16-byte aligned): ollm_k_gemm_wgmma, 128x256
+   tiles. */
+static ollm_result ollm__cu_gemm_wgmma(ollm__cu *c, float *C, const void *A, const void *W, int M, int N, int K, int acc,
+                                       const void *bias, int bdt) {
     unsigned char maps[3 * 128]; void *ta = (void *)(((uintptr_t)maps + 63) & ~(uintptr_t)63), *tb = (char *)ta + 128;
-    void *args[7]; unsigned tiles = (unsigned)(((M + 127) / 128) * ((N + 255) / 256));
+    void *args[9]; unsigned tiles = (unsigned)(((M + 127) / 128) * ((N + 255) / 256));
     OLLM__TRY(ollm__cu_tmap(c, ta, A, M, K, 128));
     OLLM__TRY(ollm__cu_tmap(c, tb, W, N, K, 256));
     args[0] = &C; args[1] = ta; args[2] = tb; args[3] = &M; args[4] = &N; args[5] = &K; args[6] = &acc;
+    args[7] = (void *)&bias; args[8] = &bdt;
     return ollm__cu_launch(c, OLLM__K_gemm_wgmma, tiles, 1, 384, OLLM__WGMMA_SMEM, args);
 }
 #define OLLM__ABF_MAX ((uint64_t)64 << 20)             /* bf16 copies of matmul inputs: at most this, in row chunks */
@@ -4790,8 +4793,8 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
     if (T <= 0 || N <= 0) return OLLM_OK;
     if (bias && ollm__cu_wk(bdt, 0, 0, 0) < 0) return ollm__cu_bad_dtype(c, "matmul bias", bdt);
     ollm__cu_wrote(c, y.ptr, (uint64_t)T * N * 4);
-    if (bias && !(T <= 8 && (W->fmt == OLLM__W_DENSE || W->fmt == OLLM__W_MXFP4))) {
-        /* only the GEMVs (dense and MXFP4) add the bias as they write; after the others it is a pass of its own */
+    if (bias && T <= 8 && W->fmt == OLLM__W_KMAJOR) {
+        /* every product adds the bias as it writes but the input-major GEMV: after it, a pass of its own */
         OLLM__TRY(ollm__cu_matmul(b, y, x, W, NULL, T, accumulate));
         return ollm__cu_add_bias(b, y, bias, T, N);
     }
@@ -4829,10 +4832,13 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
                 c->abf_valid = 1; c->abf_src = (uint64_t)(uintptr_t)xs; c->abf_bytes = (uint64_t)M * K * 4;
             }
             ap = c->abf.ptr;
-            if (c->wgmma && M >= 128 && N >= 256 && K >= 64) { OLLM__TRY(ollm__cu_gemm_wgmma(c, ys, ap, W->data.ptr, M, N, K, accumulate)); continue; }
+            if (c->wgmma && M >= 128 && N >= 256 && K >= 64) {
+                OLLM__TRY(ollm__cu_gemm_wgmma(c, ys, ap, W->data.ptr, M, N, K, accumulate, bp, bdt));
+                continue;
+            }
             tiles = ((M + 127) / 128) * ((N + 127) / 128);
             args[0] = (void *)&ys; args[1] = &ap; args[2] = (void *)&W->data.ptr; args[3] = &M; args[4] = &N; args[5] = &K;
-            args[6] = &accumulate;
+            args[6] = &accumulate; args[7] = (void *)&bp; args[8] = &bdt;
             OLLM__TRY(ollm__cu_launch(c, OLLM__K_gemm_bf16, (unsigned)tiles, 1, 256, OLLM__GEMM_SMEM, args));
         }
         return OLLM_OK;
@@ -4840,7 +4846,7 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
     {   /* F16 / F32 weights, or shapes the tensor-core path cannot take: fp32 FMA tiles */
         int k = ollm__cu_wk(dt, OLLM__K_gemm_simt_f32, OLLM__K_gemm_simt_f16, OLLM__K_gemm_simt_bf16);
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr; args[3] = &T; args[4] = &N; args[5] = &K;
-        args[6] = &accumulate;
+        args[6] = &accumulate; args[7] = (void *)&bp; args[8] = &bdt;
         return ollm__cu_launch(c, k, (unsigned)((N + 63) / 64), (unsigned)((T + 63) / 64), 256, 0, args);
     }
 }

@@ -551,6 +551,9 @@ int main(void) {
     t_matmul_b(OLLM__BF16, 1, 2880, 2880, 0, 0, OLLM__BF16); t_matmul_b(OLLM__BF16, 3, 515, 1024, 1, 0, OLLM__F32);
     t_matmul_b(OLLM__F16, 2, 300, 256, 0, 0, OLLM__F16); t_matmul_b(OLLM__BF16, 1, 32, 2880, 0, 0, OLLM__BF16);
     t_matmul_b(OLLM__BF16, 130, 1000, 1024, 1, 0, OLLM__BF16); t_matmul_b(OLLM__F32, 9, 33, 65, 0, 0, OLLM__BF16);
+    t_matmul_b(OLLM__BF16, 100, 520, 256, 1, 0, OLLM__F32);    /* the biases in each GEMM's epilogue: mma.sync (M < 128), */
+    t_matmul_b(OLLM__BF16, 300, 600, 512, 0, 0, OLLM__BF16);   /* wgmma on sm_90a (mma.sync elsewhere), */
+    t_matmul_b(OLLM__BF16, 100, 32, 2880, 0, 0, OLLM__BF16);   /* the CUDA cores (a router) */
     /* expert layouts: MXFP4 GEMV (T <= 8) and via a bf16 copy (T > 8); input-major floats likewise */
     t_matmul_fmt(OLLM__W_MXFP4, 0, 1, 5760, 2880, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 3, 2880, 2880, 1, -1);
     t_matmul_fmt(OLLM__W_MXFP4, 0, 8, 100, 64, 0, -1); t_matmul_fmt(OLLM__W_MXFP4, 0, 37, 320, 2880, 0, -1);
