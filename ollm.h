@@ -1149,6 +1149,9 @@ static ollm_result ollm__st_open_dir(ollm__st *st, const char *dir, ollm__log *l
         snprintf(path, sizeof path, "%s/%s", dir, file);
         if ((r = ollm__st_add_file(st, path, file, lg)) != OLLM_OK) goto done;
     }
+    if (st->n_files == 0) {
+        r = ollm__fail(lg, OLLM_ERR_FORMAT, "model.safetensors.index.json: \"weight_map\" lists no tensors"); goto done;
+    }
     if ((r = ollm__st_index(st, lg)) != OLLM_OK) goto done;
     for (m = ollm__json_first(&j, wm); m; m = ollm__json_next(&j, m)) {
         const ollm__tensor *t = ollm__st_find(st, j.v[m].key);

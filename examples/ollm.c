@@ -315,6 +315,7 @@ static int cmd_run(const opts *o, int *verbose) {
     }
     t2 = now_s();
     printf("\n");
+    fflush(stdout);   /* the text before the figures on stderr, also when both go to one pipe */
     if (r != OLLM_OK) { int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_session_close(s); ollm_model_close(m); free(ids); return rc; }
     {
         const ollm_model_info *mi = ollm_model_get_info(m);

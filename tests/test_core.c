@@ -159,6 +159,9 @@ static void test_bad_dirs(void) {
     fresh_copy(sharded, d2);
     snprintf(cmd, sizeof cmd, "sed -i 's/model-00001-of-00004.safetensors/..\\/..\\/x/' %s/model.safetensors.index.json", d2); sh(cmd);
     CHECK(open_dir(d2, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "bad file"), "path traversal in the index rejected");
+    fresh_copy(sharded, d2);   /* an index whose weight_map names nothing, beside its shards */
+    snprintf(cmd, sizeof cmd, "printf '{\"metadata\": {}, \"weight_map\": {}}' > %s/model.safetensors.index.json", d2); sh(cmd);
+    CHECK(open_dir(d2, err, sizeof err) == OLLM_ERR_FORMAT && strstr(err, "lists no tensors"), "empty weight_map rejected");
     fresh_copy(fx, d); snprintf(cmd, sizeof cmd, "chmod 000 %s/model.safetensors", d); sh(cmd);
     if (geteuid() != 0) CHECK(open_dir(d, err, sizeof err) == OLLM_ERR_IO, "unreadable shard");
     snprintf(cmd, sizeof cmd, "chmod 644 %s/model.safetensors", d); sh(cmd);
