@@ -1,7 +1,9 @@
 /* tools/bench.c: the CUDA backend's kernels at Llama-3.1-8B shapes (and Qwen3-Next's DeltaNet), each beside the machine's ceiling measured in
-   the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.  Run: ./bench [quick | decode | mxfp4]
+   the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.
+   Run: ./bench [quick | decode | mxfp4 | attn | moe]
    (decode: the rows of decode steps alone, no GEMM or prefill attention; mxfp4: the copy ceiling and the grouped
-   MXFP4 GEMV rows alone, e.g. under ncu)
+   MXFP4 GEMV rows alone; attn: the copy ceiling and the attention rows alone, prefill at T = 8192; moe: the copy
+   ceiling and GPT-OSS-20B prefill's small products alone; the last three e.g. under ncu)
    Ceilings: copy = device-to-device cuMemcpyDtoD of 1 GiB (bytes read + written per second); dense bf16 =
    $OLLM_BENCH_CEIL_TFLOPS when set (e.g. torch.matmul measured in the same command), else our best GEMM.
    Timing: CUDA events around batches of launches after a warm-up; the median of 5 batches. Inputs are random (never
@@ -57,11 +59,11 @@ static double time_it(bench_fn fn, void *ctx, int reps) {   /* seconds per call:
 typedef struct copy_ctx { ollm__buf a, b; uint64_t n; } copy_ctx;
 static void f_copy(void *v, int i) { copy_ctx *c = (copy_ctx *)v; (void)i; CU->cu.cuMemcpyDtoDAsync(ollm__dp(c->b), ollm__dp(c->a), (size_t)c->n, CU->st); }
 
-typedef struct mm_ctx { ollm__buf y, x; ollm__w w[8]; int nw, T, cvt; } mm_ctx;
+typedef struct mm_ctx { ollm__buf y, x; ollm__w w[8]; const ollm__w *bias; int nw, T, cvt; } mm_ctx;
 static void f_mm(void *v, int i) {
     mm_ctx *c = (mm_ctx *)v;
     if (c->cvt) ollm__cu_wrote(CU, c->x.ptr, c->x.bytes);   /* count the fp32 -> bf16 pass of x every time */
-    if (B->matmul(B, c->y, c->x, &c->w[i % c->nw], NULL, c->T, 0) != OLLM_OK) die("matmul");
+    if (B->matmul(B, c->y, c->x, &c->w[i % c->nw], c->bias, c->T, 0) != OLLM_OK) die("matmul");
 }
 
 typedef struct mmn_ctx { ollm__buf y[3], x; ollm__w w[8][3]; int n, nw; } mmn_ctx;
@@ -103,6 +105,7 @@ int main(int argc, char **argv) {
     static ollm__log lg; ollm_model_config cfg = ollm_model_config_default(); const char *why;
     int quick = argc > 1 && strcmp(argv[1], "quick") == 0, only_mxfp4 = argc > 1 && strcmp(argv[1], "mxfp4") == 0;
     int decode = argc > 1 && strcmp(argv[1], "decode") == 0, only_attn = argc > 1 && strcmp(argv[1], "attn") == 0;
+    int only_moe = argc > 1 && strcmp(argv[1], "moe") == 0;
     double copy_bw, gemm_ceil = 0, best_gemm = 0; char shape[64], ceil_name[64];
     const char *env_ceil = getenv("OLLM_BENCH_CEIL_TFLOPS");
     int i, j;
@@ -122,7 +125,7 @@ int main(int argc, char **argv) {
         B->release(B, &c.a); B->release(B, &c.b);
     }
 
-    if (!only_mxfp4 && !only_attn) {   /* GEMV, T = 1: Llama-3.1-8B decode shapes and GPT-OSS-20B's head; weights rotate over
+    if (!only_mxfp4 && !only_attn && !only_moe) {   /* GEMV, T = 1: Llama-3.1-8B decode shapes and GPT-OSS-20B's head; weights rotate over
                             >= 256 MiB */
         static const int nk[][2] = { { 4096, 4096 }, { 1024, 4096 }, { 14336, 4096 }, { 4096, 14336 }, { 128256, 4096 },
                                      { 201088, 2880 } };
@@ -143,7 +146,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    if (!only_mxfp4 && !only_attn) {   /* the same GEMVs as a Llama-3.1-8B decode layer launches them: q, k, v in one launch, gate
+    if (!only_mxfp4 && !only_attn && !only_moe) {   /* the same GEMVs as a Llama-3.1-8B decode layer launches them: q, k, v in one launch, gate
                             and up in one (ollm__backend.matmul_n) */
         static const int fn[2][3] = { { 4096, 1024, 1024 }, { 14336, 14336, 0 } };
         static const char *names[] = { "q+k+v 6144x4096", "gate+up 28672x4096" };
@@ -168,7 +171,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    if (!only_attn) {   /* the experts of one GPT-OSS-20B decode token: 4 MXFP4 experts' gate_up [5760, 2880] and down [2880, 2880] in
+    if (!only_attn && !only_moe) {   /* the experts of one GPT-OSS-20B decode token: 4 MXFP4 experts' gate_up [5760, 2880] and down [2880, 2880] in
            one grouped GEMV each (blocks and scales as stored: 17 bytes per 32 weights); stacks of 32 experts rotate
            so the figure is DRAM, not L2 */
         static const int nk[][2] = { { 5760, 2880 }, { 2880, 2880 } };
@@ -192,7 +195,7 @@ int main(int argc, char **argv) {
     }
     if (only_mxfp4) { if (out_md) fclose(out_md); return 0; }
 
-    if (!decode && !only_attn) {   /* GEMM: prefill shapes */
+    if (!decode && !only_attn && !only_moe) {   /* GEMM: prefill shapes */
         static const int nk[][2] = { { 4096, 4096 }, { 14336, 4096 }, { 4096, 14336 } };
         static const int Ts[] = { 512, 1024, 2048, 4096, 8192 };
         double res[3][5][3];   /* the default GEMM, the same with the fp32 -> bf16 pass of x, mma.sync (on Hopper) */
@@ -230,6 +233,32 @@ int main(int argc, char **argv) {
             }
     }
 
+    if (only_moe) {   /* no GEMM ran: the ceiling is torch's when given, else none */
+        gemm_ceil = env_ceil ? atof(env_ceil) : 0.0;
+        snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "(no ceiling: OLLM_BENCH_CEIL_TFLOPS)");
+    }
+    if (!decode && !only_attn) {   /* GPT-OSS-20B prefill's small products, as a chunk of 2048 tokens runs them: the
+                                      router (N = 32: the CUDA cores, fp32), and one expert's gate_up with its bias
+                                      for 100 tokens (M < 128: mma.sync) and 256 (wgmma on sm_90a); every input is
+                                      converted to bf16 each time, as in a forward pass */
+        static const int sh[][3] = { { 2048, 32, 2880 }, { 100, 5760, 2880 }, { 256, 5760, 2880 } };
+        static const char *names[] = { "router", "expert gate_up", "expert gate_up" };
+        for (i = 0; i < 3; i++) {
+            mm_ctx c; ollm__w bias; int T = sh[i][0], N = sh[i][1], K = sh[i][2]; double s, fl = 2.0 * T * N * K;
+            double bytes = (double)T * K * 4 + (double)N * K * 2 + (double)T * N * 4;
+            memset(&c, 0, sizeof c); memset(&bias, 0, sizeof bias);
+            c.nw = 1; c.w[0].data = dev_rand((uint64_t)N * K, 1, 0.02f); c.w[0].dtype = OLLM__BF16; c.w[0].rows = N;
+            c.w[0].cols = K;
+            bias.data = dev_rand((uint64_t)N, 1, 0.1f); bias.dtype = OLLM__BF16; bias.rows = N; c.bias = &bias;
+            c.x = dev_rand((uint64_t)T * K, 0, 1.0f); c.y = dev_rand((uint64_t)T * N, 0, 1.0f); c.T = T; c.cvt = 1;
+            s = time_it(f_mm, &c, 20);
+            snprintf(shape, sizeof shape, "%s T=%d %dx%d +bias", names[i], T, N, K);
+            if (N < 64) row("gemm (CUDA cores)", shape, s, bytes / s / 1e9, "GB/s", copy_bw, "copy");
+            else row("gemm bf16 small M", shape, s, fl / s / 1e12, "TFLOP/s", gemm_ceil, ceil_name);
+            B->release(B, &c.w[0].data); B->release(B, &bias.data); B->release(B, &c.x); B->release(B, &c.y);
+        }
+        if (only_moe) { if (out_md) fclose(out_md); return 0; }
+    }
     if (only_attn) {   /* no GEMM ran: the prefill rows' ceiling is torch's when given, else none */
         gemm_ceil = env_ceil ? atof(env_ceil) : 0.0;
         snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "(no ceiling: OLLM_BENCH_CEIL_TFLOPS)");
