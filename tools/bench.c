@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
             }
     }
 
-    if (only_moe) {   /* no GEMM ran: the ceiling is torch's when given, else none */
+    if (only_attn || only_moe) {   /* no GEMM ran: the ceiling of the rows in TFLOP/s is torch's when given, else none */
         gemm_ceil = env_ceil ? atof(env_ceil) : 0.0;
         snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "(no ceiling: OLLM_BENCH_CEIL_TFLOPS)");
     }
@@ -258,10 +258,6 @@ int main(int argc, char **argv) {
             B->release(B, &c.w[0].data); B->release(B, &bias.data); B->release(B, &c.x); B->release(B, &c.y);
         }
         if (only_moe) { if (out_md) fclose(out_md); return 0; }
-    }
-    if (only_attn) {   /* no GEMM ran: the prefill rows' ceiling is torch's when given, else none */
-        gemm_ceil = env_ceil ? atof(env_ceil) : 0.0;
-        snprintf(ceil_name, sizeof ceil_name, env_ceil ? "torch bf16" : "(no ceiling: OLLM_BENCH_CEIL_TFLOPS)");
     }
     {   /* attention, Llama-3.1-8B heads: 32 query heads, 8 kv heads, head_dim 128 */
         static const int prefill_T[] = { 8192, 32768 }, decode_L[] = { 32768, 100000 };
