@@ -4075,9 +4075,6 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
 #define OLLM__CMB_MAX 32   /* the MoE combine's rows and weights (cmb_small) */
 #define OLLM__MX_BK 8      /* 32-value blocks a row per stage */
 #define OLLM__MX_ST 3      /* stages */
-#ifndef OLLM__GEMV_PRE
-#define OLLM__GEMV_PRE 4   /* 16-byte weight vectors a lane of the dense GEMV asks for before its wait */
-#endif
 #ifndef OLLM__DEC_PRE
 #define OLLM__DEC_PRE 1    /* 1: the decode attention asks for its first cached tiles before its wait */
 #endif
@@ -4087,9 +4084,8 @@ static char *ollm__kernel_program(void) {
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) n += strlen(ollm__kpieces[i].text) + 48;
     s = (char *)OLLM_MALLOC(n);
     if (!s) return NULL;
-    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n#define MX_BK %d\n#define MX_ST %d\n"
-                            "#define GEMV_PRE %d\n#define DEC_PRE %d\n", OLLM__XG_MAX, OLLM__CMB_MAX, OLLM__MX_BK, OLLM__MX_ST,
-                            OLLM__GEMV_PRE, OLLM__DEC_PRE);
+    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n#define MX_BK %d\n#define MX_ST %d\n#define DEC_PRE %d\n",
+                            OLLM__XG_MAX, OLLM__CMB_MAX, OLLM__MX_BK, OLLM__MX_ST, OLLM__DEC_PRE);
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) {
         off += (size_t)snprintf(s + off, n - off, "#line %d \"kernels.cu.inc\"\n", ollm__kpieces[i].line + 1);
         off += (size_t)snprintf(s + off, n - off, "%s", ollm__kpieces[i].text);
