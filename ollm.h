@@ -24,6 +24,8 @@
    ENVIRONMENT (read at run time)
              OLLM_NVRTC                   the NVRTC library to try first (or ollm_model_config.nvrtc_path)
              OLLM_GEMM=mma                prefill products on mma.sync even on sm_90, where the default is wgmma
+             OLLM_ATTN=fa2                prefill attention on mma.sync (FlashAttention-2) even on sm_90, where the
+                                          default is the wgmma kernel
              OLLM_PDL=0                   kernels launched one after another, without sm_90's programmatic
                                           dependent launch (which overlaps a kernel's launch with the end of the
                                           one before it)
@@ -4332,6 +4334,7 @@ typedef struct ollm__cu {
     uint64_t abf_src, abf_bytes;     /* abf holds bf16(x) for x = [abf_src, + abf_bytes) when abf_valid */
     int abf_valid;
     int wgmma;                       /* prefill GEMMs on wgmma + TMA (sm_90, kernels built for sm_90a) */
+    int fa3;                         /* prefill attention on wgmma (ollm_k_fa3_*; sm_90a), else FlashAttention-2 */
     int dn_chunk;                    /* the delta rule over T >= 64 tokens in chunks of at most this many (64 or
                                         32, as shared memory allows); 0: the recurrent kernel for every T */
     ollm__cu_prof *prof;             /* OLLM_PROFILE=1: the timeline of kernels and copies; NULL: not profiling */
@@ -5160,6 +5163,8 @@ static int ollm__cu_dec_stages(const ollm__cu *c, int hd, unsigned *smem, int *b
     }
     return best;
 }
+/* ollm_k_fa3_*'s shared memory: 1024 bytes of alignment slack, Q [128, hd] and two stages of K and V [128, hd], bf16 */
+static unsigned ollm__fa3_smem(int hd) { return 1024u + 128u * (unsigned)hd * 2u * 5u; }
 static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                                       ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
     ollm__cu *c = (ollm__cu *)b; void *args[19];
@@ -5193,12 +5198,16 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
         OLLM__TRY(ollm__cu_launch(c, OLLM__K_kv_append, ollm__cu_grid(n, 256, 8192), 1, 256, 0, args));
     }
     ollm__cu_wrote(c, o.ptr, (uint64_t)T * nh * hd * 4);
-    /* 2. prefill: FlashAttention-2 on the tensor cores */
+    /* 2. prefill: on sm_90a the wgmma kernel (128 queries a block), else FlashAttention-2 (64) on mma.sync; the same
+          arguments */
     if (fa2) {
         unsigned fsmem = (unsigned)((64 + 4 * 64) * (hd + 8) * 2);
         args[0] = &o.ptr; args[1] = &q.ptr; args[2] = &k_cache.ptr; args[3] = &v_cache.ptr; args[4] = &T; args[5] = &pos0;
         args[6] = &nh; args[7] = &nkv; args[8] = &window; args[9] = &ring; args[10] = &scale; args[11] = (void *)&sinks;
         args[12] = &sink_dt;
+        if (c->fa3)
+            return ollm__cu_launch(c, hd == 64 ? OLLM__K_fa3_64 : OLLM__K_fa3_128, (unsigned)((T + 127) / 128), (unsigned)nh,
+                                   256, ollm__fa3_smem(hd), args);
         return ollm__cu_launch(c, hd == 64 ? OLLM__K_fa2_64 : OLLM__K_fa2_128, (unsigned)((T + 63) / 64), (unsigned)nh,
                                128, fsmem, args);
     }
@@ -5346,6 +5355,8 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
     {   /* OLLM_GEMM=mma keeps prefill GEMMs on mma.sync (a comparison, or a fallback) */
         const char *g = getenv("OLLM_GEMM");
         c->wgmma = c->cc_major == 9 && c->cc_minor == 0 && c->cu.cuTensorMapEncodeTiled && !(g && strcmp(g, "mma") == 0);
+        g = getenv("OLLM_ATTN");
+        c->fa3 = c->cc_major == 9 && c->cc_minor == 0 && !(g && strcmp(g, "fa2") == 0);
         g = getenv("OLLM_PDL");   /* every kernel starts with griddepcontrol.wait on sm_90+ (kernels.cu.inc) */
         c->pdl = c->cc_major >= 9 && c->cu.cuLaunchKernelEx && !(g && strcmp(g, "0") == 0);
     }
@@ -5404,6 +5415,13 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
                  i == OLLM__K_dn_chunk_64) &&
                 c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin) != 0 && mx)
                 c->mx_smem = 48 << 10;
+        }
+        /* the wgmma attention's Q and two stages of K and V: without them, FlashAttention-2 */
+        if ((i == OLLM__K_fa3_64 || i == OLLM__K_fa3_128) && c->fa3 &&
+            c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, (int)ollm__fa3_smem(i == OLLM__K_fa3_128 ? 128 : 64)) != 0) {
+            ollm__logf(lg, OLLM_LOG_INFO, "CUDA: %u bytes of shared memory for the wgmma attention refused; using "
+                       "FlashAttention-2", ollm__fa3_smem(i == OLLM__K_fa3_128 ? 128 : 64));
+            c->fa3 = 0;
         }
         /* the Hopper GEMM's ring (beside its static barriers): without it, mma.sync */
         if (i == OLLM__K_gemm_wgmma && c->wgmma &&
