@@ -2,7 +2,7 @@
    the same run. Build: cc -O2 tools/bench.c -o bench -lm -lpthread -ldl.
    Run: ./bench [quick | decode | mxfp4 | attn | moe]
    (decode: the rows of decode steps alone, no GEMM or prefill attention; mxfp4: the copy ceiling and the grouped
-   MXFP4 GEMV rows alone; attn: the copy ceiling and the attention rows alone, prefill at T = 8192; moe: the copy
+   MXFP4 GEMV rows alone; attn: the copy ceiling and the attention rows alone, prefill at T = 8192 and 32768; moe: the copy
    ceiling and GPT-OSS-20B prefill's small products alone; the last three e.g. under ncu)
    Ceilings: copy = device-to-device cuMemcpyDtoD of 1 GiB (bytes read + written per second); dense bf16 =
    $OLLM_BENCH_CEIL_TFLOPS when set (e.g. torch.matmul measured in the same command), else our best GEMM.
@@ -267,7 +267,7 @@ int main(int argc, char **argv) {
         c.a.n_heads = nh; c.a.n_kv_heads = nkv; c.a.head_dim = hd; c.a.scale = 1.0f / sqrtf((float)hd);
         for (i = 0; i < 2; i++) {
             int T = prefill_T[i]; double s, fl = 2.0 * 2.0 * (double)T * T / 2 * hd * nh;   /* QK and PV, causal half */
-            if (((quick || only_attn) && T > 8192) || decode) continue;
+            if ((quick && T > 8192) || decode) continue;
             c.q = dev_rand((uint64_t)T * nh * hd, 0, 1.0f); c.o = dev_rand((uint64_t)T * nh * hd, 0, 1.0f);
             c.k = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f); c.v = dev_rand((uint64_t)T * nkv * hd, 0, 1.0f);
             c.a.T = T; c.a.pos0 = 0;
