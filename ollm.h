@@ -5163,8 +5163,9 @@ static int ollm__cu_dec_stages(const ollm__cu *c, int hd, unsigned *smem, int *b
     }
     return best;
 }
-/* ollm_k_fa3_*'s shared memory: 1024 bytes of alignment slack, Q [128, hd] and two stages of K and V [128, hd], bf16 */
-static unsigned ollm__fa3_smem(int hd) { return 1024u + 128u * (unsigned)hd * 2u * 5u; }
+/* ollm_k_fa3_*'s shared memory: 1024 bytes of alignment slack, Q [128, hd] and three stages of K and V [128, hd], bf16
+   (kernels.cu.inc's FA3_ST) */
+static unsigned ollm__fa3_smem(int hd) { return 1024u + 128u * (unsigned)hd * 2u * 7u; }
 static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q, ollm__buf k, ollm__buf v,
                                       ollm__buf k_cache, ollm__buf v_cache, const ollm__attn_args *a) {
     ollm__cu *c = (ollm__cu *)b; void *args[19];
