@@ -4077,17 +4077,14 @@ static int ollm__cuda_load(ollm__cuda *cu, char *err, size_t cap) {
 #define OLLM__CMB_MAX 32   /* the MoE combine's rows and weights (cmb_small) */
 #define OLLM__MX_BK 8      /* 32-value blocks a row per stage */
 #define OLLM__MX_ST 3      /* stages */
-#ifndef OLLM__DEC_PRE
-#define OLLM__DEC_PRE 1    /* 1: the decode attention asks for its first cached tiles before its wait */
-#endif
 /* The whole program: those sizes, then each piece behind a #line that points NVRTC's messages into kernels.cu.inc. */
 static char *ollm__kernel_program(void) {
     size_t n = 160, i, off = 0; char *s;
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) n += strlen(ollm__kpieces[i].text) + 48;
     s = (char *)OLLM_MALLOC(n);
     if (!s) return NULL;
-    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n#define MX_BK %d\n#define MX_ST %d\n#define DEC_PRE %d\n",
-                            OLLM__XG_MAX, OLLM__CMB_MAX, OLLM__MX_BK, OLLM__MX_ST, OLLM__DEC_PRE);
+    off += (size_t)snprintf(s, n, "#define XG_MAX %d\n#define CMB_MAX %d\n#define MX_BK %d\n#define MX_ST %d\n", OLLM__XG_MAX,
+                            OLLM__CMB_MAX, OLLM__MX_BK, OLLM__MX_ST);
     for (i = 0; i < sizeof ollm__kpieces / sizeof ollm__kpieces[0]; i++) {
         off += (size_t)snprintf(s + off, n - off, "#line %d \"kernels.cu.inc\"\n", ollm__kpieces[i].line + 1);
         off += (size_t)snprintf(s + off, n - off, "%s", ollm__kpieces[i].text);
@@ -5417,7 +5414,7 @@ static ollm_result ollm__cuda_create(const ollm_model_config *cfg, ollm__log *lg
                 c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, c->smem_optin) != 0 && mx)
                 c->mx_smem = 48 << 10;
         }
-        /* the wgmma attention's Q and two stages of K and V: without them, FlashAttention-2 */
+        /* the wgmma attention's Q and three stages of K and V: without them, FlashAttention-2 */
         if ((i == OLLM__K_fa3_64 || i == OLLM__K_fa3_128) && c->fa3 &&
             c->cu.cuFuncSetAttribute(c->fn[i], OLLM__CU_FUNC_MAX_DYNAMIC_SMEM, (int)ollm__fa3_smem(i == OLLM__K_fa3_128 ? 128 : 64)) != 0) {
             ollm__logf(lg, OLLM_LOG_INFO, "CUDA: %u bytes of shared memory for the wgmma attention refused; using "
