@@ -4831,7 +4831,7 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
                 c->abf_valid = 1; c->abf_src = (uint64_t)(uintptr_t)xs; c->abf_bytes = (uint64_t)M * K * 4;
             }
             ap = c->abf.ptr;
-            if (c->wgmma && M >= 128 && N >= 256 && K >= 64) {
+            if (c->wgmma && N >= 256 && K >= 64) {   /* M < 128: the tensor map zero-fills the tile's missing rows */
                 OLLM__TRY(ollm__cu_gemm_wgmma(c, ys, ap, W->data.ptr, M, N, K, accumulate, bp, bdt));
                 continue;
             }

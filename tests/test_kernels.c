@@ -553,6 +553,8 @@ int main(void) {
     printf("     prefill GEMM: %s\n", ((ollm__cu *)G)->wgmma ? "wgmma (sm_90a) and mma.sync" : "mma.sync");
     t_matmul_gemms(128, 256, 64, 0); t_matmul_gemms(200, 300, 136, 0); t_matmul_gemms(130, 1000, 1024, 1);
     t_matmul_gemms(257, 520, 4096, 0); t_matmul_gemms(333, 2880, 2880, 1);
+    t_matmul_gemms(17, 512, 256, 1); t_matmul_gemms(64, 300, 136, 0);   /* fewer rows than a wgmma tile */
+    if (!small) t_matmul_gemms(100, 5760, 2880, 0);                      /* a GPT-OSS expert's gate_up in prefill */
     if (!small) { t_matmul_gemms(512, 4096, 4096, 1); t_matmul_gemms(2048, 1024, 4096, 0); }
     t_matmul_reuse();
     /* a bias added as the GEMV writes (T <= 8), or in a pass of its own after a GEMM; its dtypes */
