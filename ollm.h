@@ -190,7 +190,11 @@ typedef struct ollm_model_info {
 typedef struct ollm_session_config {
     int32_t          max_context;   /* tokens; 0 = min(model's max_position_embeddings, 8192) */
     int32_t          prefill_chunk; /* tokens per pass over the layers during prefill; 0 = the model config's */
-    ollm_progress_fn progress;      /* called after each prefill chunk */
+    int32_t          prefill_group; /* prefill chunks run through each layer before the next (their residual streams
+                                       kept: chunk x hidden x 4 bytes each), so streamed layers and experts are copied
+                                       once per group, not once per chunk; 0 or 1 = one chunk a pass. The same results
+                                       bit for bit */
+    ollm_progress_fn progress;      /* called after each prefill chunk (each group of them) */
     void            *progress_user;
     int32_t          kv_host;       /* where the KV cache lives: 0 = on the compute device unless it would take more
                                        than half the GPU budget, then in host RAM (each layer's cache is uploaded for
@@ -1372,8 +1376,9 @@ static void ollm__rope_freqs(const ollm__rope *rp, int head_dim, float *inv_freq
                           : (rp->factor <= 1 ? 1.0 : 0.1 * log(rp->factor) + 1.0));
 }
 
-/* Rows of layer l's KV cache in a session of ctx tokens fed at most `chunk` at a time: a sliding-window layer keeps
-   a ring of window + chunk - 1 rows (every key one chunk's queries can see), other attention layers a row per
+/* Rows of layer l's KV cache in a session of ctx tokens fed at most `chunk` at a time (a session's chunk times its
+   prefill_group: the rows of a forward pass are committed to the session folder after it): a sliding-window layer
+   keeps a ring of window + chunk - 1 rows (every key those queries can see), other attention layers a row per
    position, linear-attention layers none. */
 static int64_t ollm__kv_layer_rows(const ollm__desc *c, int l, int64_t ctx, int64_t chunk) {
     if (c->layer_kind[l] == OLLM__LAYER_LINEAR) return 0;
@@ -5502,7 +5507,7 @@ struct ollm_model {
 struct ollm_session {
     ollm_model *m;
     ollm_session_config cfg;
-    int32_t n_ctx, chunk;
+    int32_t n_ctx, chunk, group; /* group: chunks a forward pass takes at most (prefill_group) */
     int64_t n_past;              /* tokens whose state (K and V, or recurrent state) is in the session */
     int32_t *tokens;             /* the context's ids (repetition penalty, rewind) */
     ollm__buf *k_cache, *v_cache;             /* per layer; empty for layers without KV, or when kv_host */
@@ -5511,7 +5516,8 @@ struct ollm_session {
     uint8_t *host_pinned;        /*   from the backend's host_alloc; */
     ollm__buf stage_k[2], stage_v[2];         /*   device buffers a layer's cache is uploaded into, alternately, */
     int kv_staged[2];            /*   and the layer whose rows each holds or is receiving (-1: none) */
-    ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk */
+    ollm__buf x, xn, q, k, v, o, g, u, logits;   /* activations for one chunk; x is the current chunk's rows of */
+    ollm__buf xs;                /*   the residual streams of a group of chunks [group * chunk, hidden] (ollm__chunk_at) */
     ollm__buf gx;                /* MoE on a GPU with expert_guess: [OLLM__GROUP_ROWS, hidden], the next layer's MoE
                                     input when decoding, to guess its experts (ollm__guess_next) */
     ollm__buf erows;             /* m->embed_file: a chunk's rows of the table on the device, */
@@ -6561,7 +6567,7 @@ static int64_t ollm__kv_run(const ollm_session *s, int l, int64_t start, int64_t
    (x, xn: hidden; q, o: qw; k, v: kvw; g, u: ffw; logits: vocab). */
 static ollm_result ollm__session_kv(ollm_session *s, int l) {
     ollm__backend *B = s->m->B; uint64_t row = (uint64_t)s->m->d.n_kv_heads * s->m->d.head_dim * B->kv_elem;
-    int64_t rows = ollm__kv_layer_rows(&s->m->d, l, s->n_ctx, s->chunk);
+    int64_t rows = ollm__kv_layer_rows(&s->m->d, l, s->n_ctx, (int64_t)s->group * s->chunk);
     uint64_t bytes = row * (uint64_t)rows; ollm_result r = OLLM_OK; int i;
     if (rows < s->n_ctx) s->ring = (int32_t)rows;
     if (!s->kv_host) {
@@ -6658,7 +6664,9 @@ static ollm_result ollm__kv_end(ollm_session *s, int l, int pos0, int T) {
 static ollm_result ollm__session_acts(ollm_session *s, int64_t qw, int64_t kvw, int64_t ffw) {
     ollm__backend *B = s->m->B; const ollm__desc *c = &s->m->d; uint64_t T = (uint64_t)s->chunk; ollm_result r = OLLM_OK;
 #define OLLM__ACT(buf, width) if (r == OLLM_OK) r = B->alloc(B, T * (uint64_t)(width) * 4, &s->buf)
-    OLLM__ACT(x, c->hidden); OLLM__ACT(xn, c->hidden); OLLM__ACT(q, qw); OLLM__ACT(o, qw);
+    if (r == OLLM_OK) r = B->alloc(B, (uint64_t)s->group * T * (uint64_t)c->hidden * 4, &s->xs);
+    if (r == OLLM_OK) s->x = ollm__view(s->xs, 0, T * (uint64_t)c->hidden * 4);
+    OLLM__ACT(xn, c->hidden); OLLM__ACT(q, qw); OLLM__ACT(o, qw);
     OLLM__ACT(k, kvw); OLLM__ACT(v, kvw); OLLM__ACT(g, ffw); OLLM__ACT(u, ffw);
 #undef OLLM__ACT
     if (r == OLLM_OK) r = B->alloc(B, (uint64_t)c->vocab * 4, &s->logits);   /* one row; grown when all are asked for */
@@ -6724,6 +6732,33 @@ static ollm_result ollm__head(ollm_session *s, const ollm__w *norm, const ollm__
     return B->argmax && T == 1 ? OLLM_OK : ollm__logits_host(s);
 }
 
+/* The forward pass over T tokens of up to s->group chunks, every family's: each chunk embedded into its rows of
+   s->xs, then per layer every chunk in turn (layer: T of a chunk's tokens from position pos0, on s->x), then the
+   final norm and the head on the rows whose logits are wanted. A layer's weights (and a MoE layer's experts) are
+   acquired once for all the chunks. Chunk by chunk the same operations as one chunk a pass, so the same results. */
+typedef ollm_result (*ollm__layer_fn)(ollm_session *s, int l, int T, int pos0);
+static int ollm__chunk_at(ollm_session *s, int i, int T) {   /* s->x = chunk i's rows; returns its tokens */
+    uint64_t H = (uint64_t)s->m->d.hidden; int r0 = i * s->chunk, n = T - r0 < s->chunk ? T - r0 : s->chunk;
+    s->x = ollm__view(s->xs, (uint64_t)r0 * H * 4, (uint64_t)n * H * 4);
+    return n;
+}
+static ollm_result ollm__forward_chunks(ollm_session *s, const int32_t *ids, int T, float *logits_all, ollm__layer_fn layer,
+                                        const ollm__w *embed, const ollm__w *norm, const ollm__w *head, int unit_offset) {
+    ollm_model *m = s->m; int nc = (T + s->chunk - 1) / s->chunk, i, l, n; float eps = (float)m->d.rms_eps;
+    for (i = 0; i < nc; i++) { n = ollm__chunk_at(s, i, T); OLLM__TRY(ollm__embed(s, embed, ids + (int64_t)i * s->chunk, n)); }
+    for (l = 0; l < m->d.n_layers; l++) {
+        OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
+        for (i = 0; i < nc; i++) { n = ollm__chunk_at(s, i, T); OLLM__TRY(layer(s, l, n, (int)s->n_past + i * s->chunk)); }
+        ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
+    }
+    for (i = logits_all ? 0 : nc - 1; i < nc; i++) {
+        n = ollm__chunk_at(s, i, T);
+        OLLM__TRY(ollm__head(s, norm, head, n, logits_all ? n : 1, eps, unit_offset,
+                             logits_all ? logits_all + (int64_t)i * s->chunk * m->d.vocab : NULL));
+    }
+    return OLLM_OK;
+}
+
 /* ==== @graph-llama ==== the Llama-3 forward pass (transformers modeling_llama.py) ========================== */
 
 typedef struct ollm__llama_layer {
@@ -6778,40 +6813,39 @@ static ollm_result ollm__llama_session_init(ollm_session *s) {
 }
 /* T tokens at positions n_past.. : h = x + Wo Attn(RoPE(Wq n1), RoPE(Wk n1), Wv n1), n1 = RMSNorm(x);
    x = h + Wd (silu(Wg n2) * Wu n2), n2 = RMSNorm(h). Then the final norm and the head on the rows asked for. */
-static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
+static ollm_result ollm__llama_pass(ollm_session *s, int l, int T, int pos0) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; const ollm__llama *w = (const ollm__llama *)m->fw;
-    int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
+    const ollm__llama_layer *L = &w->layers[l]; int H = c->hidden; float eps = (float)c->rms_eps;
     ollm__attn_args a; ollm__buf kc, vc;
     memset(&a, 0, sizeof a);
-    a.T = T; a.pos0 = (int)s->n_past; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
+    a.T = T; a.pos0 = pos0; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
     a.scale = 1.0f / sqrtf((float)c->head_dim);
-    OLLM__TRY(ollm__embed(s, &w->embed_tokens, ids, T));
-    for (l = 0; l < c->n_layers; l++) {
-        const ollm__llama_layer *L = &w->layers[l];
-        OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
-        {   /* q, k, v: three products of xn */
-            ollm__buf y[3]; const ollm__w *W[3];
-            y[0] = s->q; y[1] = s->k; y[2] = s->v; W[0] = &L->q_proj; W[1] = &L->k_proj; W[2] = &L->v_proj;
-            OLLM__TRY(B->matmul_n(B, 3, y, s->xn, W, NULL, T));
-        }
-        OLLM__TRY(B->rope(B, s->q, c->n_heads, s->k, c->n_kv_heads, T, c->head_dim, m->rot_dim, a.pos0, m->inv_freq,
-                          m->mscale));
-        OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
-        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
-        OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
-        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, NULL, T, 1));               /* x += o Wo^T */
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
-        {   /* gate and up: two products of xn */
-            ollm__buf y[2]; const ollm__w *W[2];
-            y[0] = s->g; y[1] = s->u; W[0] = &L->gate_proj; W[1] = &L->up_proj;
-            OLLM__TRY(B->matmul_n(B, 2, y, s->xn, W, NULL, T));
-        }
-        OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
-        OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, NULL, T, 1));            /* x += mlp */
-        ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
+    OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
+    {   /* q, k, v: three products of xn */
+        ollm__buf y[3]; const ollm__w *W[3];
+        y[0] = s->q; y[1] = s->k; y[2] = s->v; W[0] = &L->q_proj; W[1] = &L->k_proj; W[2] = &L->v_proj;
+        OLLM__TRY(B->matmul_n(B, 3, y, s->xn, W, NULL, T));
     }
-    return ollm__head(s, &w->norm, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, T, rows, eps, 0, logits_all);
+    OLLM__TRY(B->rope(B, s->q, c->n_heads, s->k, c->n_kv_heads, T, c->head_dim, m->rot_dim, a.pos0, m->inv_freq,
+                      m->mscale));
+    OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
+    OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));
+    OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
+    OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, NULL, T, 1));               /* x += o Wo^T */
+    OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
+    {   /* gate and up: two products of xn */
+        ollm__buf y[2]; const ollm__w *W[2];
+        y[0] = s->g; y[1] = s->u; W[0] = &L->gate_proj; W[1] = &L->up_proj;
+        OLLM__TRY(B->matmul_n(B, 2, y, s->xn, W, NULL, T));
+    }
+    OLLM__TRY(B->silu_mul(B, s->g, s->u, (int64_t)T * c->ffn));
+    OLLM__TRY(B->matmul(B, s->x, s->g, &L->down_proj, NULL, T, 1));            /* x += mlp */
+    return OLLM_OK;
+}
+static ollm_result ollm__llama_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
+    const ollm__llama *w = (const ollm__llama *)s->m->fw;
+    return ollm__forward_chunks(s, ids, T, logits_all, ollm__llama_pass, &w->embed_tokens, &w->norm,
+                                s->m->d.tie_embeddings ? &w->embed_tokens : &w->lm_head, 0);
 }
 
 /* ==== @graph-gpt-oss ==== the GPT-OSS forward pass: MXFP4 experts, sinks, sliding windows ================= */
@@ -7120,39 +7154,38 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
 }
 
 /* T tokens at positions n_past.. ; then the final norm and the (untied) head on the rows asked for. */
-static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
+static ollm_result ollm__gptoss_pass(ollm_session *s, int l, int T, int pos0) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d;
-    const ollm__gptoss *w = (const ollm__gptoss *)m->fw;
-    int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
+    const ollm__gptoss *w = (const ollm__gptoss *)m->fw; const ollm__gptoss_layer *L = &w->layers[l];
+    int H = c->hidden; float eps = (float)c->rms_eps;
     ollm__attn_args a; ollm__buf kc, vc;
     memset(&a, 0, sizeof a);
-    a.T = T; a.pos0 = (int)s->n_past; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
+    a.T = T; a.pos0 = pos0; a.n_heads = c->n_heads; a.n_kv_heads = c->n_kv_heads; a.head_dim = c->head_dim;
     a.scale = 1.0f / sqrtf((float)c->head_dim);
-    OLLM__TRY(ollm__embed(s, &w->embed_tokens, ids, T));
-    for (l = 0; l < c->n_layers; l++) {
-        const ollm__gptoss_layer *L = &w->layers[l];
-        OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
-        a.window = c->layer_kind[l] == OLLM__LAYER_SLIDING ? c->sliding_window : 0;
-        a.ring = ollm__kv_ring(s, l);
-        a.sinks = &L->sinks;
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
-        {   /* q, k, v (+ their biases: attention_bias): three products of xn */
-            ollm__buf y[3]; const ollm__w *W[3], *bs[3];
-            y[0] = s->q; y[1] = s->k; y[2] = s->v; W[0] = &L->q_proj; W[1] = &L->k_proj; W[2] = &L->v_proj;
-            bs[0] = OLLM__BIAS(L->q_proj_bias); bs[1] = OLLM__BIAS(L->k_proj_bias); bs[2] = OLLM__BIAS(L->v_proj_bias);
-            OLLM__TRY(B->matmul_n(B, 3, y, s->xn, W, bs, T));
-        }
-        OLLM__TRY(B->rope(B, s->q, c->n_heads, s->k, c->n_kv_heads, T, c->head_dim, m->rot_dim, a.pos0, m->inv_freq,
-                          m->mscale));
-        OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
-        OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));           /* sinks, window */
-        OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
-        OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, OLLM__BIAS(L->o_proj_bias), T, 1));   /* x += o Wo^T + bo */
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
-        OLLM__TRY(ollm__gptoss_moe(s, l, T));                                       /* x += MoE(xn) */
-        ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
+    a.window = c->layer_kind[l] == OLLM__LAYER_SLIDING ? c->sliding_window : 0;
+    a.ring = ollm__kv_ring(s, l);
+    a.sinks = &L->sinks;
+    OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 0));
+    {   /* q, k, v (+ their biases: attention_bias): three products of xn */
+        ollm__buf y[3]; const ollm__w *W[3], *bs[3];
+        y[0] = s->q; y[1] = s->k; y[2] = s->v; W[0] = &L->q_proj; W[1] = &L->k_proj; W[2] = &L->v_proj;
+        bs[0] = OLLM__BIAS(L->q_proj_bias); bs[1] = OLLM__BIAS(L->k_proj_bias); bs[2] = OLLM__BIAS(L->v_proj_bias);
+        OLLM__TRY(B->matmul_n(B, 3, y, s->xn, W, bs, T));
     }
-    return ollm__head(s, &w->norm, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, T, rows, eps, 0, logits_all);
+    OLLM__TRY(B->rope(B, s->q, c->n_heads, s->k, c->n_kv_heads, T, c->head_dim, m->rot_dim, a.pos0, m->inv_freq,
+                      m->mscale));
+    OLLM__TRY(ollm__kv_begin(s, l, a.pos0, &kc, &vc));                         /* the layer's KV cache */
+    OLLM__TRY(B->attention(B, s->o, s->q, s->k, s->v, kc, vc, &a));           /* sinks, window */
+    OLLM__TRY(ollm__kv_end(s, l, a.pos0, T));
+    OLLM__TRY(B->matmul(B, s->x, s->o, &L->o_proj, OLLM__BIAS(L->o_proj_bias), T, 1));   /* x += o Wo^T + bo */
+    OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 0));
+    OLLM__TRY(ollm__gptoss_moe(s, l, T));                                       /* x += MoE(xn) */
+    return OLLM_OK;
+}
+static ollm_result ollm__gptoss_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
+    const ollm__gptoss *w = (const ollm__gptoss *)s->m->fw;
+    return ollm__forward_chunks(s, ids, T, logits_all, ollm__gptoss_pass, &w->embed_tokens, &w->norm,
+                                s->m->d.tie_embeddings ? &w->embed_tokens : &w->lm_head, 0);
 }
 
 
@@ -7439,13 +7472,13 @@ static ollm_result ollm__qn_deltanet(ollm_session *s, int l, int T) {
 }
 
 /* Gated full attention (Qwen3NextAttention.forward): x += o_proj(Attn(RoPE(q_norm(q)), RoPE(k_norm(k)), v) * sigmoid(gate)). */
-static ollm_result ollm__qn_attention(ollm_session *s, int l, int T) {
+static ollm_result ollm__qn_attention(ollm_session *s, int l, int T, int pos0) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; ollm__qn_state *st = (ollm__qn_state *)s->fs;
     const ollm__qn_layer *L = &((const ollm__qn *)m->fw)->layers[l];
     int nh = c->n_heads, hd = c->head_dim; float eps = (float)c->rms_eps;
     ollm__attn_args a; ollm__buf kc, vc;
     memset(&a, 0, sizeof a);
-    a.T = T; a.pos0 = (int)s->n_past; a.n_heads = nh; a.n_kv_heads = c->n_kv_heads; a.head_dim = hd;
+    a.T = T; a.pos0 = pos0; a.n_heads = nh; a.n_kv_heads = c->n_kv_heads; a.head_dim = hd;
     a.scale = 1.0f / sqrtf((float)hd);
     {   /* q (with its gate), k, v: three products of xn */
         ollm__buf y[3]; const ollm__w *W[3];
@@ -7576,10 +7609,18 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
 
 /* T tokens at positions n_past.. The DeltaNet states hold exactly the tokens fed so far (st->pos); after a rewind
    ollm__feed brings them back to n_past first (ollm__state_resume), and at 0 they are cleared here. */
-static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
+static ollm_result ollm__qn_pass(ollm_session *s, int l, int T, int pos0) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; const ollm__qn *w = (const ollm__qn *)m->fw;
+    const ollm__qn_layer *L = &w->layers[l]; int H = c->hidden; float eps = (float)c->rms_eps;
+    OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 1));
+    if (c->layer_kind[l] == OLLM__LAYER_FULL) OLLM__TRY(ollm__qn_attention(s, l, T, pos0));
+    else OLLM__TRY(ollm__qn_deltanet(s, l, T));
+    OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 1));
+    return ollm__qn_moe(s, l, T);
+}
+static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
+    ollm_model *m = s->m; const ollm__desc *c = &m->d; const ollm__qn *w = (const ollm__qn *)m->fw;
     ollm__qn_state *st = (ollm__qn_state *)s->fs;
-    int H = c->hidden, l, rows = logits_all ? T : 1; float eps = (float)c->rms_eps;
     if (st->pos != s->n_past) {
         if (s->n_past != 0)
             return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "Qwen3-Next: the DeltaNet state holds %lld tokens, the "
@@ -7588,18 +7629,8 @@ static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, 
         OLLM__TRY(ollm__qn_clear(s));
     }
     st->pos = -1;                               /* until this pass completes */
-    OLLM__TRY(ollm__embed(s, &w->embed_tokens, ids, T));
-    for (l = 0; l < c->n_layers; l++) {
-        const ollm__qn_layer *L = &w->layers[l];
-        OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->input_layernorm, T, H, eps, 1));
-        if (c->layer_kind[l] == OLLM__LAYER_FULL) OLLM__TRY(ollm__qn_attention(s, l, T));
-        else OLLM__TRY(ollm__qn_deltanet(s, l, T));
-        OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 1));
-        OLLM__TRY(ollm__qn_moe(s, l, T));
-        ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
-    }
-    OLLM__TRY(ollm__head(s, &w->norm, c->tie_embeddings ? &w->embed_tokens : &w->lm_head, T, rows, eps, 1, logits_all));
+    OLLM__TRY(ollm__forward_chunks(s, ids, T, logits_all, ollm__qn_pass, &w->embed_tokens, &w->norm,
+                                   c->tie_embeddings ? &w->embed_tokens : &w->lm_head, 1));
     st->pos = s->n_past + T;
     return OLLM_OK;
 }
@@ -8217,7 +8248,7 @@ OLLM_API void ollm_session_close(ollm_session *s) {
     }
     OLLM_FREE(s->host_k); OLLM_FREE(s->host_v); OLLM_FREE(s->host_pinned);
     for (l = 0; l < 2; l++) { B->release(B, &s->stage_k[l]); B->release(B, &s->stage_v[l]); }
-    B->release(B, &s->x); B->release(B, &s->xn); B->release(B, &s->q); B->release(B, &s->k); B->release(B, &s->v);
+    B->release(B, &s->xs); B->release(B, &s->xn); B->release(B, &s->q); B->release(B, &s->k); B->release(B, &s->v);
     B->release(B, &s->o); B->release(B, &s->g); B->release(B, &s->u); B->release(B, &s->logits); B->release(B, &s->gx);
     B->release(B, &s->erows); OLLM_FREE(s->erows_h); OLLM_FREE(s->eids);
     if (s->fs && s->m->fam->session_free) s->m->fam->session_free(s);
@@ -8237,38 +8268,42 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     if (!s) return ollm__fail(&m->log, OLLM_ERR_NO_MEMORY, "out of memory");
     s->m = m; s->pending = -1; s->kv_fd = -1; s->kv_staged[0] = s->kv_staged[1] = -1; s->snap_len = -1;
     if (cfg) s->cfg = *cfg;
-    if (s->cfg.max_context < 0 || s->cfg.prefill_chunk < 0) {
-        OLLM_FREE(s); return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session: negative max_context or prefill_chunk");
+    if (s->cfg.max_context < 0 || s->cfg.prefill_chunk < 0 || s->cfg.prefill_group < 0) {
+        OLLM_FREE(s);
+        return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session: negative max_context, prefill_chunk or prefill_group");
     }
     s->n_ctx = s->cfg.max_context ? s->cfg.max_context : (c->max_pos < 8192 ? c->max_pos : 8192);
     s->chunk = s->cfg.prefill_chunk ? s->cfg.prefill_chunk : m->chunk;
     if (s->chunk > s->n_ctx) s->chunk = s->n_ctx;
+    s->group = s->cfg.prefill_group > 1 ? s->cfg.prefill_group : 1;
+    if ((int64_t)s->group * s->chunk > s->n_ctx) s->group = (s->n_ctx + s->chunk - 1) / s->chunk;
     s->k_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->v_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->tokens = (int32_t *)ollm__calloc((size_t)s->n_ctx, sizeof(int32_t));
     s->last_logits = (float *)ollm__calloc((size_t)c->vocab, sizeof(float));
     s->logits_row = -1;
     if (!s->k_cache || !s->v_cache || !s->tokens || !s->last_logits) r = OLLM_ERR_NO_MEMORY;
-    s->kv_host = s->cfg.kv_host > 0 || (s->cfg.kv_host == 0 && ollm__kv_host_auto(m, s->n_ctx, s->chunk));
+    s->kv_host = s->cfg.kv_host > 0 || (s->cfg.kv_host == 0 && ollm__kv_host_auto(m, s->n_ctx, (int64_t)s->group * s->chunk));
     if (s->kv_host) {
         s->host_k = (char **)ollm__calloc((size_t)c->n_layers, sizeof(char *));
         s->host_v = (char **)ollm__calloc((size_t)c->n_layers, sizeof(char *));
         s->host_pinned = (uint8_t *)ollm__calloc((size_t)c->n_layers, 1);
         if (!s->host_k || !s->host_v || !s->host_pinned) r = OLLM_ERR_NO_MEMORY;
         else ollm__logf(&m->log, OLLM_LOG_INFO, "session: the KV cache of %d tokens (%.2f GB) lives in host memory", s->n_ctx,
-                        (double)ollm__kv_bytes(c, s->n_ctx, s->chunk, m->B->kv_elem) / 1e9);
+                        (double)ollm__kv_bytes(c, s->n_ctx, (int64_t)s->group * s->chunk, m->B->kv_elem) / 1e9);
     }
     if (r == OLLM_OK) r = m->fam->session_init(s);
-    if (r == OLLM_ERR_BUDGET && s->chunk > 64) {   /* activations too large for the budget: smaller chunks */
-        ollm_session_config smaller = s->cfg;
-        smaller.prefill_chunk = s->chunk / 2;
+    if (r == OLLM_ERR_BUDGET && (s->group > 1 || s->chunk > 64)) {   /* activations too large for the budget: fewer
+                                                                          chunks a pass, then smaller ones */
+        ollm_session_config smaller = s->cfg; int g = s->group, ch = s->chunk;
+        if (g > 1) smaller.prefill_group = g / 2; else smaller.prefill_chunk = ch / 2;
         ollm_session_close(s);
-        ollm__logf(&m->log, OLLM_LOG_WARN, "session: prefill chunk %d does not fit the memory budget; trying %d",
-                   smaller.prefill_chunk * 2, smaller.prefill_chunk);
+        ollm__logf(&m->log, OLLM_LOG_WARN, "session: %d prefill chunks of %d a pass do not fit the memory budget; trying "
+                   "%d of %d", g, ch, g > 1 ? g / 2 : 1, g > 1 ? ch : ch / 2);
         return ollm_session_open(m, &smaller, out);
     }
     if (r != OLLM_OK) {
-        int32_t n_ctx = s->n_ctx, chunk = s->chunk;
+        int32_t n_ctx = s->n_ctx, chunk = s->group * s->chunk;
         ollm_session_close(s);
         if (r != OLLM_ERR_NO_MEMORY && r != OLLM_ERR_BUDGET && m->log.err[0]) return r;   /* the family said why */
         return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (%.1f MB) and activations for %d tokens",
@@ -8301,10 +8336,12 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
     OLLM__TRY(ollm__state_resume(s));
     OLLM__TRY(ollm__ring_check(s));
     while (done < n) {
-        int T = (int)(n - done < (size_t)s->chunk ? n - done : (size_t)s->chunk);
+        size_t most = (size_t)s->group * (size_t)s->chunk;
+        int T = (int)(n - done < most ? n - done : most);   /* a group of chunks (one unless prefill_group) */
         m->log.err[0] = 0;
         if (s->ring && s->n_past + T - s->ring > s->ring_lo) s->ring_lo = s->n_past + T - s->ring;   /* overwritten now */
-        r = ollm__session_logits_rows(s, logits_all ? T : 1);   /* the families write s->logits [rows, vocab] */
+        r = ollm__session_logits_rows(s, logits_all ? (T < s->chunk ? T : s->chunk) : 1);   /* the families write
+                                                                                              s->logits [rows, vocab] */
         if (r == OLLM_OK) r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
         if (r != OLLM_OK) {
             s->has_logits = 0; s->logits_row = -1; s->state_at = -1;

@@ -22,7 +22,7 @@
 
 typedef struct opts {
     const char *cmd, *dir, *prompt, *ids, *out, *file, *system, *user, *arch, *cache, *backend, *session;
-    int n, top_k, threads, ctx, rewind, depth, chunk, kv_host, no_direct, guess, io_threads;
+    int n, top_k, threads, ctx, rewind, depth, chunk, group, kv_host, no_direct, guess, io_threads;
     double ram_gb, vram_gb;
     int print_ids, ignore_eos, add_special, parse_special, skip_special, chat, raw, verbose;
     float temp, top_p, min_p, repeat_penalty;
@@ -47,7 +47,8 @@ static const char usage[] =
     "usage: ollm run DIR (PROMPT | --ids LIST) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "                [--repeat-penalty R] [--seed S] [--ignore-eos] [--print-ids] [--raw] [--backend cpu|cuda|auto]\n"
     "                [--threads N] [--ctx N] [--session FOLDER [--rewind N]] [--ram-gb G] [--vram-gb G]\n"
-    "                [--depth N] [--chunk N] [--kv-host] [--no-direct] [--io-threads N] [--no-guess | --refine-guess]\n"
+    "                [--depth N] [--chunk N] [--group N] [--kv-host] [--no-direct] [--io-threads N]\n"
+    "                [--no-guess | --refine-guess]\n"
     "                [-v]\n"
     "       ollm chat DIR [--system TEXT] [-n N] [sampling options as for run]\n"
     "       ollm logits DIR --ids LIST --out FILE [--backend ...]\n"
@@ -69,7 +70,9 @@ static const char usage[] =
     "         recomputing (prefill a document once with -n 0, then ask with --rewind N to return to its N tokens).\n"
     "         --ram-gb / --vram-gb cap the memory for weights; layers that do not fit stream from disk, --depth N\n"
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
-    "         on the GPU). --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
+    "         on the GPU); --group N: N chunks through each layer before the next, so that streamed layers and\n"
+    "         experts are copied once per N chunks (the same results; N chunks of residual stream kept).\n"
+    "         --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
     "         GPU budget). Layers and experts read from disk while running bypass the page cache (O_DIRECT)\n"
     "         where the file system allows; --no-direct reads them through it. Experts without a RAM copy are\n"
     "         read by --io-threads N threads at once (default 8). MoE models on the GPU also upload\n"
@@ -106,6 +109,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         else if (VAL("--depth")) o->depth = atoi(v);
         else if (VAL("--io-threads")) o->io_threads = atoi(v);
         else if (VAL("--chunk")) o->chunk = atoi(v);
+        else if (VAL("--group")) o->group = atoi(v);
         else if (VAL("--rewind")) o->rewind = atoi(v);
         else if (VAL("-n")) o->n = atoi(v);
         else if (VAL("--temp")) o->temp = (float)atof(v);
@@ -278,7 +282,7 @@ static int cmd_run(const opts *o, int *verbose) {
     if (model_open(o, &m, verbose)) { free(ids); return 1; }
     pr.t0 = now_s(); pr.tty = isatty(2);
     sc.max_context = o->ctx; sc.progress = on_progress; sc.progress_user = &pr; sc.dir = o->session;
-    sc.prefill_chunk = o->chunk; sc.kv_host = o->kv_host;
+    sc.prefill_chunk = o->chunk; sc.prefill_group = o->group; sc.kv_host = o->kv_host;
     if ((r = ollm_session_open(m, &sc, &s)) != OLLM_OK) {
         int rc = die("%s%s", ollm_model_last_error(m), ""); ollm_model_close(m); free(ids); return rc;
     }

@@ -137,6 +137,23 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
         printf("    got     "); for (i = 0; i < r.n_greedy; i++) printf(" %d", out[i]);
         printf("\n    expected"); for (i = 0; i < r.n_greedy; i++) printf(" %d", r.greedy[i]); printf("\n");
     }
+    {   /* chunks of 16 run through each layer 3 at a time (prefill_group) give what one chunk a pass gives, bit for
+           bit, at every position, and the same greedy continuation */
+        ollm_session *s1, *s3; float *l1 = (float *)malloc((size_t)(r.n * r.vocab) * sizeof *l1);
+        float *l3 = (float *)malloc((size_t)(r.n * r.vocab) * sizeof *l3); int32_t *o3 = (int32_t *)calloc((size_t)r.n_greedy + 1, sizeof *o3);
+        size_t n3 = 0; ollm_session_config sg = sc;
+        sg.prefill_chunk = 16;
+        CHECK(ollm_session_open(m, &sg, &s1) == OLLM_OK && ollm_session_prefill(s1, r.ids, (size_t)r.n, l1) == OLLM_OK,
+              "prefill in chunks of 16");
+        sg.prefill_group = 3;
+        CHECK(ollm_session_open(m, &sg, &s3) == OLLM_OK && ollm_session_prefill(s3, r.ids, (size_t)r.n, l3) == OLLM_OK,
+              "prefill in chunks of 16, 3 a pass over the layers");
+        snprintf(what, sizeof what, "%s: 3 chunks a pass over the layers: every position's logits the same bit for bit", dir);
+        CHECK(memcmp(l1, l3, (size_t)(r.n * r.vocab) * sizeof *l1) == 0, what);
+        CHECK(ollm_session_generate(s3, &g, o3, (size_t)r.n_greedy, &n3) == OLLM_OK && n3 == (size_t)r.n_greedy &&
+              memcmp(o3, r.greedy, (size_t)r.n_greedy * sizeof *o3) == 0, "and the greedy continuation after it");
+        ollm_session_close(s1); ollm_session_close(s3); free(l1); free(l3); free(o3);
+    }
     /* one token at a time (the decode path), and 5 at a time (decode-sized groups: several rows an expert in the MoE
        families' grouped products), must give the same last logits as the chunked prefill */
     for (k = 1; k <= 5; k += 4) {

@@ -439,6 +439,40 @@ static void test_kv_host_family(const char *path) {
     free(qr); free(qh); ollm_model_close(q);
 }
 
+/* Prefill in groups of 3 chunks a pass over the layers (prefill_group) into a folder: the sliding layers' ring holds
+   a whole group (its rows are committed after the pass), the folder reopens with the same logits, and rewinds past
+   the ring read the window back from the log, as with one chunk a pass. */
+static void test_group(const char *path) {
+    ollm_model *q = open_model(path); ollm_session *s; ollm_session_config sc = ollm_session_config_default();
+    int qv = ollm_model_get_info(q)->vocab, i, n = 60; int32_t qi[60]; float *qr = (float *)malloc((size_t)n * qv * 4);
+#define QMATCH(l, pos) ((l) && memcmp((l), qr + (int64_t)(pos) * qv, (size_t)qv * 4) == 0)
+    for (i = 0; i < n; i++) qi[i] = (i * 41 + 3) % qv;
+    sc.max_context = 128; sc.prefill_chunk = CHUNK;
+    ollm_session_open(q, &sc, &s);
+    CHECK(ollm_session_prefill(s, qi, (size_t)n, qr) == OLLM_OK, "group: reference run, one chunk a pass");
+    ollm_session_close(s);
+    sc.prefill_group = 3; sc.dir = dir;
+    clear_dir();
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), n - 1), "group: 3 chunks a pass into a folder, the same logits");
+    if (q->d.sliding_window > 0)
+        CHECK(s->ring == q->d.sliding_window + 3 * CHUNK - 1, "group: the sliding layers' ring holds a whole group");
+    ollm_session_close(s);
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_length(s) == (size_t)n && QMATCH(ollm_session_logits(s), n - 1),
+          "group: the folder reopens with the same logits");
+    CHECK(ollm_session_rewind(s, 12) == OLLM_OK && ollm_session_prefill(s, qi + 12, 1, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), 12), "group: a rewind past the ring continues with the same logits");
+    CHECK(ollm_session_prefill(s, qi + 13, (size_t)n - 13, NULL) == OLLM_OK && QMATCH(ollm_session_logits(s), n - 1),
+          "group: and so does the rest, fed again in groups");
+    ollm_session_close(s);
+    sc.dir = NULL; sc.kv_host = 1;   /* the KV cache in host memory, each layer's uploaded for each chunk's attention */
+    CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_OK &&
+          QMATCH(ollm_session_logits(s), n - 1), "group: with the KV cache in host memory, the same logits");
+    ollm_session_close(s);
+#undef QMATCH
+    free(qr); ollm_model_close(q);
+}
+
 int main(void) {
     ollm_model *m; ollm_session *s; ollm_session_config sc = ollm_session_config_default(); int i;
     snprintf(dir, sizeof dir, "/tmp/ollm_test_store_%d", (int)getpid());
@@ -461,6 +495,9 @@ int main(void) {
     test_state_rewind("tests/fixtures/qwen3next_new");
     test_kv_host_family("tests/fixtures/gptoss_mxfp4");
     test_kv_host_family("tests/fixtures/qwen3next_new");
+    test_group("tests/fixtures/gptoss_mxfp4");
+    test_group("tests/fixtures/qwen3next_new");
+    test_group(FX);
     clear_dir();
     ollm_model_close(m);
     free(ref);
