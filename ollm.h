@@ -52,7 +52,8 @@
              @cuda       Driver API and NVRTC loaded at run time; kernels from kernels.cu.inc; CUBIN cache
              @model      model and session state; tensors bound and checked against the config
              @tiers      where weights live: resident, or streamed per layer (per expert) from RAM or disk
-             @graph-llama, @graph-gpt-oss, @graph-qwen3-next   the families' forward passes
+             @graph-llama, @graph-gpt-oss, @graph-qwen3-next   the families' forward passes (a pass over one layer
+                         each; the driver they share, ollm__forward_chunks, ends @tiers)
              @kvstore    sessions in a folder: crash-consistent K/V records, resumable
              @open       the family table; opening and closing models and sessions; prefill
              @generate   samplers and the generation loop

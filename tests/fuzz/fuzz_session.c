@@ -7,9 +7,10 @@
      8   recompute every record's payload hash and header hash, walking kv.bin as the replay does
      16  max_context 16 (else the default, 256)       32  set the header's log_bytes to kv.bin's size
      64  on success, prefill a token, generate two, rewind: commits into the resumed folder
-     128 a mixture-of-experts fixture instead, picked by byte 1 (even: tests/fixtures/gptoss_mxfp4, whose sliding
-         layers then keep rings of window + 3 rows: prefill chunks of 4; odd: tests/fixtures/qwen3next_new, whose
-         recurrent state is rebuilt from the records); the folder's files follow byte 1
+     128 a mixture-of-experts fixture instead, picked by byte 1's bit 0 (0: tests/fixtures/gptoss_mxfp4, whose
+         sliding layers then keep rings of window + 4 g - 1 rows: prefill chunks of 4, g = 1 + bits 1-2 of byte 1 of
+         them a pass; 1: tests/fixtures/qwen3next_new, whose recurrent state is rebuilt from the records); the
+         folder's files follow byte 1
    fsync is compiled out (a no-op) here: it costs milliseconds per commit and is not what is under test. */
 #define _GNU_SOURCE
 #include <unistd.h>
@@ -69,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (flags & 128) {
         if (size < 1) return 0;
         model = models[1 + (data[0] & 1)];
-        sc.prefill_chunk = 4;
+        sc.prefill_chunk = 4; sc.prefill_group = 1 + ((data[0] >> 1) & 3);   /* rings sized for 1..4 chunks a pass */
         data++; size--;
     }
     n = fuzz_split(data, size, parts);
