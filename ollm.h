@@ -4786,9 +4786,7 @@ static ollm_result ollm__cu_gemm_wgmma(ollm__cu *c, float *C, const void *A, con
     return ollm__cu_launch(c, OLLM__K_gemm_wgmma, tiles, 1, 384, OLLM__WGMMA_SMEM, args);
 }
 #define OLLM__ABF_MAX ((uint64_t)64 << 20)             /* bf16 copies of matmul inputs: at most this, in row chunks */
-#ifndef OLLM__GEMV_SM_WARPS   /* the decode GEMVs split a row among up to 8 warps until the grid has this many an SM */
-#define OLLM__GEMV_SM_WARPS 64
-#endif
+#define OLLM__GEMV_SM_WARPS 64   /* the decode GEMVs split a row among up to 8 warps until the grid has this many an SM */
 static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, const ollm__w *W, const ollm__w *bias, int T,
                                    int accumulate) {
     ollm__cu *c = (ollm__cu *)b; int N = (int)W->rows, K = (int)W->cols, dt = W->dtype; void *args[11];
@@ -6812,8 +6810,9 @@ static ollm_result ollm__llama_session_init(ollm_session *s) {
     for (l = 0; l < c->n_layers; l++) OLLM__TRY(ollm__session_kv(s, l));
     return ollm__session_acts(s, c->n_heads * c->head_dim, c->n_kv_heads * c->head_dim, c->ffn);
 }
-/* T tokens at positions n_past.. : h = x + Wo Attn(RoPE(Wq n1), RoPE(Wk n1), Wv n1), n1 = RMSNorm(x);
-   x = h + Wd (silu(Wg n2) * Wu n2), n2 = RMSNorm(h). Then the final norm and the head on the rows asked for. */
+/* Layer l over T tokens at positions pos0.. (s->x: their rows): h = x + Wo Attn(RoPE(Wq n1), RoPE(Wk n1), Wv n1),
+   n1 = RMSNorm(x); x = h + Wd (silu(Wg n2) * Wu n2), n2 = RMSNorm(h). ollm__forward_chunks runs it for each layer
+   and chunk, then the final norm and the head on the rows asked for. */
 static ollm_result ollm__llama_pass(ollm_session *s, int l, int T, int pos0) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; const ollm__llama *w = (const ollm__llama *)m->fw;
     const ollm__llama_layer *L = &w->layers[l]; int H = c->hidden; float eps = (float)c->rms_eps;
@@ -7154,7 +7153,8 @@ static ollm_result ollm__gptoss_moe(ollm_session *s, int l, int T) {
                  : OLLM_OK;
 }
 
-/* T tokens at positions n_past.. ; then the final norm and the (untied) head on the rows asked for. */
+/* Layer l over T tokens at positions pos0.. (s->x: their rows), as ollm__forward_chunks runs it; after the last
+   layer, the final norm and the (untied) head on the rows asked for. */
 static ollm_result ollm__gptoss_pass(ollm_session *s, int l, int T, int pos0) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d;
     const ollm__gptoss *w = (const ollm__gptoss *)m->fw; const ollm__gptoss_layer *L = &w->layers[l];
@@ -7608,8 +7608,7 @@ static ollm_result ollm__qn_moe(ollm_session *s, int l, int T) {
                  : OLLM_OK;
 }
 
-/* T tokens at positions n_past.. The DeltaNet states hold exactly the tokens fed so far (st->pos); after a rewind
-   ollm__feed brings them back to n_past first (ollm__state_resume), and at 0 they are cleared here. */
+/* Layer l over T tokens at positions pos0.. (s->x: their rows), as ollm__forward_chunks runs it. */
 static ollm_result ollm__qn_pass(ollm_session *s, int l, int T, int pos0) {
     ollm_model *m = s->m; ollm__backend *B = m->B; const ollm__desc *c = &m->d; const ollm__qn *w = (const ollm__qn *)m->fw;
     const ollm__qn_layer *L = &w->layers[l]; int H = c->hidden; float eps = (float)c->rms_eps;
@@ -7619,6 +7618,8 @@ static ollm_result ollm__qn_pass(ollm_session *s, int l, int T, int pos0) {
     OLLM__TRY(B->rmsnorm(B, s->xn, s->x, &L->post_attention_layernorm, T, H, eps, 1));
     return ollm__qn_moe(s, l, T);
 }
+/* T tokens at positions n_past.. The DeltaNet states hold exactly the tokens fed so far (st->pos); after a rewind
+   ollm__feed brings them back to n_past first (ollm__state_resume), and at 0 they are cleared here. */
 static ollm_result ollm__qn_forward(ollm_session *s, const int32_t *ids, int T, float *logits_all) {
     ollm_model *m = s->m; const ollm__desc *c = &m->d; const ollm__qn *w = (const ollm__qn *)m->fw;
     ollm__qn_state *st = (ollm__qn_state *)s->fs;

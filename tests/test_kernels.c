@@ -634,7 +634,7 @@ int main(void) {
     t_attn(4, 1, 64, 200, 50, 0, 0);
     t_attn(4, 4, 128, 129, 0, 0, 0);     /* prefill blocks of 128 queries (sm_90a): one row past the first */
     t_attn(8, 2, 128, 300, 200, 0, 1);
-    t_attn(4, 2, 128, 260, 40, 100, 1);  /* a window: the wgmma kernel's warpgroups skip the tiles before it */
+    t_attn(4, 2, 128, 260, 40, 100, 1);  /* a window: tiles before a warpgroup's window masked whole */
     t_attn(4, 1, 64, 64, 5000, 0, 0);
     t_attn(6, 3, 64, 17, 0, 5, 0);
     t_attn(4, 2, 64, 300, 1000, 128, 1);
