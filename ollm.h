@@ -145,6 +145,8 @@ typedef struct ollm_model_config {
                                   cache and activations; 0 = min(max_position_embeddings, 8192) */
     int32_t      prefill_chunk; /* prompt tokens per pass over the layers, the sessions' default: weights stream
                                   once per chunk, activations grow with it; 0 = 256 (CPU) or 1024 (CUDA) */
+    int32_t      prefill_group; /* chunks a prefill pass takes, the sessions' default (ollm_session_config's): the GPU
+                                  weight planner leaves room for their residual streams; 0 = 1 */
     const char  *cache_dir;   /* compiled-kernel cache; NULL = $XDG_CACHE_HOME/ollm or ~/.cache/ollm */
     const char  *nvrtc_path;  /* NVRTC library to try first; NULL = $OLLM_NVRTC, then the usual names */
     ollm_log_fn  log;         /* receives every level; filter in the callback. NULL = silent */
@@ -193,8 +195,8 @@ typedef struct ollm_session_config {
     int32_t          prefill_chunk; /* tokens per pass over the layers during prefill; 0 = the model config's */
     int32_t          prefill_group; /* prefill chunks run through each layer before the next (their residual streams
                                        kept: chunk x hidden x 4 bytes each), so streamed layers and experts are copied
-                                       once per group, not once per chunk; 0 or 1 = one chunk a pass. The same results
-                                       bit for bit */
+                                       once per group, not once per chunk; 0 = the model config's, 1 = one chunk a
+                                       pass. The same results bit for bit */
     ollm_progress_fn progress;      /* called after each prefill chunk (each group of them) */
     void            *progress_user;
     int32_t          kv_host;       /* where the KV cache lives: 0 = on the compute device unless it would take more
@@ -1519,8 +1521,9 @@ struct ollm__backend {
     ollm_result (*norm_gated)(ollm__backend *b, ollm__buf y, ollm__buf z, const ollm__w *w, int64_t rows, int n,
                               float eps);
     ollm_result (*sync)(ollm__backend *b);
-    /* memory accounting: the device budget (0 = none) and the most ever allocated at once */
-    uint64_t mem_budget, mem_peak;
+    /* memory accounting: the device budget (0 = none), the most ever allocated at once; where the backend counts
+       them (else 0), the bytes allocated now and those of its own scratch among them */
+    uint64_t mem_budget, mem_peak, mem_used, mem_scratch;
     uint64_t n_launch, n_wait;      /* kernels launched, and waits of the host for the device */
     double wait_s;                  /* time the host spent in those waits */
     /* optional page-locked host memory for the RAM tier (fast uploads); NULL: plain host memory */
@@ -4479,7 +4482,7 @@ static ollm_result ollm__cu_alloc(ollm__backend *b, uint64_t bytes, ollm__buf *o
                           (unsigned long long)need, ollm__cu_errname(c, e), (double)c->budget / 1048576.0,
                           (double)c->used / 1048576.0);
     }
-    c->used += need;
+    c->used += need; c->b.mem_used = c->used;
     if (c->used > c->peak) c->peak = c->b.mem_peak = c->used;
     out->ptr = (void *)(uintptr_t)p; out->bytes = bytes;
     return OLLM_OK;
@@ -4494,15 +4497,19 @@ static void ollm__cu_release(ollm__backend *b, ollm__buf *buf) {
         if (c->copy_st) c->cu.cuStreamSynchronize(c->copy_st);   /* and no upload into it */
         c->cu.cuMemFree(ollm__dp(*buf));
     }
-    c->used -= ollm__cu_round(buf->bytes ? buf->bytes : 1);
+    c->used -= ollm__cu_round(buf->bytes ? buf->bytes : 1); c->b.mem_used = c->used;
     buf->ptr = NULL; buf->bytes = 0;
 }
 /* Scratch that grows on demand (and counts against the budget like everything else). */
 static ollm_result ollm__cu_scratch(ollm__cu *c, ollm__buf *s, uint64_t bytes) {
     if (s->ptr && s->bytes >= bytes) return OLLM_OK;
+    ollm_result r;
     if (s == &c->abf) c->abf_valid = 0;
+    if (s->ptr) c->b.mem_scratch -= ollm__cu_round(s->bytes);
     ollm__cu_release(&c->b, s);
-    return ollm__cu_alloc(&c->b, (bytes + 0xfffff) & ~(uint64_t)0xfffff, s);
+    r = ollm__cu_alloc(&c->b, (bytes + 0xfffff) & ~(uint64_t)0xfffff, s);
+    if (r == OLLM_OK) c->b.mem_scratch += ollm__cu_round(s->bytes);
+    return r;
 }
 
 /* Page-locked host memory for the RAM tier: uploads from it run at the bus's speed. NULL when the driver refuses. */
@@ -5494,7 +5501,7 @@ struct ollm_model {
     ollm__buf inv_freq; int rot_dim; float mscale;
     uint64_t loaded_bytes;
     uint64_t fingerprint;        /* hash of config.json and every tensor's name, dtype, shape: keys session folders */
-    int32_t chunk;               /* the sessions' default prefill chunk */
+    int32_t chunk, group;        /* the sessions' default prefill chunk and chunks a pass (prefill_group) */
     ollm__tent *ent; int n_ent, cap_ent;        /* every bound tensor, in binding order */
     ollm__streamer *stream;      /* NULL when every layer is resident */
     ollm__xcache *xc;            /* the expert cache (MoE families on a GPU), or NULL */
@@ -5623,6 +5630,14 @@ static ollm_result ollm__bind_fn(ollm_model *m, ollm__tensor_fn fn, ollm__w *w, 
 static int ollm__kv_host_auto(const ollm_model *m, int64_t ctx, int64_t chunk) {
     uint64_t kv = ollm__kv_bytes(&m->d, ctx, chunk < ctx ? chunk : ctx, m->B->kv_elem);
     return !m->B->host && m->B->mem_budget && kv > m->B->mem_budget / 2;
+}
+/* The backend's scratch for chunks of T tokens, grown as ops first need it: a bf16 copy of the widest matmul input,
+   attention partials, index tables and, with experts, a bf16 copy of one. The GPU weight planner leaves room for it,
+   and a session opens only where it still fits beside the session's own buffers (ollm_session_open). */
+static uint64_t ollm__scratch_bytes(const ollm_model *m, uint64_t T) {
+    const ollm__desc *c = &m->d;
+    return T * 2 * (uint64_t)(c->ffn > c->hidden ? c->ffn : c->hidden) + T * 2 * (uint64_t)c->n_heads * c->head_dim +
+           (32ull << 20) + (c->n_experts ? 4ull * c->moe_ffn * c->hidden : 0);
 }
 
 /* ==== @tiers ==== where each weight lives: resident, or streamed per layer (per expert) from RAM or disk ====== */
@@ -6368,23 +6383,20 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
     for (l = 0; l < L; l++) { all += st->block_bytes[l]; if (st->block_bytes[l] > max_block) max_block = st->block_bytes[l]; }
     if (!m->B->host && m->B->mem_budget) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
-        const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk;
+        const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk, G = (uint64_t)m->group;
         uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
-        uint64_t kv, dn_layers = 0;
+        uint64_t kv, dn_layers = 0, rows = G * T < ctx ? G * T : ctx;   /* rows: a forward pass's at most */
         for (l = 0; l < L; l++) dn_layers += c->layer_kind[l] == OLLM__LAYER_LINEAR;
-        kv = ollm__kv_host_auto(m, (int64_t)ctx, (int64_t)T)   /* in host RAM: the two staging caches */
+        kv = ollm__kv_host_auto(m, (int64_t)ctx, (int64_t)rows)   /* in host RAM: the two staging caches */
              ? 4ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * ctx
-             : ollm__kv_bytes(c, (int64_t)ctx, (int64_t)(T < ctx ? T : ctx), m->B->kv_elem);
-        reserve = kv +
-                  T * 4 * (2ull * c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
+             : ollm__kv_bytes(c, (int64_t)ctx, (int64_t)rows, m->B->kv_elem);
+        reserve = kv + ollm__scratch_bytes(m, T) + rows * 4 * (uint64_t)c->hidden +   /* the group's residual streams */
+                  T * 4 * ((uint64_t)c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
                            2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab +
-                  /* backend scratch: a bf16 copy of the widest matmul input, attention partials */
-                  T * 2 * (uint64_t)(c->ffn > c->hidden ? c->ffn : c->hidden) +
-                  T * 2 * (uint64_t)c->n_heads * c->head_dim + (32ull << 20) +
                   (m->embed_file ? T * (m->embed_file->nbytes / (uint64_t)c->vocab) : 0);   /* a chunk's embedding rows */
-        if (c->n_experts)   /* routed rows (k per token, through 2I-wide gate/up), router logits, a bf16 expert copy */
+        if (c->n_experts)   /* routed rows (k per token, through 2I-wide gate/up), router logits */
             reserve += T * (uint64_t)c->n_experts_per_tok * 4 * ((uint64_t)c->hidden + 3ull * c->moe_ffn) +
-                       T * 4 * (uint64_t)c->n_experts + 4ull * c->moe_ffn * c->hidden +
+                       T * 4 * (uint64_t)c->n_experts +
                        OLLM__GROUP_ROWS * 4ull * (c->hidden + c->n_experts);   /* guessing the next layer's */
         if (dn_layers) {   /* Gated DeltaNet: states per layer; chunk scratch; gated q; the shared expert's rows */
             uint64_t Kd = (uint64_t)c->lin_k_heads * c->lin_k_dim, nv = (uint64_t)c->lin_v_heads, Vd = nv * c->lin_v_dim;
@@ -8153,6 +8165,7 @@ OLLM_API ollm_result ollm_model_open(const char *dir, const ollm_model_config *c
     if ((r = ollm__backend_create(m)) != OLLM_OK) return r;
     if (ollm__backend_hook) ollm__backend_hook(m->B);
     m->chunk = m->cfg.prefill_chunk > 0 ? m->cfg.prefill_chunk : m->B->host ? 256 : 1024;
+    m->group = m->cfg.prefill_group > 1 ? m->cfg.prefill_group : 1;
     {
         uint32_t k;
         for (k = 0; k < m->st.n; k++) {
@@ -8277,7 +8290,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
     s->n_ctx = s->cfg.max_context ? s->cfg.max_context : (c->max_pos < 8192 ? c->max_pos : 8192);
     s->chunk = s->cfg.prefill_chunk ? s->cfg.prefill_chunk : m->chunk;
     if (s->chunk > s->n_ctx) s->chunk = s->n_ctx;
-    s->group = s->cfg.prefill_group > 1 ? s->cfg.prefill_group : 1;
+    s->group = s->cfg.prefill_group > 1 ? s->cfg.prefill_group : s->cfg.prefill_group == 1 ? 1 : m->group;
     if ((int64_t)s->group * s->chunk > s->n_ctx) s->group = (s->n_ctx + s->chunk - 1) / s->chunk;
     s->k_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
     s->v_cache = (ollm__buf *)ollm__calloc((size_t)c->n_layers, sizeof(ollm__buf));
@@ -8295,6 +8308,10 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
                         (double)ollm__kv_bytes(c, s->n_ctx, (int64_t)s->group * s->chunk, m->B->kv_elem) / 1e9);
     }
     if (r == OLLM_OK) r = m->fam->session_init(s);
+    if (r == OLLM_OK && m->B->mem_budget && m->B->mem_used) {   /* and room left for the scratch ops grow into */
+        uint64_t need = ollm__scratch_bytes(m, (uint64_t)s->chunk), held = m->B->mem_scratch;
+        if (m->B->mem_used - held + (need > held ? need : held) > m->B->mem_budget) r = OLLM_ERR_BUDGET;
+    }
     if (r == OLLM_ERR_BUDGET && (s->group > 1 || s->chunk > 64)) {   /* activations too large for the budget: fewer
                                                                           chunks a pass, then smaller ones */
         ollm_session_config smaller = s->cfg; int g = s->group, ch = s->chunk;
@@ -8308,8 +8325,8 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
         int32_t n_ctx = s->n_ctx, chunk = s->group * s->chunk;
         ollm_session_close(s);
         if (r != OLLM_ERR_NO_MEMORY && r != OLLM_ERR_BUDGET && m->log.err[0]) return r;   /* the family said why */
-        return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (%.1f MB) and activations for %d tokens",
-                          (double)ollm__kv_bytes(c, n_ctx, chunk, m->B->kv_elem) / 1e6, (int)n_ctx);
+        return ollm__fail(&m->log, r, "session: cannot allocate the KV cache (%.1f MB), activations and scratch for "
+                          "%d tokens", (double)ollm__kv_bytes(c, n_ctx, chunk, m->B->kv_elem) / 1e6, (int)n_ctx);
     }
     if (s->cfg.dir && (r = ollm__store_open(s)) != OLLM_OK) { ollm_session_close(s); return r; }
     *out = s;

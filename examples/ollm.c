@@ -211,7 +211,7 @@ static int model_open(const opts *o, ollm_model **m, int *verbose) {
     ollm_model_config cfg = ollm_model_config_default();
     cfg.log = log_cb; cfg.log_user = verbose; cfg.progress = isatty(2) ? on_load : NULL; cfg.threads = o->threads; cfg.stream_depth = o->depth;
     cfg.ram_bytes = (uint64_t)(o->ram_gb * 1e9); cfg.vram_bytes = (uint64_t)(o->vram_gb * 1e9); cfg.max_context = o->ctx;
-    cfg.prefill_chunk = o->chunk; cfg.direct_io = o->no_direct ? -1 : 0; cfg.io_threads = o->io_threads; cfg.expert_guess = o->guess;
+    cfg.prefill_chunk = o->chunk; cfg.prefill_group = o->group; cfg.direct_io = o->no_direct ? -1 : 0; cfg.io_threads = o->io_threads; cfg.expert_guess = o->guess;
     if (o->backend) {
         if (strcmp(o->backend, "cpu") == 0) cfg.backend = OLLM_BACKEND_CPU;
         else if (strcmp(o->backend, "cuda") == 0) cfg.backend = OLLM_BACKEND_CUDA;

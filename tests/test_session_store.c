@@ -469,6 +469,19 @@ static void test_group(const char *path) {
     CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_OK &&
           QMATCH(ollm_session_logits(s), n - 1), "group: with the KV cache in host memory, the same logits");
     ollm_session_close(s);
+    {   /* the model config's prefill_group: the sessions' default, unless a session asks for its own */
+        ollm_model *g = NULL; ollm_model_config c = ollm_model_config_default();
+        c.backend = OLLM_BACKEND_CPU; c.threads = 1; c.prefill_group = 3;
+        sc.kv_host = 0; sc.prefill_group = 0;
+        CHECK(ollm_model_open(path, &c, &g) == OLLM_OK && ollm_session_open(g, &sc, &s) == OLLM_OK && s->group == 3 &&
+              ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_OK && QMATCH(ollm_session_logits(s), n - 1),
+              "group: the model config's 3 chunks a pass, the sessions' default, the same logits");
+        if (s) ollm_session_close(s);
+        sc.prefill_group = 1; s = NULL;
+        CHECK(g && ollm_session_open(g, &sc, &s) == OLLM_OK && s->group == 1, "group: a session's 1 overrides the model's");
+        if (s) ollm_session_close(s);
+        ollm_model_close(g);
+    }
 #undef QMATCH
     free(qr); ollm_model_close(q);
 }
