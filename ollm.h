@@ -146,7 +146,9 @@ typedef struct ollm_model_config {
     int32_t      prefill_chunk; /* prompt tokens per pass over the layers, the sessions' default: weights stream
                                   once per chunk, activations grow with it; 0 = 256 (CPU) or 1024 (CUDA) */
     int32_t      prefill_group; /* chunks a prefill pass takes, the sessions' default (ollm_session_config's): the GPU
-                                  weight planner leaves room for their residual streams; 0 = 1 */
+                                  weight planner leaves room for their residual streams. 0 = automatic: on a GPU whose
+                                  budget streams layers, as many as max_context holds, up to 16 and to a sixteenth of
+                                  the budget for what they add (in passes of equal size); else 1 */
     const char  *cache_dir;   /* compiled-kernel cache; NULL = $XDG_CACHE_HOME/ollm or ~/.cache/ollm */
     const char  *nvrtc_path;  /* NVRTC library to try first; NULL = $OLLM_NVRTC, then the usual names */
     ollm_log_fn  log;         /* receives every level; filter in the callback. NULL = silent */
@@ -5227,7 +5229,7 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
         int nsplit = (c->n_sm * c->dec_bps[hd == 128]) / nkv, kps;       /* one wave of blocks */
         unsigned smem = c->dec_smem[hd == 128];
         if (nsplit > (span + per - 1) / per) nsplit = (span + per - 1) / per;   /* at least a tile of keys per warp */
-        if (nsplit > 1024) nsplit = 1024;                               /* ollm_k_attn_combine's limit */
+        if (nsplit > 1024) nsplit = 1024;                               /* bounds the partials' scratch */
         if (nsplit < 1) nsplit = 1;
         kps = (span + nsplit - 1) / nsplit;
         kps = (kps + 31) / 32 * 32;
@@ -5260,7 +5262,7 @@ static ollm_result ollm__cu_attention(ollm__backend *b, ollm__buf o, ollm__buf q
         span = window > 0 && window < L ? window + T : L;   /* keys one block may see */
         nsplit = base >= 2 * c->n_sm ? 1 : (4 * c->n_sm + base - 1) / base;
         if (nsplit > (span + 255) / 256) nsplit = (span + 255) / 256;   /* at least 256 keys a split */
-        if (nsplit > 1024) nsplit = 1024;                               /* ollm_k_attn_combine's limit */
+        if (nsplit > 1024) nsplit = 1024;                               /* bounds the partials' scratch */
         if (nsplit < 1) nsplit = 1;
         kps = (L + nsplit - 1) / nsplit;
         kps = (kps + OLLM__AS_BK - 1) / OLLM__AS_BK * OLLM__AS_BK;
@@ -6332,6 +6334,39 @@ static ollm__buf ollm__expert_data(const ollm_model *m, int l, int e, const ollm
     return stacked ? ollm__view(w->data, (uint64_t)e * n, n) : w->data;
 }
 
+/* The context the GPU planner leaves room for (ollm_model_config.max_context). */
+static int64_t ollm__plan_ctx(const ollm_model *m) {
+    return m->cfg.max_context > 0 ? m->cfg.max_context : m->d.max_pos < 8192 ? m->d.max_pos : 8192;
+}
+/* The device bytes a session of the planned context needs beside the weights when a prefill pass takes G chunks of
+   m->chunk tokens: its KV cache (or the staging pair of one in host RAM), activations, the family's state and scratch,
+   and the backend's scratch (ollm__scratch_bytes). */
+static uint64_t ollm__session_reserve(const ollm_model *m, int group) {
+    const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk, G = (uint64_t)group;
+    uint64_t ctx = (uint64_t)ollm__plan_ctx(m); int l, L = c->n_layers;
+    uint64_t kv, dn_layers = 0, rows = G * T < ctx ? G * T : ctx;   /* rows: a forward pass's at most */
+    for (l = 0; l < L; l++) dn_layers += c->layer_kind[l] == OLLM__LAYER_LINEAR;
+    kv = ollm__kv_host_auto(m, (int64_t)ctx, (int64_t)rows)   /* in host RAM: the two staging caches */
+         ? 4ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * ctx
+         : ollm__kv_bytes(c, (int64_t)ctx, (int64_t)rows, m->B->kv_elem);
+    reserve = kv + ollm__scratch_bytes(m, T) + rows * 4 * (uint64_t)c->hidden +   /* the group's residual streams */
+              T * 4 * ((uint64_t)c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
+                       2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab +
+              (m->embed_file ? T * (m->embed_file->nbytes / (uint64_t)c->vocab) : 0);   /* a chunk's embedding rows */
+    if (c->n_experts)   /* routed rows (k per token, through 2I-wide gate/up), router logits */
+        reserve += T * (uint64_t)c->n_experts_per_tok * 4 * ((uint64_t)c->hidden + 3ull * c->moe_ffn) +
+                   T * 4 * (uint64_t)c->n_experts +
+                   OLLM__GROUP_ROWS * 4ull * (c->hidden + c->n_experts);   /* guessing the next layer's */
+    if (dn_layers) {   /* Gated DeltaNet: states per layer; chunk scratch; gated q; the shared expert's rows */
+        uint64_t Kd = (uint64_t)c->lin_k_heads * c->lin_k_dim, nv = (uint64_t)c->lin_v_heads, Vd = nv * c->lin_v_dim;
+        uint64_t C = 2 * Kd + Vd, I = (uint64_t)(c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn);
+        reserve += dn_layers * 4 * (nv * c->lin_k_dim * c->lin_v_dim + (uint64_t)(c->conv_kernel - 1) * C + 1) +
+                   T * 4 * (2 * Kd + 2 * Vd + 2 * nv + 2 * C + 2 * Vd + 2 * nv + 3ull * c->n_heads * c->head_dim) +
+                   T * 4 * ((uint64_t)c->hidden + 2 * I + 1);
+    }
+    return reserve;
+}
+
 static void ollm__streamer_free(ollm_model *m) {
     ollm__streamer *st = m->stream; int k;
     if (!st) return;
@@ -6383,29 +6418,26 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
     for (l = 0; l < L; l++) { all += st->block_bytes[l]; if (st->block_bytes[l] > max_block) max_block = st->block_bytes[l]; }
     if (!m->B->host && m->B->mem_budget) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
-        const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk, G = (uint64_t)m->group;
-        uint64_t ctx = (uint64_t)(m->cfg.max_context > 0 ? m->cfg.max_context : c->max_pos < 8192 ? c->max_pos : 8192);
-        uint64_t kv, dn_layers = 0, rows = G * T < ctx ? G * T : ctx;   /* rows: a forward pass's at most */
-        for (l = 0; l < L; l++) dn_layers += c->layer_kind[l] == OLLM__LAYER_LINEAR;
-        kv = ollm__kv_host_auto(m, (int64_t)ctx, (int64_t)rows)   /* in host RAM: the two staging caches */
-             ? 4ull * m->B->kv_elem * (uint64_t)c->n_kv_heads * c->head_dim * ctx
-             : ollm__kv_bytes(c, (int64_t)ctx, (int64_t)rows, m->B->kv_elem);
-        reserve = kv + ollm__scratch_bytes(m, T) + rows * 4 * (uint64_t)c->hidden +   /* the group's residual streams */
-                  T * 4 * ((uint64_t)c->hidden + 2ull * c->n_heads * c->head_dim + 2ull * c->n_kv_heads * c->head_dim +
-                           2ull * (c->ffn > c->moe_ffn ? c->ffn : c->moe_ffn)) + 4ull * c->vocab +
-                  (m->embed_file ? T * (m->embed_file->nbytes / (uint64_t)c->vocab) : 0);   /* a chunk's embedding rows */
-        if (c->n_experts)   /* routed rows (k per token, through 2I-wide gate/up), router logits */
-            reserve += T * (uint64_t)c->n_experts_per_tok * 4 * ((uint64_t)c->hidden + 3ull * c->moe_ffn) +
-                       T * 4 * (uint64_t)c->n_experts +
-                       OLLM__GROUP_ROWS * 4ull * (c->hidden + c->n_experts);   /* guessing the next layer's */
-        if (dn_layers) {   /* Gated DeltaNet: states per layer; chunk scratch; gated q; the shared expert's rows */
-            uint64_t Kd = (uint64_t)c->lin_k_heads * c->lin_k_dim, nv = (uint64_t)c->lin_v_heads, Vd = nv * c->lin_v_dim;
-            uint64_t C = 2 * Kd + Vd, I = (uint64_t)(c->moe_ffn > c->shared_ffn ? c->moe_ffn : c->shared_ffn);
-            reserve += dn_layers * 4 * (nv * c->lin_k_dim * c->lin_v_dim + (uint64_t)(c->conv_kernel - 1) * C + 1) +
-                       T * 4 * (2 * Kd + 2 * Vd + 2 * nv + 2 * C + 2 * Vd + 2 * nv + 3ull * c->n_heads * c->head_dim) +
-                       T * 4 * ((uint64_t)c->hidden + 2 * I + 1);
-        }
+        uint64_t reserve = ollm__session_reserve(m, m->group);
         budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
+        if (m->cfg.prefill_group == 0 && global + all + xmin > budget) {
+            /* layers will stream: prefill runs several chunks through each of them, as many as the context holds, up
+               to 16 and to a sixteenth of the budget for what they add, in passes of equal size, and only where the
+               least streaming plan still fits beside them */
+            uint64_t ctx = (uint64_t)ollm__plan_ctx(m), nch = (ctx + (uint64_t)m->chunk - 1) / (uint64_t)m->chunk, g, passes;
+            for (g = nch < 16 ? nch : 16; g > 1; g--) {
+                uint64_t r = ollm__session_reserve(m, (int)g);
+                if (r - reserve <= m->B->mem_budget / 16 && r < m->B->mem_budget &&
+                    global + (uint64_t)depth * max_block + xmin <= m->B->mem_budget - r) break;
+            }
+            passes = (nch + g - 1) / g;
+            m->group = (int32_t)((nch + passes - 1) / passes);
+            reserve = ollm__session_reserve(m, m->group);
+            budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
+            if (m->group > 1)
+                ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: layers stream, so a prefill pass takes %d chunks of %d "
+                           "(prefill_group)", (int)m->group, (int)m->chunk);
+        }
     }
     /* resident first layers while the rest, plus the slots, still fit */
     used = global;
