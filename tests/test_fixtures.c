@@ -51,8 +51,8 @@ static int tight;               /* --tight-experts (1), --roomy-experts (2) */
 /* --staged --stream: the smallest such budget (1 KiB steps) at which DIR opens, so that its layers stream */
 static int stream, no_ram;   /* --no-ram: ram_bytes of 1, so streamed layers and experts are read from disk */
 static int refine;           /* --refine-guess: under --tight-experts, each guess ranked again (expert_guess 2) */
-static uint64_t stream_budget(const char *dir) {
-    ollm_model_config mc = ollm_model_config_default(); ollm_model *m; uint64_t lo = 1u << 20, hi = 1u << 30;
+static uint64_t stream_budget(const char *dir, ollm_model_config mc) {
+    ollm_model *m; uint64_t lo = 1u << 20, hi = 1u << 30;
     mc.ram_bytes = no_ram ? 1 : 0;
     while (hi - lo > 1024) {
         uint64_t mid = lo + (hi - lo) / 2; int ok;
@@ -82,7 +82,7 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
     else snprintf(path, sizeof path, "%s/reference.safetensors", dir);
     if (!load_ref(path, &r)) { CHECK(0, path); return; }
     mc.backend = backend; mc.ram_bytes = no_ram ? 1 : 0;
-    if (stream) staged_budget = stream_budget(dir);
+    if (stream) staged_budget = stream_budget(dir, ollm_model_config_default());
     if (tight) {   /* the family's expert count, from a first open */
         if (ollm_model_open(dir, &mc, &m) != OLLM_OK || !(mc.expert_slots = tight_slots(&m->d))) {
             printf("  %s: no experts, skipped under --tight-experts\n", dir);
@@ -153,6 +153,35 @@ static void run_dir(const char *dir, const char *ref_path, ollm_backend backend,
         CHECK(ollm_session_generate(s3, &g, o3, (size_t)r.n_greedy, &n3) == OLLM_OK && n3 == (size_t)r.n_greedy &&
               memcmp(o3, r.greedy, (size_t)r.n_greedy * sizeof *o3) == 0, "and the greedy continuation after it");
         ollm_session_close(s1); ollm_session_close(s3); free(l1); free(l3); free(o3);
+    }
+    if (stream && ollm_model_get_info(m)->n_layers > 2) {   /* the automatic prefill_group: layers stream under a budget
+        planned for chunks of 16 and this context, so a pass takes several (the same logits as one chunk a pass) */
+        ollm_model_config ma = mc; ollm_model *ga = NULL; ollm_session *s1 = NULL, *sa = NULL; uint64_t keep = staged_budget;
+        float *l1 = (float *)malloc((size_t)(r.n * r.vocab) * sizeof *l1), *la = (float *)malloc((size_t)(r.n * r.vocab) * sizeof *la);
+        ollm_session_config sg = sc;
+        ma.prefill_chunk = 16; ma.max_context = sc.max_context;
+        int step;
+        staged_budget = stream_budget(dir, ma);
+        for (step = 0; step < 64; step++, staged_budget += 4096) {   /* the least budget (4 KiB steps) with room for a group */
+            if (ollm_model_open(dir, &ma, &ga) != OLLM_OK || ollm_model_get_info(ga)->streamed_layers == 0 || ga->group > 1) break;
+            ollm_model_close(ga); ga = NULL;
+        }
+        CHECK(ga != NULL, "opens under a budget planned for chunks of 16");
+        snprintf(what, sizeof what, "%s: %d of %d layers stream, a prefill pass takes %d chunks of 16 (automatic)", dir,
+                 ga ? ollm_model_get_info(ga)->streamed_layers : 0, ollm_model_get_info(m)->n_layers, ga ? ga->group : 0);
+        CHECK(ga && ollm_model_get_info(ga)->streamed_layers > 0 && ga->group > 1, what);
+        printf("  %s\n", what);
+        sg.prefill_chunk = 0; sg.prefill_group = 1;
+        CHECK(ga && ollm_session_open(ga, &sg, &s1) == OLLM_OK && ollm_session_prefill(s1, r.ids, (size_t)r.n, l1) == OLLM_OK,
+              "prefill one chunk of 16 a pass");
+        sg.prefill_group = 0;
+        CHECK(ga && ollm_session_open(ga, &sg, &sa) == OLLM_OK && sa->group == ga->group &&
+              ollm_session_prefill(sa, r.ids, (size_t)r.n, la) == OLLM_OK, "prefill with the model's automatic group");
+        CHECK(s1 && sa && memcmp(l1, la, (size_t)(r.n * r.vocab) * sizeof *l1) == 0,
+              "the automatic group: every position's logits the same bit for bit");
+        if (s1) ollm_session_close(s1);
+        if (sa) ollm_session_close(sa);
+        ollm_model_close(ga); free(l1); free(la); staged_budget = keep;
     }
     /* one token at a time (the decode path), and 5 at a time (decode-sized groups: several rows an expert in the MoE
        families' grouped products), must give the same last logits as the chunked prefill */
