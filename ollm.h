@@ -146,9 +146,9 @@ typedef struct ollm_model_config {
     int32_t      prefill_chunk; /* prompt tokens per pass over the layers, the sessions' default: weights stream
                                   once per chunk, activations grow with it; 0 = 256 (CPU) or 1024 (CUDA) */
     int32_t      prefill_group; /* chunks a prefill pass takes, the sessions' default (ollm_session_config's): the GPU
-                                  weight planner leaves room for their residual streams. 0 = automatic: on a GPU whose
-                                  budget streams layers, as many as max_context holds, up to 16 and to a sixteenth of
-                                  the budget for what they add (in passes of equal size); else 1 */
+                                  weight planner leaves room for their residual streams. 0 = automatic: where the budget
+                                  streams layers, as many as max_context holds, up to 16 (on a GPU also up to a
+                                  sixteenth of its budget for what they add), in passes of equal size; else 1 */
     const char  *cache_dir;   /* compiled-kernel cache; NULL = $XDG_CACHE_HOME/ollm or ~/.cache/ollm */
     const char  *nvrtc_path;  /* NVRTC library to try first; NULL = $OLLM_NVRTC, then the usual names */
     ollm_log_fn  log;         /* receives every level; filter in the callback. NULL = silent */
@@ -6420,24 +6420,27 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
         uint64_t reserve = ollm__session_reserve(m, m->group);
         budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
-        if (m->cfg.prefill_group == 0 && global + all + xmin > budget) {
-            /* layers will stream: prefill runs several chunks through each of them, as many as the context holds, up
-               to 16 and to a sixteenth of the budget for what they add, in passes of equal size, and only where the
-               least streaming plan still fits beside them */
-            uint64_t ctx = (uint64_t)ollm__plan_ctx(m), nch = (ctx + (uint64_t)m->chunk - 1) / (uint64_t)m->chunk, g, passes;
-            for (g = nch < 16 ? nch : 16; g > 1; g--) {
-                uint64_t r = ollm__session_reserve(m, (int)g);
-                if (r - reserve <= m->B->mem_budget / 16 && r < m->B->mem_budget &&
-                    global + (uint64_t)depth * max_block + xmin <= m->B->mem_budget - r) break;
-            }
-            passes = (nch + g - 1) / g;
-            m->group = (int32_t)((nch + passes - 1) / passes);
+    }
+    if (m->cfg.prefill_group == 0 && budget && global + all + xmin > budget) {
+        /* layers will stream: prefill runs several chunks through each of them, as many as the context holds, up to
+           16, in passes of equal size; on a GPU also up to a sixteenth of the budget for what they add, and only where
+           the least streaming plan still fits beside them (on the CPU they take RAM the weights' budget leaves out) */
+        uint64_t ctx = (uint64_t)ollm__plan_ctx(m), nch = (ctx + (uint64_t)m->chunk - 1) / (uint64_t)m->chunk, g, passes;
+        uint64_t reserve = m->B->host ? 0 : ollm__session_reserve(m, 1);
+        for (g = nch < 16 ? nch : 16; g > 1 && !m->B->host; g--) {
+            uint64_t r = ollm__session_reserve(m, (int)g);
+            if (r - reserve <= m->B->mem_budget / 16 && r < m->B->mem_budget &&
+                global + (uint64_t)depth * max_block + xmin <= m->B->mem_budget - r) break;
+        }
+        passes = (nch + g - 1) / g;
+        m->group = (int32_t)((nch + passes - 1) / passes);
+        if (!m->B->host) {
             reserve = ollm__session_reserve(m, m->group);
             budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
-            if (m->group > 1)
-                ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: layers stream, so a prefill pass takes %d chunks of %d "
-                           "(prefill_group)", (int)m->group, (int)m->chunk);
         }
+        if (m->group > 1)
+            ollm__logf(&m->log, OLLM_LOG_INFO, "tiers: layers stream, so a prefill pass takes %d chunks of %d "
+                       "(prefill_group)", (int)m->group, (int)m->chunk);
     }
     /* resident first layers while the rest, plus the slots, still fit */
     used = global;

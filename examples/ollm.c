@@ -72,7 +72,7 @@ static const char usage[] =
     "         layers at a time. --chunk N: prompt tokens per pass over the layers (default 256 on the CPU, 1024\n"
     "         on the GPU); --group N: N chunks through each layer before the next, so that streamed layers and\n"
     "         experts are copied once per N chunks (the same results; N chunks of residual stream kept;\n"
-    "         default: on a GPU whose budget streams layers, as many as --ctx holds, up to 16, else 1).\n"
+    "         default: where --ram-gb / --vram-gb stream layers, as many as --ctx holds, up to 16, else 1).\n"
     "         --kv-host keeps the KV cache in host RAM (automatic when it would take over half the\n"
     "         GPU budget). Layers and experts read from disk while running bypass the page cache (O_DIRECT)\n"
     "         where the file system allows; --no-direct reads them through it. Experts without a RAM copy are\n"
