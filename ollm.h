@@ -4504,8 +4504,8 @@ static void ollm__cu_release(ollm__backend *b, ollm__buf *buf) {
 }
 /* Scratch that grows on demand (and counts against the budget like everything else). */
 static ollm_result ollm__cu_scratch(ollm__cu *c, ollm__buf *s, uint64_t bytes) {
-    if (s->ptr && s->bytes >= bytes) return OLLM_OK;
     ollm_result r;
+    if (s->ptr && s->bytes >= bytes) return OLLM_OK;
     if (s == &c->abf) c->abf_valid = 0;
     if (s->ptr) c->b.mem_scratch -= ollm__cu_round(s->bytes);
     ollm__cu_release(&c->b, s);
@@ -6334,7 +6334,7 @@ static ollm__buf ollm__expert_data(const ollm_model *m, int l, int e, const ollm
     return stacked ? ollm__view(w->data, (uint64_t)e * n, n) : w->data;
 }
 
-/* The context the GPU planner leaves room for (ollm_model_config.max_context). */
+/* The context the planner plans for (ollm_model_config.max_context). */
 static int64_t ollm__plan_ctx(const ollm_model *m) {
     return m->cfg.max_context > 0 ? m->cfg.max_context : m->d.max_pos < 8192 ? m->d.max_pos : 8192;
 }
