@@ -643,6 +643,7 @@ int main(void) {
     t_attn(2, 1, 64, 130, 0, 8, 1);
     t_attn(2, 1, 36, 20, 5, 10, 0);
     t_attn(4, 4, 256, 5, 700, 0, 0);
+    t_attn(2, 1, 320, 2, 3000, 0, 1);    /* a head wider than 256: the combine's thread-a-dimension path, sinks */
     t_attn(16, 1, 128, 1, 777, 0, 1);    /* 16 query rows: a full m16 tile of the tensor-core decode */
     t_attn(5, 1, 64, 3, 2000, 0, 0);     /* 15 rows, 3 positions */
     t_attn(4, 4, 64, 15, 370, 0, 0);     /* the new positions in two splits (keys 0..384 split at 128, 256, 384) */
