@@ -171,6 +171,7 @@ typedef struct ollm_model_info {
     int32_t  n_eos; int32_t eos_ids[8];
     /* the tier plan and what streaming has cost so far */
     int32_t  resident_layers, streamed_layers, stream_slots;
+    int32_t  prefill_chunk, prefill_group;   /* the sessions' defaults: prompt tokens a chunk, chunks a pass */
     uint64_t resident_bytes;   /* weights held on the compute device (RAM for the CPU backend) */
     uint64_t slot_bytes;       /* one streaming slot */
     int32_t  ram_layers;       /* streamed layers kept in host RAM (the rest are read from disk) */
@@ -6462,6 +6463,7 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
                    "it", (double)m->embed_file->nbytes / 1e9, m->st.file_names[m->embed_file->file]);
     for (l = 0; l < L; l++) n_stream += !st->resident[l];
     m->info.resident_layers = L - n_stream; m->info.streamed_layers = n_stream; m->info.resident_bytes = used;
+    m->info.prefill_chunk = m->chunk; m->info.prefill_group = m->group;
     if (n_stream == 0) {
         ollm__streamer_free(m);
         return ollm__xcache_place(m, dir, budget ? budget - used : UINT64_MAX, &ram_used);

@@ -458,6 +458,7 @@ static int cmd_info(const opts *o, int *verbose) {
            "%d from disk) through %d slots of %.3f GB\n", i->resident_layers, (double)i->resident_bytes / 1e9,
            i->streamed_layers, i->ram_layers, (double)i->ram_bytes / 1e9, i->streamed_layers - i->ram_layers,
            i->stream_slots, (double)i->slot_bytes / 1e9);
+    printf("prefill        chunks of %d tokens, %d a pass over the layers\n", i->prefill_chunk, i->prefill_group);
     if (i->streamed_layers)
         printf("per token      %.3f GB read for streamed layers (less when slots still hold them)\n",
                (double)i->slot_bytes * i->streamed_layers / 1e9);

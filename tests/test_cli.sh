@@ -54,6 +54,12 @@ s1=$(./ollm run $TM "Computers are" -n 24 --temp 0.8 --top-k 40 --seed 11 2>/dev
 s2=$(./ollm run $TM "Computers are" -n 24 --temp 0.8 --top-k 40 --seed 11 2>/dev/null)
 [ -n "$s1" ] && [ "$s1" = "$s2" ]; check $? "a fixed-seed sample of the shipped model is stable"
 ./ollm info $TM | grep -q "backend        cpu (CPU)"; check $? "info names the backend and device"
+./ollm info $TM | grep -q "prefill        chunks of 256 tokens, 1 a pass"; check $? "info: every layer resident, one chunk a pass"
+./ollm info $TM --ram-gb 0.006 --ctx 1024 | grep -q "prefill        chunks of 256 tokens, 4 a pass"
+check $? "info: layers streamed from disk, as many chunks a pass as the context holds"
+g1=$(./ollm run $TM "Computers are" -n 12 --ram-gb 0.006 --ctx 1024 --chunk 2 --group 1 2>/dev/null)
+ga=$(./ollm run $TM "Computers are" -n 12 --ram-gb 0.006 --ctx 1024 --chunk 2 2>/dev/null)
+[ -n "$g1" ] && [ "$g1" = "$ga" ]; check $? "streamed layers: the default chunks a pass give one chunk a pass's text"
 
 expect_error "missing directory" "/no/such/dir" ./ollm logits /no/such/dir --ids 1 --out "$T/x"
 copy; truncate -s -100 "$T/m/model.safetensors"
