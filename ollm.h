@@ -200,7 +200,10 @@ typedef struct ollm_session_config {
                                        kept: chunk x hidden x 4 bytes each), so streamed layers and experts are copied
                                        once per group, not once per chunk; 0 = the model config's, 1 = one chunk a
                                        pass. The same results bit for bit */
-    ollm_progress_fn progress;      /* called after each prefill chunk (each group of them) */
+    ollm_progress_fn progress;      /* called after each prefill pass (a chunk, or prefill_group of them) with the
+                                       tokens done; within a pass of several chunks also after each layer, done then
+                                       counting the pass's tokens by the share of layers gone through. A nonzero return stops
+                                       the prefill at the end of the pass */
     void            *progress_user;
     int32_t          kv_host;       /* where the KV cache lives: 0 = on the compute device unless it would take more
                                        than half the GPU budget, then in host RAM (each layer's cache is uploaded for
@@ -5517,6 +5520,7 @@ struct ollm_session {
     ollm_model *m;
     ollm_session_config cfg;
     int32_t n_ctx, chunk, group; /* group: chunks a forward pass takes at most (prefill_group) */
+    uint64_t prog_done, prog_total; int prog_on, prog_stop;   /* progress within a pass (ollm__forward_chunks) */
     int64_t n_past;              /* tokens whose state (K and V, or recurrent state) is in the session */
     int32_t *tokens;             /* the context's ids (repetition penalty, rewind) */
     ollm__buf *k_cache, *v_cache;             /* per layer; empty for layers without KV, or when kv_host */
@@ -6798,6 +6802,10 @@ static ollm_result ollm__forward_chunks(ollm_session *s, const int32_t *ids, int
         OLLM__TRY(ollm__layer_acquire(m, l));                                       /* waits only if still in flight */
         for (i = 0; i < nc; i++) { n = ollm__chunk_at(s, i, T); OLLM__TRY(layer(s, l, n, (int)s->n_past + i * s->chunk)); }
         ollm__layer_release(m, l);                                                  /* its slot may take layer l + depth */
+        if (s->prog_on && nc > 1 && l + 1 < m->d.n_layers &&   /* a long pass: progress by the layer, a stop at its end */
+            s->cfg.progress(s->cfg.progress_user, s->prog_done + (uint64_t)T * (uint64_t)(l + 1) / (uint64_t)m->d.n_layers,
+                            s->prog_total))
+            s->prog_stop = 1;
     }
     for (i = logits_all ? 0 : nc - 1; i < nc; i++) {
         n = ollm__chunk_at(s, i, T);
@@ -8398,7 +8406,9 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
         if (s->ring && s->n_past + T - s->ring > s->ring_lo) s->ring_lo = s->n_past + T - s->ring;   /* overwritten now */
         r = ollm__session_logits_rows(s, logits_all ? (T < s->chunk ? T : s->chunk) : 1);   /* the families write
                                                                                               s->logits [rows, vocab] */
+        s->prog_on = report && s->cfg.progress; s->prog_done = done; s->prog_total = n; s->prog_stop = 0;
         if (r == OLLM_OK) r = m->fam->forward(s, ids + done, T, logits_all ? logits_all + done * (size_t)m->d.vocab : NULL);
+        s->prog_on = 0;
         if (r != OLLM_OK) {
             s->has_logits = 0; s->logits_row = -1; s->state_at = -1;
             if (m->log.err[0] == 0) ollm__fail(&m->log, r, "forward pass failed at token %lld: %s", (long long)s->n_past,
@@ -8415,7 +8425,7 @@ static ollm_result ollm__feed(ollm_session *s, const int32_t *ids, size_t n, flo
         }
         s->n_past += T; done += (size_t)T; s->has_logits = 1;
         OLLM__TRY(ollm__store_state_due(s, T));
-        if (report && s->cfg.progress && s->cfg.progress(s->cfg.progress_user, done, n))
+        if (report && s->cfg.progress && (s->cfg.progress(s->cfg.progress_user, done, n) || s->prog_stop))
             return ollm__fail(&m->log, OLLM_ERR_CANCELLED, "prefill stopped by the progress callback after %llu of %llu tokens",
                               (unsigned long long)done, (unsigned long long)n);
     }

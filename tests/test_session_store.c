@@ -442,6 +442,13 @@ static void test_kv_host_family(const char *path) {
 /* Prefill in groups of 3 chunks a pass over the layers (prefill_group) into a folder: the sliding layers' ring holds
    a whole group (its rows are committed after the pass), the folder reopens with the same logits, and rewinds past
    the ring read the window back from the log, as with one chunk a pass. */
+typedef struct prog_rec { uint64_t v[64]; int n, stop_at; } prog_rec;
+static int on_prog(void *user, uint64_t done, uint64_t total) {
+    prog_rec *p = (prog_rec *)user; (void)total;
+    if (p->n < 64) p->v[p->n] = done;
+    p->n++;
+    return p->stop_at > 0 && p->n >= p->stop_at;
+}
 static void test_group(const char *path) {
     ollm_model *q = open_model(path); ollm_session *s; ollm_session_config sc = ollm_session_config_default();
     int qv = ollm_model_get_info(q)->vocab, i, n = 60; int32_t qi[60]; float *qr = (float *)malloc((size_t)n * qv * 4);
@@ -469,6 +476,24 @@ static void test_group(const char *path) {
     CHECK(ollm_session_open(q, &sc, &s) == OLLM_OK && ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_OK &&
           QMATCH(ollm_session_logits(s), n - 1), "group: with the KV cache in host memory, the same logits");
     ollm_session_close(s);
+    {   /* progress within a pass of 3 chunks: after each layer, never backwards, ending at the prompt's length; a stop
+           asked for mid-pass takes effect at the pass's end, the session then holding the pass's tokens */
+        prog_rec pr; int k, mono = 1, L = ollm_model_get_info(q)->n_layers; ollm_session_config sp = sc; char what[200];
+        memset(&pr, 0, sizeof pr);
+        sp.dir = NULL; sp.kv_host = 0; sp.prefill_group = 3; sp.progress = on_prog; sp.progress_user = &pr;
+        CHECK(ollm_session_open(q, &sp, &s) == OLLM_OK && ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_OK,
+              "group: a prefill with progress");
+        for (k = 1; k < pr.n && k < 64; k++) mono &= pr.v[k] >= pr.v[k - 1];
+        snprintf(what, sizeof what, "group: progress after each of the %d layers of a 3-chunk pass (%d calls), never "
+                 "backwards, ending at %d", L, pr.n, n);
+        CHECK(pr.n == L + 1 && mono && pr.v[pr.n - 1] == (uint64_t)n && pr.v[0] > 0 && pr.v[0] < 3 * CHUNK, what);
+        ollm_session_close(s);
+        memset(&pr, 0, sizeof pr); pr.stop_at = 1;
+        CHECK(ollm_session_open(q, &sp, &s) == OLLM_OK && ollm_session_prefill(s, qi, (size_t)n, NULL) == OLLM_ERR_CANCELLED &&
+              ollm_session_length(s) == 3 * CHUNK && QMATCH(ollm_session_logits(s), 3 * CHUNK - 1),
+              "group: a stop asked for after a pass's first layer ends the prefill after that pass, its logits kept");
+        ollm_session_close(s);
+    }
     {   /* the model config's prefill_group: the sessions' default, unless a session asks for its own */
         ollm_model *g = NULL; ollm_model_config c = ollm_model_config_default();
         c.backend = OLLM_BACKEND_CPU; c.threads = 1; c.prefill_group = 3;
