@@ -202,8 +202,8 @@ typedef struct ollm_session_config {
                                        pass. The same results bit for bit */
     ollm_progress_fn progress;      /* called after each prefill pass (a chunk, or prefill_group of them) with the
                                        tokens done; within a pass of several chunks also after each layer, done then
-                                       counting the pass's tokens by the share of layers gone through. A nonzero return stops
-                                       the prefill at the end of the pass */
+                                       counting the pass's tokens by the share of layers gone through. A nonzero
+                                       return stops the prefill at the end of the pass */
     void            *progress_user;
     int32_t          kv_host;       /* where the KV cache lives: 0 = on the compute device unless it would take more
                                        than half the GPU budget, then in host RAM (each layer's cache is uploaded for
@@ -6339,16 +6339,17 @@ static ollm__buf ollm__expert_data(const ollm_model *m, int l, int e, const ollm
     return stacked ? ollm__view(w->data, (uint64_t)e * n, n) : w->data;
 }
 
-/* The context the planner plans for (ollm_model_config.max_context). */
-static int64_t ollm__plan_ctx(const ollm_model *m) {
-    return m->cfg.max_context > 0 ? m->cfg.max_context : m->d.max_pos < 8192 ? m->d.max_pos : 8192;
+/* A context of max_context tokens, or for 0 the default: min(max_position_embeddings, 8192) (the model config's, for
+   the planner, and the session config's) */
+static int32_t ollm__ctx(int32_t max_context, const ollm__desc *d) {
+    return max_context > 0 ? max_context : d->max_pos < 8192 ? d->max_pos : 8192;
 }
 /* The device bytes a session of the planned context needs beside the weights when a prefill pass takes G chunks of
    m->chunk tokens: its KV cache (or the staging pair of one in host RAM), activations, the family's state and scratch,
    and the backend's scratch (ollm__scratch_bytes). */
 static uint64_t ollm__session_reserve(const ollm_model *m, int group) {
     const ollm__desc *c = &m->d; uint64_t reserve, T = (uint64_t)m->chunk, G = (uint64_t)group;
-    uint64_t ctx = (uint64_t)ollm__plan_ctx(m); int l, L = c->n_layers;
+    uint64_t ctx = (uint64_t)ollm__ctx(m->cfg.max_context, c); int l, L = c->n_layers;
     uint64_t kv, dn_layers = 0, rows = G * T < ctx ? G * T : ctx;   /* rows: a forward pass's at most */
     for (l = 0; l < L; l++) dn_layers += c->layer_kind[l] == OLLM__LAYER_LINEAR;
     kv = ollm__kv_host_auto(m, (int64_t)ctx, (int64_t)rows)   /* in host RAM: the two staging caches */
@@ -6398,6 +6399,7 @@ static void ollm__streamer_free(ollm_model *m) {
 static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
     int L = m->d.n_layers, i, l, k, n_stream = 0, depth = m->cfg.stream_depth > 0 ? m->cfg.stream_depth : 2;
     uint64_t budget = m->B->host ? m->cfg.ram_bytes : 0, global = 0, all = 0, max_block = 0, used, ram_used = 0;
+    uint64_t reserve = 0;   /* on a GPU: what a session needs beside the weights (ollm__session_reserve) */
     ollm__streamer *st;
     uint64_t xb = ollm__xcache_classify(m), xmin;
     if (depth > 8) depth = 8;
@@ -6423,15 +6425,15 @@ static ollm_result ollm__tiers_place(ollm_model *m, const char *dir) {
     for (l = 0; l < L; l++) { all += st->block_bytes[l]; if (st->block_bytes[l] > max_block) max_block = st->block_bytes[l]; }
     if (!m->B->host && m->B->mem_budget) {
         /* the GPU holds weights within its budget less what sessions need (KV cache, activations, scratch) */
-        uint64_t reserve = ollm__session_reserve(m, m->group);
+        reserve = ollm__session_reserve(m, m->group);
         budget = m->B->mem_budget > reserve ? m->B->mem_budget - reserve : 1;
     }
     if (m->cfg.prefill_group == 0 && budget && global + all + xmin > budget) {
         /* layers will stream: prefill runs several chunks through each of them, as many as the context holds, up to
            16, in passes of equal size; on a GPU also up to a sixteenth of the budget for what they add, and only where
            the least streaming plan still fits beside them (on the CPU they take RAM the weights' budget leaves out) */
-        uint64_t ctx = (uint64_t)ollm__plan_ctx(m), nch = (ctx + (uint64_t)m->chunk - 1) / (uint64_t)m->chunk, g, passes;
-        uint64_t reserve = m->B->host ? 0 : ollm__session_reserve(m, 1);
+        uint64_t ctx = (uint64_t)ollm__ctx(m->cfg.max_context, &m->d), g, passes;
+        uint64_t nch = (ctx + (uint64_t)m->chunk - 1) / (uint64_t)m->chunk;
         for (g = nch < 16 ? nch : 16; g > 1 && !m->B->host; g--) {
             uint64_t r = ollm__session_reserve(m, (int)g);
             if (r - reserve <= m->B->mem_budget / 16 && r < m->B->mem_budget &&
@@ -8332,7 +8334,7 @@ OLLM_API ollm_result ollm_session_open(ollm_model *m, const ollm_session_config 
         OLLM_FREE(s);
         return ollm__fail(&m->log, OLLM_ERR_INVALID_ARG, "session: negative max_context, prefill_chunk or prefill_group");
     }
-    s->n_ctx = s->cfg.max_context ? s->cfg.max_context : (c->max_pos < 8192 ? c->max_pos : 8192);
+    s->n_ctx = ollm__ctx(s->cfg.max_context, c);
     s->chunk = s->cfg.prefill_chunk ? s->cfg.prefill_chunk : m->chunk;
     if (s->chunk > s->n_ctx) s->chunk = s->n_ctx;
     s->group = s->cfg.prefill_group > 1 ? s->cfg.prefill_group : s->cfg.prefill_group == 1 ? 1 : m->group;
