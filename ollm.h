@@ -4891,9 +4891,9 @@ static ollm_result ollm__cu_matmul_fmt(ollm__cu *c, ollm__buf y, ollm__buf x, co
     }
     OLLM__TRY(ollm__cu_scratch(c, &c->wbf, (uint64_t)N * K * 2));
     if (W->fmt == OLLM__W_MXFP4) {
-        long long nblk = (long long)N * (K / 32);
-        args[0] = &c->wbf.ptr; args[1] = (void *)&W->data.ptr; args[2] = (void *)&W->scales.ptr; args[3] = &nblk;
-        OLLM__TRY(ollm__cu_launch(c, OLLM__K_mxfp4_to_bf16, ollm__cu_grid(nblk, 256, 8192), 1, 256, 0, args));
+        long long nw = (long long)N * (K / 32) * 4;   /* 4-byte words of codes */
+        args[0] = &c->wbf.ptr; args[1] = (void *)&W->data.ptr; args[2] = (void *)&W->scales.ptr; args[3] = &nw;
+        OLLM__TRY(ollm__cu_launch(c, OLLM__K_mxfp4_to_bf16, ollm__cu_grid(nw, 256, 8192), 1, 256, 0, args));
     } else {
         args[0] = &c->wbf.ptr; args[1] = (void *)&W->data.ptr; args[2] = &N; args[3] = &K;
         OLLM__TRY(ollm__cu_launch(c, ollm__cu_wk(W->dtype, OLLM__K_kmajor_to_bf16_f32, OLLM__K_kmajor_to_bf16_f16,

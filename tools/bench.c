@@ -239,16 +239,24 @@ int main(int argc, char **argv) {
     }
     if (!decode && !only_attn) {   /* GPT-OSS-20B prefill's small products, as a chunk of 2048 tokens runs them: the
                                       router (N = 32: the CUDA cores, fp32), and one expert's gate_up with its bias
-                                      for 100 tokens (M < 128: mma.sync) and 256 (wgmma on sm_90a); every input is
-                                      converted to bf16 each time, as in a forward pass */
-        static const int sh[][3] = { { 2048, 32, 2880 }, { 100, 5760, 2880 }, { 256, 5760, 2880 } };
-        static const char *names[] = { "router", "expert gate_up", "expert gate_up" };
-        for (i = 0; i < 3; i++) {
+                                      for 100 and 256 tokens, its weights in bf16, then as stored (MXFP4: each call
+                                      converts them to bf16 first, as prefill does); every input is converted to
+                                      bf16 each time, as in a forward pass */
+        static const int sh[][4] = { { 2048, 32, 2880, 0 }, { 100, 5760, 2880, 0 }, { 256, 5760, 2880, 0 },
+                                     { 100, 5760, 2880, 1 }, { 256, 5760, 2880, 1 } };
+        static const char *names[] = { "router", "expert gate_up", "expert gate_up", "MXFP4 gate_up", "MXFP4 gate_up" };
+        for (i = 0; i < 5; i++) {
             mm_ctx c; ollm__w bias; int T = sh[i][0], N = sh[i][1], K = sh[i][2]; double s, fl = 2.0 * T * N * K;
             double bytes = (double)T * K * 4 + (double)N * K * 2 + (double)T * N * 4;
+            ollm__buf scales; memset(&scales, 0, sizeof scales);
             memset(&c, 0, sizeof c); memset(&bias, 0, sizeof bias);
-            c.nw = 1; c.w[0].data = dev_rand((uint64_t)N * K, 1, 0.02f); c.w[0].dtype = OLLM__BF16; c.w[0].rows = N;
-            c.w[0].cols = K;
+            c.nw = 1; c.w[0].rows = N; c.w[0].cols = K;
+            if (sh[i][3]) {   /* random codes, scales 2^-7 */
+                c.w[0].fmt = OLLM__W_MXFP4; c.w[0].dtype = OLLM__U8; c.w[0].data = dev_rand((uint64_t)N * K / 8, 0, 1.0f);
+                if (B->alloc(B, (uint64_t)N * K / 32, &scales) != OLLM_OK) die("alloc scales");
+                CU->cu.cuMemsetD8Async(ollm__dp(scales), 120, (size_t)N * K / 32, CU->st);
+                c.w[0].scales = scales;
+            } else { c.w[0].data = dev_rand((uint64_t)N * K, 1, 0.02f); c.w[0].dtype = OLLM__BF16; }
             bias.data = dev_rand((uint64_t)N, 1, 0.1f); bias.dtype = OLLM__BF16; bias.rows = N; c.bias = &bias;
             c.x = dev_rand((uint64_t)T * K, 0, 1.0f); c.y = dev_rand((uint64_t)T * N, 0, 1.0f); c.T = T; c.cvt = 1;
             s = time_it(f_mm, &c, 20);
@@ -256,6 +264,7 @@ int main(int argc, char **argv) {
             if (N < 64) row("gemm (CUDA cores)", shape, s, bytes / s / 1e9, "GB/s", copy_bw, "copy");
             else row("gemm bf16 small M", shape, s, fl / s / 1e12, "TFLOP/s", gemm_ceil, ceil_name);
             B->release(B, &c.w[0].data); B->release(B, &bias.data); B->release(B, &c.x); B->release(B, &c.y);
+            if (sh[i][3]) B->release(B, &scales);
         }
         if (only_moe) { if (out_md) fclose(out_md); return 0; }
     }
