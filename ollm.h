@@ -4829,7 +4829,7 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
         return ollm__cu_launch(c, kg[dt][tt], ollm__cu_grid(N, 8 / wpr, 0x7fffffff), 1, 256, 0, args);
     }
     /* prefill: tensor cores. Narrow products (N < 64: routers, gates) stay in fp32 on the CUDA cores: cheap, and a
-       router's logits then carry no bf16 rounding of its input */
+       router's logits then carry no bf16 rounding of its input (as in decode's GEMV) */
     if (dt == OLLM__BF16 && K % 8 == 0 && N >= 64 && ollm__al16(W->data.ptr)) {
         uint64_t row_bytes = (uint64_t)K * 2;
         int chunk = (int)(OLLM__ABF_MAX / row_bytes) / 128 * 128, m0;
@@ -4858,6 +4858,12 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
             OLLM__TRY(ollm__cu_launch(c, OLLM__K_gemm_bf16, (unsigned)tiles, 1, 256, OLLM__GEMM_SMEM, args));
         }
         return OLLM_OK;
+    }
+    if (dt == OLLM__BF16 && N <= 32 && K % 8 == 0 && ollm__al16(W->data.ptr) && ollm__al16(x.ptr)) {
+        /* a router or gate: a block per 8 rows of x, each read once */
+        args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr; args[3] = &T; args[4] = &N; args[5] = &K;
+        args[6] = &accumulate; args[7] = (void *)&bp; args[8] = &bdt;
+        return ollm__cu_launch(c, OLLM__K_gemm_narrow_bf16, (unsigned)((T + 7) / 8), 1, 256, 0, args);
     }
     {   /* F16 / F32 weights, or shapes the tensor-core path cannot take: fp32 FMA tiles */
         int k = ollm__cu_wk(dt, OLLM__K_gemm_simt_f32, OLLM__K_gemm_simt_f16, OLLM__K_gemm_simt_bf16);
