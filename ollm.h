@@ -4859,16 +4859,14 @@ static ollm_result ollm__cu_matmul(ollm__backend *b, ollm__buf y, ollm__buf x, c
         }
         return OLLM_OK;
     }
-    if (dt == OLLM__BF16 && N <= 32 && K % 8 == 0 && ollm__al16(W->data.ptr) && ollm__al16(x.ptr)) {
-        /* a router or gate: a block per 8 rows of x, each read once */
+    {   /* F16 / F32 weights, or shapes the tensor-core path cannot take: fp32 FMA, in 64 x 64 tiles, or for a router
+           or gate (N <= 32, 16-byte rows) a block per 8 rows of x, each read once */
+        int narrow = dt == OLLM__BF16 && N <= 32 && K % 8 == 0 && ollm__al16(W->data.ptr) && ollm__al16(x.ptr);
+        int k = narrow ? OLLM__K_gemm_narrow_bf16 : ollm__cu_wk(dt, OLLM__K_gemm_simt_f32, OLLM__K_gemm_simt_f16,
+                                                                 OLLM__K_gemm_simt_bf16);
         args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr; args[3] = &T; args[4] = &N; args[5] = &K;
         args[6] = &accumulate; args[7] = (void *)&bp; args[8] = &bdt;
-        return ollm__cu_launch(c, OLLM__K_gemm_narrow_bf16, (unsigned)((T + 7) / 8), 1, 256, 0, args);
-    }
-    {   /* F16 / F32 weights, or shapes the tensor-core path cannot take: fp32 FMA tiles */
-        int k = ollm__cu_wk(dt, OLLM__K_gemm_simt_f32, OLLM__K_gemm_simt_f16, OLLM__K_gemm_simt_bf16);
-        args[0] = &y.ptr; args[1] = &x.ptr; args[2] = (void *)&W->data.ptr; args[3] = &T; args[4] = &N; args[5] = &K;
-        args[6] = &accumulate; args[7] = (void *)&bp; args[8] = &bdt;
+        if (narrow) return ollm__cu_launch(c, k, (unsigned)((T + 7) / 8), 1, 256, 0, args);
         return ollm__cu_launch(c, k, (unsigned)((N + 63) / 64), (unsigned)((T + 63) / 64), 256, 0, args);
     }
 }
